@@ -1,0 +1,64 @@
+"""Channel-agnostic events and replies exchanged with the dialogue engine.
+
+Reply text uses a small markup that every channel can render:
+``**bold**``, lines starting with ``- `` or ``• `` as list items,
+and ``[label](https://url)`` links. Nothing else is interpreted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Telegram refuses callback data longer than this; the engine never exceeds it.
+MAX_PAYLOAD_BYTES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A slash command such as ``/start orientation`` (name without the slash)."""
+
+    name: str
+    argument: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Choose:
+    """A button press, carrying the button's opaque payload."""
+
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Free text typed by the user."""
+
+    text: str
+
+
+Event = Command | Choose | Say
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """One choice offered to the user."""
+
+    label: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to show the user.
+
+    ``buttons`` is a tuple of rows. ``edit`` asks channels that can do so to
+    update the message whose button was just pressed instead of sending a new
+    one (used when toggling options of a multiple-choice question).
+    """
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+    edit: bool = False
+
+    def all_buttons(self) -> list[Button]:
+        """Buttons in reading order, rows flattened."""
+        return [button for row in self.buttons for button in row]
