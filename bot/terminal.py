@@ -1,0 +1,94 @@
+"""Terminal chat: the full engine in a terminal, choices numbered, piped input accepted."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+import sys
+from typing import TextIO
+
+from dialogue.store import StorageError
+from dialogue.types import Button, Choose, Command, Event, Reply, Say
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*", re.S)
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+
+
+def render_text(text: str, *, colour: bool) -> str:
+    """Markup to terminal text: bold as ANSI when colour is on, links as « label (url) »."""
+    text = _LINK.sub(r"\1 (\2)", text)
+    return _BOLD.sub(lambda m: f"\033[1m{m.group(1)}\033[0m" if colour else m.group(1), text)
+
+
+def render_replies(replies: list[Reply], out: TextIO, *, colour: bool) -> list[Button]:
+    """Print replies; return the numbered buttons of the last reply that has some."""
+    numbered: list[Button] = []
+    for reply in replies:
+        print(render_text(reply.text, colour=colour), file=out)
+        buttons = reply.all_buttons()
+        if buttons:
+            numbered = buttons
+            for index, button in enumerate(buttons, start=1):
+                print(f"  {index}. {button.label}", file=out)
+        print(file=out)
+    return numbered
+
+
+def parse_input(line: str, buttons: list[Button]) -> Event | None:
+    """A number picks a button, ``/name arg`` is a command, anything else is free text."""
+    text = line.strip()
+    if text.isdigit() and buttons:
+        index = int(text)
+        if 1 <= index <= len(buttons):
+            return Choose(buttons[index - 1].payload)
+        return None
+    if text.startswith("/") and len(text) > 1:
+        name, _, argument = text[1:].partition(" ")
+        return Command(name, argument.strip())
+    return Say(text)
+
+
+def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """Run the conversation until end of input or Ctrl-C."""
+    from dialogue.engine import create_engine
+
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    interactive = stdin.isatty() and stdout.isatty()
+    user = args.user or getpass.getuser() or "local"
+    try:
+        engine = create_engine(args.db, getattr(args, "data", None))
+    except StorageError as error:
+        print(f"Impossible d’ouvrir la base de données : {error}", file=sys.stderr)
+        return 1
+    user_id = f"cli:{user}"
+    try:
+        buttons = render_replies(engine.handle(user_id, Command("start")), stdout, colour=interactive)
+        if interactive:
+            print("(Tapez le numéro d’un choix, une question, ou /aide. Ctrl-D pour quitter.)\n", file=stdout)
+        while True:
+            if interactive:
+                print("> ", end="", file=stdout, flush=True)
+            line = stdin.readline()
+            if not line:
+                break
+            event = parse_input(line, buttons)
+            if event is None:
+                print(f"Choisissez un numéro entre 1 et {len(buttons)}.\n", file=stdout)
+                continue
+            if not interactive:
+                print(f"> {line.strip()}", file=stdout)
+            replies = engine.handle(user_id, event)
+            new_buttons = render_replies(replies, stdout, colour=interactive)
+            if new_buttons:
+                buttons = new_buttons
+            stdout.flush()
+    except KeyboardInterrupt:
+        print("\nÀ bientôt !", file=stdout)
+    except StorageError as error:
+        print(f"Erreur de base de données : {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.close()
+    return 0

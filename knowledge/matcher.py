@@ -1,0 +1,186 @@
+"""Route a French free-text question to the knowledge topics.
+
+The method is classic and deterministic: normalise (case, accents,
+elisions), rewrite synonyms and abbreviations from ``lexicon.yaml``, correct
+typos against the knowledge vocabulary, stem, then compare TF-IDF vectors of
+the question with each topic's example questions, title and keywords, and
+with the topic as a whole. Words the knowledge base has never seen weigh
+like the rarest known word, so a question about the weather scores low and
+the matcher abstains instead of answering beside the point.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+
+from knowledge.loader import KnowledgeBase, Lexicon, Topic
+from knowledge.text import BASE_STOPWORDS, normalise, stem
+
+#: Below this confidence the matcher abstains.
+ABSTAIN_BELOW = 0.2
+#: A runner-up within this ratio of the best score makes the answer ambiguous.
+AMBIGUOUS_RATIO = 0.85
+#: Weight of the best single example versus the whole topic profile.
+EXAMPLE_WEIGHT = 0.65
+
+Vector = dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    topic: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Ranked topics for one question; ``topic`` is None when the matcher abstains."""
+
+    topic: str | None
+    score: float
+    alternatives: tuple[Candidate, ...]
+    ambiguous: bool
+
+    @property
+    def abstained(self) -> bool:
+        return self.topic is None
+
+
+class Analyzer:
+    """Turns text into stemmed terms, using the lexicon and the known vocabulary."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self._synonyms = dict(lexicon.synonyms)
+        self._stopwords = BASE_STOPWORDS | lexicon.stopwords
+        variants = sorted(self._synonyms, key=len, reverse=True)
+        self._pattern = (
+            re.compile(r"\b(" + "|".join(re.escape(v) for v in variants) + r")\b") if variants else None
+        )
+        self._vocabulary: tuple[str, ...] = ()
+        self._known: frozenset[str] = frozenset()
+
+    def rewrite(self, text: str) -> str:
+        text = normalise(text)
+        if self._pattern is not None:
+            text = self._pattern.sub(lambda m: self._synonyms[m.group(1)], text)
+        return text
+
+    def words(self, text: str) -> list[str]:
+        return [word for word in self.rewrite(text).split() if word not in self._stopwords]
+
+    def learn(self, words: Iterable[str]) -> None:
+        """Record the vocabulary typos are corrected against."""
+        known = set(self._known) | {w for w in words if len(w) >= 4}
+        self._known = frozenset(known)
+        self._vocabulary = tuple(sorted(known))
+        self._correct.cache_clear()
+
+    @lru_cache(maxsize=20_000)
+    def _correct(self, word: str) -> str:
+        if len(word) < 5 or word in self._known or word.isdigit():
+            return word
+        cutoff = 85 if len(word) < 8 else 80
+        found = process.extractOne(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff)
+        return found[0] if found else word
+
+    def terms(self, text: str, *, correct: bool = True) -> list[str]:
+        words = self.words(text)
+        if correct and self._vocabulary:
+            words = [self._correct(word) for word in words]
+            # A corrected word may be a synonym variant ("asociation" -> "association").
+            words = [w for word in words for w in self._synonyms.get(word, word).split()]
+        return [stem(word) for word in words if word not in self._stopwords]
+
+
+def _tf(terms: Iterable[str]) -> Counter[str]:
+    return Counter(terms)
+
+
+class Matcher:
+    """Ranks topics for a question. Build once; ``match`` is pure and fast."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.analyzer = Analyzer(kb.lexicon)
+        topics = list(kb.topics.values())
+        texts = {topic.id: self._topic_texts(topic) for topic in topics}
+        self.analyzer.learn(
+            word for pieces in texts.values() for piece in pieces for word in self.analyzer.words(piece)
+        )
+        profiles: dict[str, Counter[str]] = {}
+        examples: dict[str, list[Counter[str]]] = {}
+        for topic in topics:
+            example_texts = [topic.title, *topic.questions, " ".join(topic.keywords), *topic.keywords]
+            examples[topic.id] = [
+                tf for tf in (_tf(self.analyzer.terms(t, correct=False)) for t in example_texts) if tf
+            ]
+            profile: Counter[str] = Counter()
+            for text in (topic.title, *topic.questions, *topic.keywords, topic.short):
+                profile.update(set(self.analyzer.terms(text, correct=False)))
+            profiles[topic.id] = profile
+        document_frequency: Counter[str] = Counter()
+        for profile in profiles.values():
+            document_frequency.update(profile.keys())
+        count = len(topics)
+        self._idf = {term: math.log(1 + count / df) for term, df in document_frequency.items()}
+        self._unknown_idf = math.log(1 + count)
+        self._domain_stems = {
+            stem(word) for term in kb.lexicon.domain_terms for word in term.split()
+        }
+        self._profiles = {tid: self._normalised(self._weigh(p, sublinear=True)) for tid, p in profiles.items()}
+        self._examples = {tid: [self._normalised(self._weigh(tf)) for tf in tfs] for tid, tfs in examples.items()}
+        self._index: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for tid, vectors in self._examples.items():
+            for position, vector in enumerate(vectors):
+                for term in vector:
+                    self._index[term].append((tid, position))
+
+    @staticmethod
+    def _topic_texts(topic: Topic) -> list[str]:
+        return [topic.title, topic.short, topic.details, *topic.questions, *topic.keywords, *topic.vigilance]
+
+    def _weigh(self, tf: Mapping[str, float], *, sublinear: bool = False) -> Vector:
+        weights: Vector = {}
+        for term, count in tf.items():
+            idf = self._idf.get(term, self._unknown_idf)
+            weights[term] = (1 + math.log(count) if sublinear else count) * idf
+        return weights
+
+    @staticmethod
+    def _normalised(vector: Vector) -> Vector:
+        norm = math.sqrt(sum(w * w for w in vector.values()))
+        return {t: w / norm for t, w in vector.items()} if norm else {}
+
+    def match(self, question: str, *, limit: int = 3) -> Match:
+        terms = self.analyzer.terms(question[:2000])
+        query = self._normalised(self._weigh(_tf(terms)))
+        if not query or not any(term in self._idf for term in query):
+            return Match(None, 0.0, (), False)
+        best_example: dict[str, float] = defaultdict(float)
+        partial: dict[tuple[str, int], float] = defaultdict(float)
+        for term, weight in query.items():
+            for tid, position in self._index.get(term, ()):
+                partial[(tid, position)] += weight * self._examples[tid][position][term]
+        for (tid, _), similarity in partial.items():
+            best_example[tid] = max(best_example[tid], similarity)
+        scores: list[Candidate] = []
+        for tid, profile in self._profiles.items():
+            whole = sum(weight * profile.get(term, 0.0) for term, weight in query.items())
+            score = EXAMPLE_WEIGHT * best_example.get(tid, 0.0) + (1 - EXAMPLE_WEIGHT) * whole
+            if score > 0:
+                scores.append(Candidate(tid, round(min(1.0, score), 4)))
+        scores.sort(key=lambda c: (-c.score, c.topic))
+        if not scores:
+            return Match(None, 0.0, (), False)
+        top = scores[0]
+        alternatives = tuple(scores[1:limit])
+        if top.score < ABSTAIN_BELOW and not (set(query) & self._domain_stems and top.score >= ABSTAIN_BELOW / 2):
+            return Match(None, top.score, tuple(scores[:limit]), False)
+        ambiguous = bool(alternatives) and alternatives[0].score >= AMBIGUOUS_RATIO * top.score
+        return Match(top.topic, top.score, alternatives, ambiguous)

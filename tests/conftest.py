@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+from sqlite_utils import Database
+
+from dialogue.engine import Engine
+from dialogue.store import ProgressStore
+from knowledge.loader import load_knowledge
+from tests.conversation import Chat
+
+
+@pytest.fixture(scope="session")
+def kb():
+    return load_knowledge()
+
+
+@pytest.fixture
+def store():
+    return ProgressStore(Database(memory=True))
+
+
+@pytest.fixture
+def engine(kb, store):
+    return Engine(kb, store)
+
+
+@pytest.fixture
+def chat(engine):
+    return Chat(engine)
