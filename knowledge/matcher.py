@@ -23,8 +23,12 @@ from rapidfuzz import fuzz, process
 from knowledge.loader import KnowledgeBase, Lexicon, Topic
 from knowledge.text import BASE_STOPWORDS, normalise, stem
 
-#: Below this confidence the matcher abstains.
-ABSTAIN_BELOW = 0.2
+#: Below this confidence the matcher abstains on questions without any domain word.
+ABSTAIN_BELOW = 0.3
+#: With a domain word (PTCE, SCIC, EPCI…), the matcher answers from this confidence.
+DOMAIN_ABSTAIN_BELOW = 0.1
+#: Share of the question's weight that must be known vocabulary when no domain word is present.
+KNOWN_SHARE = 0.6
 #: A runner-up within this ratio of the best score makes the answer ambiguous.
 AMBIGUOUS_RATIO = 0.85
 #: Weight of the best single example versus the whole topic profile.
@@ -84,7 +88,9 @@ class Analyzer:
 
     @lru_cache(maxsize=20_000)
     def _correct(self, word: str) -> str:
-        if len(word) < 5 or word in self._known or word.isdigit():
+        # Only words that are neither in the knowledge nor in a French dictionary
+        # are typos: « soldes » must not become « solide ».
+        if len(word) < 5 or word in self._known or word.isdigit() or word in french_words():
             return word
         cutoff = 85 if len(word) < 8 else 80
         found = process.extractOne(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff)
@@ -93,10 +99,22 @@ class Analyzer:
     def terms(self, text: str, *, correct: bool = True) -> list[str]:
         words = self.words(text)
         if correct and self._vocabulary:
-            words = [self._correct(word) for word in words]
-            # A corrected word may be a synonym variant ("asociation" -> "association").
-            words = [w for word in words for w in self._synonyms.get(word, word).split()]
+            fixed = []
+            for word in words:
+                corrected = self._correct(word)
+                # A corrected word may be a synonym variant ("asociation" -> "association").
+                fixed.extend(self._synonyms.get(corrected, corrected).split() if corrected != word else [word])
+            words = fixed
         return [stem(word) for word in words if word not in self._stopwords]
+
+
+@lru_cache(maxsize=1)
+def french_words() -> frozenset[str]:
+    """Accent-free French dictionary words (pyspellchecker's frequency list)."""
+    from spellchecker import SpellChecker
+
+    checker = SpellChecker(language="fr", distance=1)
+    return frozenset(normalise(word) for word in checker.word_frequency.dictionary)
 
 
 def _tf(terms: Iterable[str]) -> Counter[str]:
@@ -180,7 +198,14 @@ class Matcher:
             return Match(None, 0.0, (), False)
         top = scores[0]
         alternatives = tuple(scores[1:limit])
-        if top.score < ABSTAIN_BELOW and not (set(query) & self._domain_stems and top.score >= ABSTAIN_BELOW / 2):
+        if not self._confident(query, top.score):
             return Match(None, top.score, tuple(scores[:limit]), False)
         ambiguous = bool(alternatives) and alternatives[0].score >= AMBIGUOUS_RATIO * top.score
         return Match(top.topic, top.score, alternatives, ambiguous)
+
+    def _confident(self, query: Vector, score: float) -> bool:
+        """Answer only questions that speak the domain's language or match strongly."""
+        if set(query) & self._domain_stems:
+            return score >= DOMAIN_ABSTAIN_BELOW
+        known = sum(weight * weight for term, weight in query.items() if term in self._idf)
+        return score >= ABSTAIN_BELOW and known >= KNOWN_SHARE
