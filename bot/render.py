@@ -17,8 +17,6 @@ from dialogue.types import MAX_PAYLOAD_BYTES, Button
 
 #: Telegram's limit on a message's text, counted in UTF-16 code units after entity parsing.
 MAX_MESSAGE_LENGTH = 4096
-#: Telegram's limit on the text of a callback query answer.
-MAX_CALLBACK_ANSWER_LENGTH = 200
 
 _LINK = re.compile(r"\[([^\[\]\n]+)\]\((https?://[^\s()<>\"]+)\)")
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
@@ -152,7 +150,3 @@ def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
             keyboard_rows.append(buttons)
     return InlineKeyboardMarkup(keyboard_rows) if keyboard_rows else None
 
-
-def clip(text: str, limit: int = MAX_CALLBACK_ANSWER_LENGTH) -> str:
-    """Shorten ``text`` to ``limit`` characters, ending with an ellipsis if cut."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -59,7 +59,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.render import clip, keyboard, split_text, to_html, to_plain
+from bot.render import keyboard, split_text, to_html, to_plain
 from dialogue.commands import COMMAND_NAMES, COMMANDS
 from dialogue.types import Choose, Command, Event, Reply, Say
 

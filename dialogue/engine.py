@@ -51,23 +51,16 @@ _ORIENTATION_INTENTS = (
 _LEGAL_TOPICS = frozenset(
     {"formalisation.pourquoi", "formalisation.sans_structure", "formalisation.association", "formalisation.scic"}
 )
-_GLOSSARY_PREFIXES = (
-    "c est quoi un ",
-    "c est quoi une ",
-    "c est quoi le ",
-    "c est quoi la ",
-    "c est quoi les ",
-    "c est quoi ",
-    "qu est ce qu un ",
-    "qu est ce qu une ",
-    "qu est ce que le ",
-    "qu est ce que la ",
-    "qu est ce que les ",
-    "qu est ce que ",
-    "definition de ",
-    "definition ",
-    "que veut dire ",
-    "que signifie ",
+_GLOSSARY_PREFIXES = tuple(
+    sorted(
+        {
+            normalise(f"{question} {article}") + " "
+            for question in ("c'est quoi", "qu'est-ce que", "qu'est-ce qu'", "que veut dire", "que signifie", "définition de", "définition", "c koi")
+            for article in ("un", "une", "le", "la", "les", "l'", "")
+        },
+        key=len,
+        reverse=True,
+    )
 )
 _SKIP_WORDS = frozenset({"passer", "je passe", "suivant", "sauter", "skip", "passe"})
 _BACK_WORDS = frozenset({"retour", "precedent", "revenir", "back"})
@@ -350,7 +343,7 @@ class Engine:
 
     def _glossary_lookup(self, plain: str) -> Reply | None:
         for prefix in _GLOSSARY_PREFIXES:
-            if plain.startswith(prefix):
+            if prefix.strip() and plain.startswith(prefix):
                 plain = plain[len(prefix):]
                 break
         plain = plain.strip()
@@ -358,7 +351,8 @@ class Engine:
             names = {normalise(term.term), *(normalise(a) for a in term.aliases)}
             if plain in names:
                 rows = ((Button(_label("→ " + self.kb.topics[term.topic].title), f"t:{term.topic}"),),) if term.topic else ()
-                return Reply(f"**{term.term}** : {term.definition}", rows + ((Button("Glossaire", "g"), MENU_BUTTON),))
+                cite = f"\n\n(Glossaire — {self.kb.document.cite(term.chapter)})" if term.chapter else ""
+                return Reply(f"**{term.term}** : {term.definition}{cite}", rows + ((Button("Glossaire", "g"), MENU_BUTTON),))
         return None
 
     def _glossary(self, conv: m.Conversation) -> list[Reply]:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from knowledge.errors import KnowledgeError, KnowledgeErrors
+from knowledge.text import normalise
 
 LABEL_MAX = 40
 OPTION_ID = re.compile(r"^[a-z0-9_]{1,20}$")
@@ -342,7 +343,25 @@ def _load_question(check: _Check, raw: Any, entry: str) -> Question | None:
         seen_ids.add(option.id)
         seen_labels.add(option.label.casefold())
         options.append(option)
+    owners: dict[str, str] = {}
+    for option in options:
+        for name in _option_names(option):
+            if name in owners and owners[name] != option.id:
+                check.add(
+                    f"« {name} » désigne déjà l’option « {owners[name]} » : réponse libre ambiguë",
+                    f"{entry} › {option.id}",
+                    "keywords",
+                )
+            owners.setdefault(name, option.id)
     return Question(ident, text, kind if kind in KINDS else "single", tuple(options))
+
+
+def _option_names(option: Option) -> set[str]:
+    """What a user may type to pick the option (as the engine compares it)."""
+    names = {normalise(option.label), normalise(option.id.replace("_", " "))}
+    names.update(normalise(keyword) for keyword in option.keywords)
+    names.discard("")
+    return names
 
 
 def _load_step(check: _Check, raw: Any, entry: str, topic_ids: set[str]) -> Step | None:

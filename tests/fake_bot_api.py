@@ -333,11 +333,14 @@ class FakeBotApi:
                         api.calls.append(Call(method, params))
                         api._changed.notify_all()
                 data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the bot gave up waiting (e.g. shutting down)
 
             do_GET = _serve
             do_POST = _serve

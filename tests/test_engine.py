@@ -74,8 +74,12 @@ def test_every_topic_page_renders_and_payloads_fit_telegram(chat, kb):
 
 def test_free_text_question_answers_from_the_knowledge(chat, kb):
     chat.send("/start")
+    chat.send("quels sont les avantages d'une scic pour notre pôle ?")
+    assert kb.topics["formalisation.scic"].short in chat.text
+    assert "chap. 07" in chat.text
     chat.send("c'est quoi une scic ?")
-    assert kb.topics["formalisation.scic"].short in chat.text or "Vouliez-vous dire" in chat.text
+    assert chat.text.startswith("**SCIC**")  # the glossary answers definitions
+    assert any(b.payload == "t:formalisation.scic" for b in chat.buttons)
     chat.send("faut il creer une asso pour notre ptce")
     assert "Guide des formes juridiques" in chat.labels or "Vouliez-vous dire" in chat.text
 

@@ -1,17 +1,23 @@
 """End to end: ``ptce-bot telegram`` as a subprocess against a loopback fake Bot API.
 
-A user walks through /start, the menu, a topic, a free-text question and two
+Long polling: a user walks through /start, the menu, a topic, a free-text question and two
 orientation steps (buttons pressed by their label, as found in the recorded
 keyboards); the bot is stopped with SIGTERM and started again on the same database,
 and /reprendre must bring the user back to the third question.
+Webhook mode: the webhook is registered with its secret, which incoming calls must carry.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,7 +49,9 @@ STEP_TIMEOUT = 15.0
 class BotProcess:
     """``python -m bot.cli telegram`` pointed at the fake API, output kept in files."""
 
-    def __init__(self, api: FakeBotApi, tmp_path: Path, db: Path, run: int) -> None:
+    def __init__(
+        self, api: FakeBotApi, tmp_path: Path, db: Path, run: int, extra_args: list[str] | None = None
+    ) -> None:
         env = {
             key: value
             for key, value in os.environ.items()
@@ -61,7 +69,7 @@ class BotProcess:
         self._stdout = self.stdout_path.open("wb")
         self._stderr = self.stderr_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "telegram"],
+            [sys.executable, "-m", "bot.cli", "telegram", *(extra_args or [])],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -70,8 +78,9 @@ class BotProcess:
         )
 
     def output(self) -> str:
-        self._stdout.flush()
-        self._stderr.flush()
+        for handle in (self._stdout, self._stderr):
+            if not handle.closed:
+                handle.flush()
         return self.stdout_path.read_text(errors="replace") + self.stderr_path.read_text(errors="replace")
 
     def terminate(self, timeout: float = 20.0) -> int:
@@ -84,6 +93,7 @@ class BotProcess:
             self.kill()
 
     def kill(self) -> None:
+        """Make sure the process is gone (idempotent)."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
@@ -211,3 +221,53 @@ def test_walkthrough_survives_restart(api: FakeBotApi, tmp_path: Path) -> None:
     finally:
         for run in bots:
             run.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_webhook_mode_checks_secret(api: FakeBotApi, tmp_path: Path) -> None:
+    """--webhook-url registers the webhook with its secret; updates without it are refused."""
+    port = _free_port()
+    secret = "e2e_webhook_secret-123"
+    bot = BotProcess(api, tmp_path, tmp_path / "hook.db", run=3, extra_args=[
+        "--webhook-url", f"http://127.0.0.1:{port}/hook", "--port", str(port),
+        "--webhook-secret", secret,
+    ])
+    try:
+        registered = api.wait_for_call("setWebhook", timeout=STARTUP_TIMEOUT)
+        assert registered.params["url"] == f"http://127.0.0.1:{port}/hook"
+        assert registered.params["secret_token"] == secret
+
+        def post(headers: dict[str, str]) -> int:
+            update = {"update_id": 1, "message": {
+                "message_id": 1, "date": int(time.time()), "from": USER,
+                "chat": {"id": CHAT_ID, "type": "private"}, "text": "/start",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}}
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/hook", data=json.dumps(update).encode(),
+                headers={"Content-Type": "application/json", **headers}, method="POST")
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while True:  # the web server may still be starting
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as response:
+                        return response.status
+                except urllib.error.HTTPError as exc:
+                    return exc.code
+                except (ConnectionError, urllib.error.URLError):
+                    if time.monotonic() > deadline or bot.process.poll() is not None:
+                        raise
+                    time.sleep(0.2)
+
+        assert post({}) == 403
+        assert post({"X-Telegram-Bot-Api-Secret-Token": secret}) == 200
+        sent = api.wait_for_call("sendMessage", timeout=STEP_TIMEOUT)
+        assert int(sent.params["chat_id"]) == CHAT_ID
+        assert bot.terminate() == 0, bot.output()
+        output = bot.output()
+        assert FAKE_TOKEN not in output and secret not in output
+    finally:
+        bot.kill()

@@ -1,0 +1,351 @@
+"""Turn flow answers into « Votre synthèse » and the legal-form guide.
+
+Pure functions: no I/O, no channel. Answers map an answer key (a question id
+of a flow) to the option id (single), the list of option ids (multiple), or
+``None`` when the user explicitly skipped the question; a missing key means
+the question was not answered yet. Nothing is guessed: a condition on a
+missing or skipped answer is false, and a section none of whose questions has
+an answer is reported as skipped.
+
+Rendering uses the light markup of :mod:`dialogue.types` (``**bold**``,
+``- `` lists) and cuts the text into chat messages of at most
+:data:`MAX_MESSAGE` characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from knowledge.flows import (
+    FORMALISATION_SECTION,
+    NEXT_STEPS_KEPT,
+    NEXT_STEPS_SECTION,
+    Comparison,
+    Condition,
+    Section,
+    SynthesisRules,
+)
+
+Answers = Mapping[str, str | list[str] | None]
+
+#: Longest chat message produced (Telegram allows 4 096; keep a margin for markup).
+MAX_MESSAGE = 3500
+
+NBSP = "\u00a0"
+TITLE = "Votre synthèse"
+LEGAL_TITLE = "Guide des formes juridiques"
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate(condition: Condition, answers: Answers) -> bool:
+    """True when ``condition`` holds for ``answers`` (unknown or skipped answers never match)."""
+    op = condition.op
+    if op == "always":
+        return True
+    if op == "all":
+        return all(evaluate(child, answers) for child in condition.children)
+    if op == "any":
+        return any(evaluate(child, answers) for child in condition.children)
+    if op == "not":
+        return not evaluate(condition.children[0], answers)
+    value = answers.get(condition.key) if condition.key else None
+    if op == "answered":
+        return condition.key in answers and value is not None
+    if op == "skipped":
+        return condition.key in answers and value is None
+    if op in ("is", "in"):
+        return isinstance(value, str) and value in condition.values
+    if not isinstance(value, (list, tuple)):
+        return False
+    if op == "has":
+        return condition.values[0] in value
+    if op == "lacks":
+        return condition.values[0] not in value
+    if op == "count_at_least":
+        return len(value) >= condition.number
+    if op == "count_at_most":
+        return len(value) <= condition.number
+    raise ValueError(f"unknown condition operator {op!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One finding of a section, from one rule."""
+
+    rule_id: str
+    text: str
+    chapter: str
+
+
+@dataclass(frozen=True, slots=True)
+class SectionResult:
+    id: str
+    title: str
+    chapter: str
+    lines: tuple[Line, ...]
+    vigilance: tuple[str, ...]
+    skipped: bool  # no question of the section has an answer: nothing is concluded
+    skipped_keys: tuple[str, ...]  # explicitly skipped questions
+    missing_keys: tuple[str, ...]  # questions not answered yet
+    recommendation: str | None = None  # formalisation section only
+    recommendation_label: str | None = None
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(line.rule_id for line in self.lines)
+
+    @property
+    def partial(self) -> bool:
+        """Answered, but some of the section's questions were explicitly skipped.
+
+        Missing keys do not count: they may belong to another flow (the
+        legal-form guide asks questions the orientation flow does not).
+        """
+        return not self.skipped and bool(self.skipped_keys)
+
+    @property
+    def explicitly_skipped(self) -> bool:
+        """Skipped with at least one « Passer » (rather than simply not reached)."""
+        return self.skipped and bool(self.skipped_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Synthesis:
+    intro: str
+    sections: tuple[SectionResult, ...]
+
+    def section(self, section_id: str) -> SectionResult | None:
+        for section in self.sections:
+            if section.id == section_id:
+                return section
+        return None
+
+    @property
+    def recommendation(self) -> str | None:
+        section = self.section(FORMALISATION_SECTION)
+        return section.recommendation if section else None
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        """Every rule shown in the synthesis, in order."""
+        return tuple(rule_id for section in self.sections for rule_id in section.rule_ids)
+
+    @property
+    def all_skipped(self) -> bool:
+        return all(section.skipped for section in self.sections)
+
+
+def _has_answer(answers: Answers, key: str) -> bool:
+    return answers.get(key) is not None
+
+
+def _build_section(section: Section, rules: SynthesisRules, answers: Answers) -> SectionResult:
+    skipped_keys = tuple(key for key in section.questions if key in answers and answers[key] is None)
+    missing_keys = tuple(key for key in section.questions if key not in answers)
+    skipped = bool(section.questions) and not any(_has_answer(answers, key) for key in section.questions)
+    lines: list[Line] = []
+    vigilance: list[str] = []
+    recommendation = None
+    if not skipped:
+        limit = NEXT_STEPS_KEPT if section.id == NEXT_STEPS_SECTION else None
+        for rule in section.rules:
+            if not evaluate(rule.when, answers):
+                continue
+            lines.append(Line(rule.id, rule.text, rule.chapter))
+            for point in rule.vigilance:
+                if point not in vigilance:
+                    vigilance.append(point)
+            if recommendation is None and rule.recommend:
+                recommendation = rule.recommend
+            if section.mode == "first" or (limit is not None and len(lines) >= limit):
+                break
+    return SectionResult(
+        id=section.id,
+        title=section.title,
+        chapter=section.chapter,
+        lines=tuple(lines),
+        vigilance=tuple(vigilance),
+        skipped=skipped,
+        skipped_keys=skipped_keys,
+        missing_keys=missing_keys,
+        recommendation=recommendation,
+        recommendation_label=rules.recommendations.get(recommendation) if recommendation else None,
+    )
+
+
+def build_synthesis(rules: SynthesisRules, answers: Answers) -> Synthesis:
+    """Apply the rules to the answers, section by section, in the file's order."""
+    return Synthesis(rules.intro, tuple(_build_section(section, rules, answers) for section in rules.sections))
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _chapter(number: str) -> str:
+    return f"chapitre{NBSP}{number}"
+
+
+def _skipped_text(section: SectionResult) -> str:
+    if section.id == NEXT_STEPS_SECTION:
+        return f"Étape passée{NBSP}: sans réponse aux étapes du parcours, aucune prochaine étape n’est proposée."
+    if section.explicitly_skipped:
+        return (
+            f"Étape passée{NBSP}: {section.title}. Vous n’avez pas répondu à ses questions, "
+            f"nous n’en tirons donc aucune conclusion."
+        )
+    return (
+        f"Étape non renseignée{NBSP}: {section.title}. Ses questions n’ont pas encore reçu de réponse, "
+        f"nous n’en tirons donc aucune conclusion."
+    )
+
+
+def _line_text(line: Line, section: SectionResult) -> str:
+    """A list item; the chapter is cited when it differs from the section's."""
+    if line.chapter == section.chapter and section.id != NEXT_STEPS_SECTION:
+        return f"- {line.text}"
+    text, end = (line.text[:-1], ".") if line.text.endswith(".") else (line.text, "")
+    return f"- {text} ({_chapter(line.chapter)}){end}"
+
+
+def _vigilance_block(points: Sequence[str]) -> list[str]:
+    if not points:
+        return []
+    return ["**Points de vigilance**", *(f"- {point}" for point in points)]
+
+
+def _recommendation_heading(section: SectionResult) -> str:
+    return f"Piste qui ressort de vos réponses{NBSP}: **{section.recommendation_label}**"
+
+
+def _section_block(section: SectionResult, number: int | None = None) -> str:
+    if number is None:  # the next steps: each line cites its own chapter
+        heading = f"**{section.title}**"
+    else:
+        heading = f"**{number}. {section.title}** — {_chapter(section.chapter)}"
+    if section.skipped:
+        return f"{heading}\n{_skipped_text(section)}"
+    lines = [heading]
+    if section.recommendation_label:
+        lines.append(_recommendation_heading(section))
+    if section.lines:
+        lines.extend(_line_text(line, section) for line in section.lines)
+    else:
+        lines.append("Vos réponses à cette étape n’appellent pas de remarque particulière.")
+    lines.extend(_vigilance_block(section.vigilance))
+    if section.partial and section.id != NEXT_STEPS_SECTION:
+        lines.append(
+            f"Certaines questions de cette étape sont restées sans réponse{NBSP}: "
+            f"ce constat ne porte que sur vos réponses."
+        )
+    return "\n".join(lines)
+
+
+def _split_long(block: str, limit: int) -> list[str]:
+    """Cuts a block longer than ``limit`` at line breaks, then at spaces if a line is too long."""
+    pieces: list[str] = []
+    current = ""
+    for line in block.split("\n"):
+        while len(line) > limit:
+            cut = line.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:cut])
+            line = line[cut:].lstrip()
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            pieces.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def pack_messages(blocks: Sequence[str], limit: int = MAX_MESSAGE) -> list[str]:
+    """Groups blocks (separated by a blank line) into messages of at most ``limit`` characters."""
+    messages: list[str] = []
+    current = ""
+    for block in blocks:
+        for piece in _split_long(block, limit) if len(block) > limit else [block]:
+            candidate = f"{current}\n\n{piece}" if current else piece
+            if len(candidate) > limit:
+                messages.append(current)
+                current = piece
+            else:
+                current = candidate
+    if current:
+        messages.append(current)
+    return messages
+
+
+def render_synthesis(synthesis: Synthesis) -> list[str]:
+    """« Votre synthèse » as chat messages (each ≤ MAX_MESSAGE characters)."""
+    blocks = [f"**{TITLE}**\n{synthesis.intro}"]
+    if synthesis.all_skipped:
+        blocks.append(
+            f"Vous n’avez répondu à aucune question du parcours{NBSP}: la synthèse ne peut rien en conclure. "
+            f"Relancez le parcours avec /orientation quand vous le souhaitez."
+        )
+    numbered = [section for section in synthesis.sections if section.id != NEXT_STEPS_SECTION]
+    for number, section in enumerate(numbered, start=1):
+        blocks.append(_section_block(section, number))
+    next_steps = synthesis.section(NEXT_STEPS_SECTION)
+    if next_steps is not None:
+        blocks.append(_section_block(next_steps))
+    return pack_messages(blocks)
+
+
+def render_legal_guide(synthesis: Synthesis, comparison: Comparison | None) -> list[str]:
+    """The legal-form guide: the recommendation with its reasons and vigilance, then the comparison."""
+    blocks: list[str] = []
+    section = synthesis.section(FORMALISATION_SECTION)
+    head = f"**{LEGAL_TITLE}**"
+    if section is None or section.skipped:
+        lines = [head]
+        if section is not None:
+            lines.append(_skipped_text(section))
+        lines.append(
+            f"Sans vos réponses, aucune piste ne peut être dégagée{NBSP}: "
+            f"voici la comparaison des formes décrites dans le document."
+        )
+        blocks.append("\n".join(lines))
+    elif section.recommendation_label is None:
+        blocks.append(
+            f"{head}\nVos réponses ne suffisent pas à dégager une piste{NBSP}: "
+            f"voici la comparaison des formes décrites dans le document."
+        )
+    else:
+        lines = [head, _recommendation_heading(section), "**Pourquoi**"]
+        lines.extend(_line_text(line, section) for line in section.lines)
+        lines.extend(_vigilance_block(section.vigilance))
+        if section.partial:
+            lines.append(
+                f"Certaines questions sont restées sans réponse{NBSP}: cette piste ne porte que sur vos réponses."
+            )
+        lines.append(f"Source{NBSP}: {_chapter(section.chapter)} du document.")
+        blocks.append("\n".join(lines))
+    if comparison is not None:
+        blocks.extend(_comparison_blocks(comparison, synthesis.recommendation))
+    return pack_messages(blocks)
+
+
+def _comparison_blocks(comparison: Comparison, recommended: str | None) -> list[str]:
+    """One block per criterion listing every column: readable on a narrow phone screen."""
+    labels = dict(comparison.columns)
+    legend = ""
+    if recommended in labels:
+        legend = f"\n👉 signale la piste qui ressort de vos réponses ({labels[recommended]})."
+    blocks = [f"**{comparison.title}** — {_chapter(comparison.chapter)}{legend}"]
+    for criterion, cells in comparison.rows:
+        lines = [f"**{criterion}**"]
+        for column, label in comparison.columns:
+            marker = "👉 " if column == recommended else ""
+            lines.append(f"- {marker}**{label}**{NBSP}: {cells.get(column, '')}")
+        blocks.append("\n".join(lines))
+    return blocks

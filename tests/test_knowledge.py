@@ -1,0 +1,231 @@
+"""Knowledge loading, validation, coverage, the matcher and the CLI around them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.cli import evaluate, main, read_gold
+from knowledge.errors import KnowledgeErrors
+from knowledge.loader import DATA_DIR, load_knowledge
+from knowledge.matcher import Matcher
+
+CONTRACT_IDS = {
+    "ptce.definition", "ptce.typologie", "ptce.logiques_action", "ptce.maturite", "ptce.socle_commun",
+    "territoire.perimetre", "territoire.diagnostic", "collectif.constitution", "collectif.implication",
+    "gouvernance.instances", "formalisation.pourquoi", "formalisation.sans_structure",
+    "formalisation.association", "formalisation.scic", "ressources.fonctions_techniques",
+    "financement.modele_economique", "financement.dispositifs", "lieu.role", "lieu.tiers_lieu",
+    "innovation_sociale", "source.document",
+}
+DEV_SET = Path(__file__).parent / "data" / "questions.tsv"
+
+
+@pytest.fixture(scope="module")
+def matcher(kb):
+    return Matcher(kb)
+
+
+def test_contract_topics_are_complete(kb):
+    assert CONTRACT_IDS <= set(kb.topics)
+    for topic in kb.topics.values():
+        assert len(topic.questions) >= 8, topic.id
+        assert topic.short and topic.details and topic.keywords and topic.related
+        assert len(topic.short) <= 700
+
+
+def test_every_chapter_is_cited_and_every_intro_question_is_mapped(kb):
+    cited = {topic.source.chapter for topic in kb.topics.values()}
+    assert cited == {f"{n:02d}" for n in range(1, 13)}
+    assert len(kb.document.intro_questions) == 7
+    mapped = {q.topics[0] for q in kb.document.intro_questions}
+    assert mapped == {
+        "ptce.definition", "territoire.perimetre", "collectif.constitution", "formalisation.pourquoi",
+        "ressources.fonctions_techniques", "financement.modele_economique", "lieu.role",
+    }
+
+
+def test_glossary_has_the_key_terms(kb):
+    terms = {t.term.casefold() for t in kb.glossary}
+    for expected in ("ess", "epci", "scic", "ami", "tiers-lieu", "noyau dur", "diagnostic de territoire"):
+        assert any(expected in term for term in terms), expected
+
+
+def test_french_typography_in_user_text(kb):
+    for topic in kb.topics.values():
+        for text in (topic.title, topic.short, topic.details, *topic.vigilance):
+            assert "'" not in text, f"{topic.id}: straight apostrophe in {text[:60]!r}"
+            assert '"' not in text, f"{topic.id}: straight quotes"
+            assert "« " not in text.replace("«\u00a0", ""), f"{topic.id}: « without non-breaking space"
+
+
+# ----------------------------------------------------------------- broken files
+
+
+def _copy_data(tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(DATA_DIR, target)
+    return target
+
+
+def _edit_topics(data: Path, change) -> None:
+    path = data / "topics.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(raw["topics"])
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda topics: topics[0].update(colour="bleu"), ("topics.yaml", "ptce.definition", "colour", "champ inconnu")),
+        (lambda topics: topics[1].pop("short"), ("topics.yaml", "champ « short »", "manquant")),
+        (lambda topics: topics[2].update(short="  "), ("topics.yaml", "champ « short »", "vide")),
+        (lambda topics: topics.append(dict(topics[0])), ("topics.yaml", "ptce.definition", "double")),
+        (lambda topics: topics[0].update(related=["sujet.inexistant"]), ("sujet.inexistant", "related", "inexistant")),
+        (lambda topics: topics[0]["source"].update(chapter="42"), ("source.chapter", "42")),
+        (lambda topics: topics[0].update(questions=["une seule"]), ("questions", "au moins 8")),
+    ],
+)
+def test_invalid_topics_give_clear_errors(tmp_path, change, expected):
+    data = _copy_data(tmp_path)
+    _edit_topics(data, change)
+    with pytest.raises(KnowledgeErrors) as error:
+        load_knowledge(data)
+    message = str(error.value)
+    for part in expected:
+        assert part in message, message
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    data = _copy_data(tmp_path)
+    (data / "glossary.yaml").write_text("terms:\n  - term: [oops\n", encoding="utf-8")
+    with pytest.raises(KnowledgeErrors) as error:
+        load_knowledge(data)
+    assert "glossary.yaml" in str(error.value) and "ligne" in str(error.value)
+
+
+def test_kb_check_exits_non_zero_on_invalid_file(tmp_path, capsys):
+    data = _copy_data(tmp_path)
+    _edit_topics(data, lambda topics: topics[3].pop("title"))
+    assert main(["--data", str(data), "kb", "check"]) == 1
+    err = capsys.readouterr().err
+    assert "topics.yaml" in err and "title" in err
+
+
+def test_kb_check_reports_coverage(capsys):
+    assert main(["kb", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "Chapitres cités : 12/12" in out
+    assert "Exemples bien aiguillés" in out
+
+
+# ----------------------------------------------------------------- matcher
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [
+        ("C'est quoi un PTCE ?", "ptce.definition"),
+        ("c est quoi un pole territorial de cooperation economique", "ptce.definition"),
+        ("faut il creer une asso ?", "formalisation.association"),
+        ("SCIC avantages", "formalisation.scic"),
+        ("comment financer le poste de coordinatrice", None),
+        ("on a plusieurs interco sur notre territoire, c'est grave ?", "territoire.perimetre"),
+        ("l'ingénierie manque souvent, pourquoi ?", "ressources.fonctions_techniques"),
+        ("quelle différence entre un tiers-lieu et un PTCE", "lieu.tiers_lieu"),
+    ],
+)
+def test_matcher_routes_what_people_type(matcher, question, topic):
+    match = matcher.match(question)
+    if topic is None:
+        assert match.topic in {"financement.modele_economique", "financement.dispositifs", "ressources.fonctions_techniques"}
+    else:
+        assert topic in {match.topic} | {c.topic for c in match.alternatives[:1]}, (question, match)
+
+
+def test_matcher_copes_with_case_accents_and_typos(matcher):
+    reference = matcher.match("Qu'est-ce qu'une société coopérative d'intérêt collectif ?").topic
+    assert reference == "formalisation.scic"
+    assert matcher.match("QU'EST CE QU'UNE SOCIETE COOPERATIVE D'INTERET COLLECTIF").topic == reference
+    assert matcher.match("c quoi une socité coopérative d'interet colectif").topic == reference
+
+
+@pytest.mark.parametrize("question", [
+    "quel temps fait-il à Lille demain ?", "recette de la pâte à crêpes", "qui a gagné la coupe du monde",
+    "comment déclarer mes impôts", "", "!!!",
+])
+def test_matcher_abstains_off_topic(matcher, question):
+    assert matcher.match(question).topic is None
+
+
+def test_matcher_is_deterministic(matcher):
+    first = matcher.match("financement de la coordination")
+    assert all(matcher.match("financement de la coordination") == first for _ in range(5))
+
+
+def test_scores_are_confidences(matcher):
+    for question in ("ptce", "scic", "tiers-lieu et ptce", "le diagnostic de territoire"):
+        match = matcher.match(question)
+        assert 0.0 <= match.score <= 1.0
+        assert all(0.0 <= c.score <= match.score for c in match.alternatives)
+
+
+def test_dev_set_top1_accuracy_is_at_least_90_percent(matcher, kb):
+    rows = read_gold(DEV_SET)
+    assert len(rows) >= 150
+    assert sum(1 for _, gold in rows if not gold) >= 20
+    assert {g for _, gold in rows for g in gold} <= set(kb.topics)
+    report = evaluate(matcher, rows)
+    assert report["top1"] >= 0.90, report["confusions"][:10]
+    assert report["abstention_recall"] >= 0.8
+
+
+# ----------------------------------------------------------------- CLI
+
+
+def test_ask_prints_answer_and_source(capsys, kb):
+    assert main(["ask", "c'est quoi une scic"]) == 0
+    out = capsys.readouterr().out
+    assert kb.topics["formalisation.scic"].title in out
+    assert "Source :" in out and "chap. 07" in out
+
+
+def test_ask_json_single_and_lines(kb):
+    exe = [sys.executable, "-m", "bot.cli"]
+    single = subprocess.run(exe + ["ask", "--json", "faut-il formaliser notre PTCE ?"], capture_output=True, text=True, check=True)
+    data = json.loads(single.stdout)
+    assert set(data) >= {"topic", "score", "alternatives", "answer"}
+    assert data["topic"] in kb.topics
+    lines = subprocess.run(exe + ["ask", "--json"], input="c'est quoi un ptce\nrecette de crêpes\n\n", capture_output=True, text=True, check=True)
+    rows = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert [r["topic"] for r in rows] == ["ptce.definition", None]
+    assert "pas trouvé" in rows[1]["answer"]
+
+
+def test_eval_prints_metrics(tmp_path, capsys):
+    tsv = tmp_path / "gold.tsv"
+    tsv.write_text("question\tgold\nc'est quoi un ptce\tptce.definition\nrecette de crêpes\tnone\n", encoding="utf-8")
+    assert main(["eval", str(tsv)]) == 0
+    out = capsys.readouterr().out
+    assert "Exactitude top-1        : 100.0%" in out
+    assert "Abstention — rappel     : 100.0%" in out
+
+
+def test_eval_rejects_unknown_gold(tmp_path, capsys):
+    tsv = tmp_path / "gold.tsv"
+    tsv.write_text("question\tgold\nbonjour\tpas.un.sujet\n", encoding="utf-8")
+    assert main(["eval", str(tsv)]) == 2
+    assert "pas.un.sujet" in capsys.readouterr().err
+
+
+def test_version_and_help():
+    exe = [sys.executable, "-m", "bot.cli"]
+    assert "ptce-bot" in subprocess.run(exe + ["--version"], capture_output=True, text=True).stdout
+    assert "chat" in subprocess.run(exe + ["--help"], capture_output=True, text=True).stdout
