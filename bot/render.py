@@ -8,12 +8,15 @@ escaped, so a reply can never produce HTML that Telegram refuses.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Iterable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from dialogue.types import MAX_PAYLOAD_BYTES, Button
+
+logger = logging.getLogger(__name__)
 
 #: Telegram's limit on a message's text, counted in UTF-16 code units after entity parsing.
 MAX_MESSAGE_LENGTH = 4096
@@ -141,11 +144,12 @@ def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
     """The reply's buttons as an inline keyboard (rows kept as given), or ``None``."""
     keyboard_rows = []
     for row in rows:
-        buttons = [
-            InlineKeyboardButton(button.label, callback_data=button.payload)
-            for button in row
-            if button.label and 0 < len(button.payload.encode("utf-8")) <= MAX_PAYLOAD_BYTES
-        ]
+        buttons = []
+        for button in row:
+            if button.label and 0 < len(button.payload.encode("utf-8")) <= MAX_PAYLOAD_BYTES:
+                buttons.append(InlineKeyboardButton(button.label, callback_data=button.payload))
+            else:  # Telegram would refuse the whole message: drop the button, keep the reply
+                logger.warning("Bouton ignoré (libellé vide ou donnée hors limites) : %r", button.payload[:80])
         if buttons:
             keyboard_rows.append(buttons)
     return InlineKeyboardMarkup(keyboard_rows) if keyboard_rows else None

@@ -88,7 +88,8 @@ class Engine:
         self.kb = kb
         self.store = store
         self.matcher = Matcher(kb)
-        self.flows = kb.flows
+        # The orientation comes first wherever flows are listed.
+        self.flows = dict(sorted(kb.flows.items(), key=lambda item: item[0] != ORIENTATION))
         self.fsm = m.FlowMachine(kb.flows)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._question_flow: dict[str, list[str]] = {}
@@ -473,7 +474,7 @@ class Engine:
                 mark = "✅ " if option.id in selected else "▫️ "
                 rows.append((Button(_label(mark + option.label, 44), f"x:{question.id}:{option.id}"),))
             rows.append((Button("Valider", f"ok:{question.id}"),))
-            hint = "\n\n(Plusieurs réponses possibles : cochez puis « Valider ».)"
+            hint = "\n\n(Cochez vos réponses, puis « Valider ».)"
         else:
             current = record.answers.get(question.id)
             for option in question.options:

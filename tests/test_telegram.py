@@ -609,6 +609,13 @@ class TestGroups:
         assert sent["reply_parameters"]["message_id"] == 31
         assert_no_errors(harness)
 
+    async def test_bare_mention_opens_menu(self, harness: Harness) -> None:
+        message = message_dict(f"@{BOT_USERNAME}", chat=GROUP,
+                               entities=[{"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}])
+        await harness.feed(make_update(harness.app, message=message))
+        assert harness.engine.events == [("tg:4242", Command("menu"))]
+        assert_no_errors(harness)
+
     async def test_reply_to_bot_is_answered(self, harness: Harness) -> None:
         replied = {"message_id": 9, "date": int(time.time()), "chat": GROUP, "from": BOT_USER, "text": "Menu"}
         await harness.feed(text_update(harness.app, "et la gouvernance ?", chat=GROUP, reply_to_message=replied))
@@ -755,6 +762,34 @@ class TestOrdering:
             assert events == [Say(f"m{i}") for i in range(12)]
         assert request.max_in_flight > 1  # users were served concurrently
         assert errors == []
+
+    async def test_order_kept_when_concurrency_is_saturated(self) -> None:
+        processor = tg.PerUserUpdateProcessor(max_concurrent_updates=2)
+        rng = random.Random(3)
+        done: list[tuple[int, int]] = []
+        running: dict[int, int] = {}
+
+        async def work(user_id: int, index: int) -> None:
+            running[user_id] = running.get(user_id, 0) + 1
+            assert running[user_id] == 1  # never two updates of one user at once
+            await asyncio.sleep(rng.uniform(0, 0.005))
+            done.append((user_id, index))
+            running[user_id] -= 1
+
+        def update_of(user_id: int) -> Update:
+            return Update.de_json({"update_id": next(_update_ids), "message": message_dict(
+                "x", user=dict(USER, id=user_id), chat=PRIVATE | {"id": user_id})}, None)
+
+        async with processor:
+            tasks = [
+                asyncio.create_task(processor.process_update(update_of(user_id), work(user_id, index)))
+                for index in range(15)
+                for user_id in (1, 2, 3)
+            ]
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+            assert processor.active_users == 0
+        for user_id in (1, 2, 3):
+            assert [i for u, i in done if u == user_id] == list(range(15))
 
     def test_ordering_key(self) -> None:
         app = tg.build_application(FakeEngine(), TOKEN, request=RecordingRequest(), rate_limit=False)
