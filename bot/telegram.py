@@ -535,7 +535,10 @@ async def post_init(application: Application) -> None:
     """Publish the command list shown by Telegram's « / » menu."""
     commands = [BotCommand(name, description) for name, description in COMMANDS]
     try:
-        await call_with_retries(lambda: application.bot.set_my_commands(commands))
+        await call_with_retries(
+            lambda: application.bot.set_my_commands(commands),
+            retry_flood_control=application.bot_data[_STATE_KEY].retry_flood_control,
+        )
     except TelegramError as exc:
         logger.warning("Impossible d’enregistrer les commandes : %s", type(exc).__name__)
 

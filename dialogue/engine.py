@@ -32,6 +32,8 @@ LONG_ABSENCE = timedelta(days=7)
 MAX_TEXT = 4000
 MENU_BUTTON = Button("Menu", "m")
 STALE = "Ce choix n’est plus valable."
+#: Options meaning « none of these »: selecting one clears the others, and vice versa.
+EXCLUSIVE_OPTIONS = frozenset({"aucun", "aucune"})
 
 _ORIENTATION_INTENTS = (
     "faire le point",
@@ -512,8 +514,10 @@ class Engine:
             selection = self._selection(turn.record, question.id)
             if option_id in selection:
                 selection.remove(option_id)
+            elif option_id in EXCLUSIVE_OPTIONS:
+                selection = [option_id]
             else:
-                selection.append(option_id)
+                selection = [o for o in selection if o not in EXCLUSIVE_OPTIONS] + [option_id]
             order = [o.id for o in question.options]
             turn.record.context.setdefault("selection", {})[question.id] = sorted(selection, key=order.index)
             return [replace(self._question(turn.record, conv.state), edit=True)]
