@@ -1,0 +1,550 @@
+"""The five measurements. Each returns a :class:`~bench.report.Section`; sizes are arguments.
+
+Targets (from the project brief): engine p99 ≤ 5 ms per event; Telegram path ≥ 1,000
+updates/s on one core and within 3× of a no-op application; ``ptce-bot ask`` cold start
+≤ 1.5 s; peak RSS ≤ 120 MB after 1,000 events; per-event latency that does not grow
+with the number of stored users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.report import Section, percentile, summarise_ms
+from bench.workload import QUESTIONS_TSV, ROOT, Workload, interleave, kind_of
+from dialogue.engine import STALE, Engine
+from dialogue.store import ProgressStore
+from dialogue.types import Choose, Command, Event, Say
+from knowledge.loader import KnowledgeBase, load_knowledge
+
+P99_EVENT_MS = 5.0
+MIN_UPDATES_PER_S = 1000.0
+MAX_FLOOR_RATIO = 3.0
+MAX_COLD_START_S = 1.5
+MAX_RSS_MB = 120.0
+MIN_TOP1 = 0.90  # same floor as tests/test_knowledge.py::test_dev_set_top1_accuracy_is_at_least_90_percent
+MAX_GROWTH = 1.5  # large-DB / small-DB latency ratio tolerated as noise
+
+_kb_cache: KnowledgeBase | None = None
+
+
+def knowledge() -> KnowledgeBase:
+    global _kb_cache
+    if _kb_cache is None:
+        _kb_cache = load_knowledge()
+    return _kb_cache
+
+
+@contextlib.contextmanager
+def workdir(parent: str | os.PathLike | None = None) -> Iterator[Path]:
+    """A temporary directory on disk (not /dev/shm), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="ptce-bench-", dir=parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def one_core(enabled: bool = True) -> Iterator[int | None]:
+    """Pin this process to one CPU for the duration (Linux); yields the CPU or None."""
+    if not enabled or not hasattr(os, "sched_setaffinity"):
+        yield None
+        return
+    before = os.sched_getaffinity(0)
+    cpu = max(before)
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        yield None
+        return
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _run_events(engine: Engine, order: list[tuple[int, Event]], prefix: str) -> tuple[list[int], Counter[str], dict[str, list[int]], int]:
+    """Handle events, timing each ``handle`` call; (samples ns, kinds, per-kind samples, stale replies)."""
+    samples: list[int] = []
+    per_kind: dict[str, list[int]] = {}
+    kinds: Counter[str] = Counter()
+    stale = 0
+    clock = time.perf_counter_ns
+    for user, event in order:
+        started = clock()
+        replies = engine.handle(f"{prefix}{user}", event)
+        elapsed = clock() - started
+        samples.append(elapsed)
+        kind = kind_of(event)
+        kinds[kind] += 1
+        per_kind.setdefault(kind, []).append(elapsed)
+        stale += sum(1 for reply in replies if reply.text == STALE)
+    return samples, kinds, per_kind, stale
+
+
+# --------------------------------------------------------------------------- 1. engine latency
+
+
+def engine_latency(users: int = 1000, events: int = 30, *, kb: KnowledgeBase | None = None, seed: int = 1) -> Section:
+    """Per-event latency of ``Engine.handle`` with the SQLite file on disk."""
+    kb = kb or knowledge()
+    section = Section("engine")
+    scripts = Workload.from_kb(kb).scripts(users, events, seed=seed)
+    order = interleave(scripts)
+    with workdir() as tmp:
+        engine = Engine(kb, ProgressStore.open(tmp / "bench.db"))
+        try:
+            warm = Workload.from_kb(kb).scripts(5, events, seed=seed + 100)
+            _run_events(engine, interleave(warm), "warm:")  # first matcher calls, page cache
+            cpu0 = time.process_time()
+            wall0 = time.perf_counter()
+            samples, kinds, per_kind, stale = _run_events(engine, order, "u:")
+            wall = time.perf_counter() - wall0
+            cpu = time.process_time() - cpu0
+            db_bytes = sum(p.stat().st_size for p in tmp.iterdir() if p.name.startswith("bench.db"))
+        finally:
+            engine.close()
+    stats = summarise_ms(samples)
+    section.details = {
+        "users": users,
+        "events_per_user": events,
+        "events": len(samples),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "latency": stats,
+        "per_kind": {k: summarise_ms(v) for k, v in sorted(per_kind.items())},
+        "kinds": dict(kinds),
+        "stale_replies": stale,
+        "db_bytes": db_bytes,
+    }
+    section.add("events measured", len(samples), "")
+    section.add("latency p50", stats["p50_ms"], "ms")
+    section.add("latency p99", stats["p99_ms"], "ms", P99_EVENT_MS, "<=")
+    section.add("latency max", stats["max_ms"], "ms")
+    worst = max(per_kind, key=lambda k: percentile(per_kind[k], 0.99))
+    section.add(f"slowest kind p99 ({worst})", percentile(per_kind[worst], 0.99) / 1e6, "ms")
+    section.add("stale replies in the scripted workload", stale, "", 0, "<=", "0 means the script is valid")
+    return section
+
+
+# --------------------------------------------------------------------------- 2. telegram throughput
+
+
+async def _feed(app, updates, errors: list) -> tuple[float, float]:
+    """Put every update on the application's queue (started app) and wait until all are done."""
+    async with app:
+        await app.start()
+        try:
+            gc.collect()
+            cpu0 = time.process_time()
+            wall0 = time.perf_counter()
+            for update in updates:
+                app.update_queue.put_nowait(update)
+            await app.update_queue.join()
+            return time.perf_counter() - wall0, time.process_time() - cpu0
+        finally:
+            await app.stop()
+
+
+def _recorder(errors: list):
+    async def record(update, context) -> None:
+        errors.append(repr(context.error))
+
+    return record
+
+
+def _application(kind: str, engine: Engine | None, errors: list):
+    """``engine``: the bot's real application; ``noop``/``send``: same processor, trivial handler."""
+    from telegram import Update
+    from telegram.ext import ApplicationBuilder, TypeHandler
+
+    import bot.telegram as tg
+    from bench.offline import TOKEN, OfflineRequest
+
+    request = OfflineRequest()
+    if kind == "engine":
+        app = tg.build_application(engine, TOKEN, request=request, get_updates_request=OfflineRequest(), rate_limit=False)
+    else:
+        app = (
+            ApplicationBuilder()
+            .token(TOKEN)
+            .request(request)
+            .get_updates_request(OfflineRequest())
+            .concurrent_updates(tg.PerUserUpdateProcessor())
+            .build()
+        )
+
+        async def noop(update, context) -> None:
+            return None
+
+        async def send(update, context) -> None:
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            await context.bot.send_message(chat_id=update.effective_chat.id, text="ok")
+
+        app.add_handler(TypeHandler(Update, noop if kind == "noop" else send))
+    app.add_error_handler(_recorder(errors))
+    return app, request
+
+
+def telegram_throughput(
+    users: int = 300,
+    events: int = 30,
+    *,
+    upserts: int = 3000,
+    kb: KnowledgeBase | None = None,
+    pin: bool = True,
+    seed: int = 2,
+) -> Section:
+    """Updates/s through ``Application`` (update queue → per-user processor → handlers)."""
+    from bench.offline import make_updates
+
+    kb = kb or knowledge()
+    section = Section("telegram")
+    order = interleave(Workload.from_kb(kb).scripts(users, events, seed=seed))
+    results: dict[str, dict] = {}
+    with workdir() as tmp, one_core(pin) as cpu:
+        for kind in ("noop", "send", "engine"):
+            errors: list[str] = []
+            engine = Engine(kb, ProgressStore.open(tmp / f"tg-{kind}.db")) if kind == "engine" else None
+            try:
+                app, request = _application(kind, engine, errors)
+                updates = make_updates(app.bot, order)
+                wall, cpu_s = asyncio.run(_feed(app, updates, errors))
+            finally:
+                if engine is not None:
+                    engine.close()
+            results[kind] = {
+                "updates": len(updates),
+                "wall_s": wall,
+                "cpu_s": cpu_s,
+                "updates_per_s": len(updates) / wall if wall else None,
+                "updates_per_cpu_s": len(updates) / cpu_s if cpu_s else None,
+                "bot_api_calls": dict(request.calls),
+                "errors": errors[:5],
+                "error_count": len(errors),
+            }
+        results["storage_floor"] = _storage_floor(tmp / "floor.db", upserts)
+    section.details = {"users": users, "events_per_user": events, "pinned_cpu": cpu, **results}
+    engine_rate = results["engine"]["updates_per_s"]
+    noop_rate = results["noop"]["updates_per_s"]
+    section.add("bot updates/s (engine, per-user order)", engine_rate, "upd/s", MIN_UPDATES_PER_S, ">=")
+    section.add("bot updates per CPU-second", results["engine"]["updates_per_cpu_s"], "upd/s")
+    section.add("floor: no-op application", noop_rate, "upd/s")
+    section.add("floor: send-only application", results["send"]["updates_per_s"], "upd/s")
+    section.add("no-op floor / bot ratio", noop_rate / engine_rate if engine_rate else None, "×", MAX_FLOOR_RATIO, "<=")
+    section.add("storage floor: raw sqlite-utils upserts", results["storage_floor"]["upserts_per_s"], "ups/s")
+    section.add("errors recorded by the error handler", results["engine"]["error_count"], "", 0, "<=")
+    section.notes.append(
+        "rate_limit=False: AIORateLimiter would throttle to Telegram's ~30 msg/s by design; "
+        f"{'pinned to CPU ' + str(cpu) if cpu is not None else 'not pinned'}; one event loop, updates fed "
+        "through application.update_queue (the production path, PerUserUpdateProcessor on); "
+        "offline BaseRequest answers instantly."
+    )
+    return section
+
+
+def _storage_floor(path: Path, upserts: int) -> dict:
+    """A raw sqlite-utils upsert loop, one transaction per upsert, same file settings as the store."""
+    from sqlite_utils import Database
+
+    db = Database(path)
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.enable_wal()
+    table = db["users"]
+    table.create({"id": str, "state": str, "context": str, "last_seen": str}, pk="id")
+    row = {"state": "orientation__typologie", "context": "{}", "last_seen": "2026-11-27T00:00:00+00:00"}
+    wall0 = time.perf_counter()
+    for index in range(upserts):
+        with db.atomic():
+            table.upsert({"id": f"u{index % 500}", **row}, pk="id")
+    wall = time.perf_counter() - wall0
+    synchronous = db.execute("PRAGMA synchronous").fetchone()[0]
+    db.close()
+    return {"upserts": upserts, "wall_s": wall, "upserts_per_s": upserts / wall if wall else None, "synchronous": synchronous, "journal_mode": "wal"}
+
+
+# --------------------------------------------------------------------------- 3. cold start and memory
+
+
+def _ask_command() -> list[str]:
+    script = Path(sys.executable).with_name("ptce-bot")
+    if script.exists():
+        return [str(script), "ask", "c'est quoi un ptce"]
+    return [sys.executable, "-m", "bot.cli", "ask", "c'est quoi un ptce"]
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def cold_start(runs: int = 5, rss_events: int = 1000) -> Section:
+    """Wall time of ``ptce-bot ask`` until exit (median), peak RSS of a 1,000-event process."""
+    section = Section("startup")
+    command = _ask_command()
+    env = _child_env()
+    times: list[float] = []
+    subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=120, check=False)  # warm page cache, .pyc
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0 or not done.stdout.strip():
+            raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-500:]}")
+    with workdir() as tmp:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.rss_child", "--events", str(rss_events), "--db", str(tmp / "rss.db")],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.rss_child failed ({done.returncode}): {done.stderr[-800:]}")
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    section.details = {
+        "command": command[0].rsplit("/", 1)[-1] + " " + " ".join(command[1:]),
+        "runs_s": times,
+        "median_s": statistics.median(times),
+        "rss_child": child,
+    }
+    section.add(f"`ptce-bot ask` wall time, median of {runs}", statistics.median(times), "s", MAX_COLD_START_S, "<=")
+    section.add("engine load time in the child", child["load_s"], "s")
+    section.add("peak RSS after loading the engine", child["maxrss_loaded_kb"] / 1024, "MB")
+    section.add(f"peak RSS after {child['events']:,} events", child["maxrss_kb"] / 1024, "MB", MAX_RSS_MB, "<=")
+    section.notes.append("cold start measured after one unmeasured warm-up run (page cache and .pyc warm).")
+    return section
+
+
+# --------------------------------------------------------------------------- 4. matcher
+
+
+def matcher_quality(path: Path = QUESTIONS_TSV, *, limit: int | None = None, kb: KnowledgeBase | None = None) -> Section:
+    """Top-1 accuracy (``bot.cli.evaluate``) and time per question, first (cold) pass and warm pass."""
+    from bot.cli import evaluate, read_gold
+    from knowledge.matcher import Matcher
+
+    kb = kb or knowledge()
+    section = Section("matcher")
+    rows = read_gold(path)[:limit] if limit else read_gold(path)
+    matcher = Matcher(kb)
+    cold: list[int] = []
+    for question, _ in rows:
+        started = time.perf_counter_ns()
+        matcher.match(question)
+        cold.append(time.perf_counter_ns() - started)
+    warm: list[int] = []
+    for question, _ in rows:
+        started = time.perf_counter_ns()
+        matcher.match(question)
+        warm.append(time.perf_counter_ns() - started)
+    report = evaluate(matcher, rows)
+    cold_stats, warm_stats = summarise_ms(cold), summarise_ms(warm)
+    section.details = {
+        "file": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+        "questions": len(rows),
+        "evaluate": {k: v for k, v in report.items() if k != "confusions"},
+        "confusions": report["confusions"][:10],
+        "cold": cold_stats,
+        "warm": warm_stats,
+    }
+    section.add("questions", len(rows), "")
+    section.add("top-1 accuracy", report["top1"] * 100, "%", MIN_TOP1 * 100, ">=")
+    section.add("top-3 accuracy", report["top3"] * 100, "%")
+    section.add("time per question, mean (first pass)", cold_stats["mean_ms"], "ms")
+    section.add("time per question, p99 (first pass)", cold_stats["p99_ms"], "ms", P99_EVENT_MS, "<=", "must fit one event's budget")
+    section.add("time per question, mean (warm caches)", warm_stats["mean_ms"], "ms")
+    return section
+
+
+# --------------------------------------------------------------------------- 5. many users
+
+
+def populate(path: Path, users: int, kb: KnowledgeBase, *, seed: int = 5) -> dict:
+    """Create the schema, then bulk-insert synthetic users with answers in one transaction.
+
+    A user has answered the first k orientation questions (k = 0 for 40 %, else 1…len);
+    their state is the first unanswered question (or the end, or the menu for k = 0).
+    The answer history receives the same rows, as migration m002 does.
+    """
+    from dialogue import machine as m
+
+    rng = random.Random(seed)
+    flow = kb.flows["orientation"]
+    questions = [(q.id, q.kind, [o.id for o in q.options]) for _, q in flow.questions()]
+    store = ProgressStore.open(path)
+    db = store.db
+    stamp = "2026-11-27T09:00:00+00:00"
+    answered: dict[str, int] = {}
+
+    def user_rows():
+        for index in range(users):
+            user_id = f"s:{index}"
+            k = 0 if rng.random() < 0.4 else rng.randint(1, len(questions))
+            answered[user_id] = k
+            if k == 0:
+                state, flow_id = m.MENU, None
+            elif k < len(questions):
+                state, flow_id = m.question_state("orientation", questions[k][0]), "orientation"
+            else:
+                state, flow_id = m.done_state("orientation"), "orientation"
+            yield {
+                "id": user_id,
+                "state": state,
+                "flow": flow_id,
+                "knowledge_version": kb.version,
+                "first_seen": stamp,
+                "last_seen": stamp,
+                "context": "{}",
+                "active": 1,
+            }
+
+    def answer_rows():
+        for user_id, k in answered.items():
+            for question, kind, options in questions[:k]:
+                value = rng.choice(options) if kind == "single" else rng.sample(options, rng.randint(1, 2))
+                yield {
+                    "user_id": user_id,
+                    "question": question,
+                    "value": json.dumps(value),
+                    "skipped": 0,
+                    "answered_at": stamp,
+                }
+
+    started = time.perf_counter()
+    with db.atomic():
+        db["users"].insert_all(user_rows(), batch_size=2000)
+        db["answers"].insert_all(answer_rows(), batch_size=2000)
+        db.execute(
+            "INSERT INTO answer_history (user_id, question, value, skipped, answered_at) "
+            "SELECT user_id, question, value, skipped, answered_at FROM answers"
+        )
+    elapsed = time.perf_counter() - started
+    db.execute("ANALYZE")
+    counts = {t: db[t].count for t in ("users", "answers", "answer_history")}
+    store.close()
+    return {"seconds": elapsed, "rows": counts, "answered": answered, "questions": questions}
+
+
+def _existing_user_events(k: int, questions, rng: random.Random, topics) -> list[Event]:
+    """What a stored user does when they come back: resume, answer, look around."""
+    events: list[Event] = [Command("reprendre")]
+    if 0 < k < len(questions):
+        question, kind, options = questions[k]
+        if kind == "single":
+            events.append(Choose(f"a:{question}:{rng.choice(options)}"))
+        else:
+            events += [Choose(f"x:{question}:{options[0]}"), Choose(f"ok:{question}")]
+    events += [Command("progression"), Choose(f"t:{rng.choice(topics)}"), Command("synthese")]
+    return events
+
+
+def _per_user_plans(answered: dict[str, int], questions, probe_existing: int, probe_new: int, events: int, kb, seed: int):
+    rng = random.Random(seed)
+    ids = sorted(answered, key=lambda u: int(u.split(":")[1]))
+    chosen = rng.sample(ids, min(probe_existing, len(ids)))
+    topics = sorted(kb.topics)
+    plans = [(user, _existing_user_events(answered[user], questions, rng, topics)) for user in chosen]
+    plans += [(f"new:{i}", script) for i, script in enumerate(Workload.from_kb(kb).scripts(probe_new, events, seed=seed))]
+    return plans
+
+
+def _query_plans(db) -> dict[str, str]:
+    statements = {
+        "load user": "SELECT * FROM users WHERE id = 'x'",
+        "load answers": "SELECT question, value, skipped, answered_at FROM answers WHERE user_id = 'x'",
+        "forget history": "DELETE FROM answer_history WHERE user_id = 'x'",
+        "forget answers": "DELETE FROM answers WHERE user_id = 'x'",
+        "restart answers": "DELETE FROM answers WHERE user_id = 'x' AND question IN ('a','b')",
+    }
+    plans = {}
+    for name, sql in statements.items():
+        rows = db.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
+        plans[name] = " | ".join(str(row[-1]) for row in rows)
+    return plans
+
+
+def many_users(
+    users: int = 100_000,
+    *,
+    small_users: int = 1_000,
+    probe_existing: int = 500,
+    probe_new: int = 100,
+    events: int = 30,
+    kb: KnowledgeBase | None = None,
+    seed: int = 7,
+) -> Section:
+    """The same probe (returning users + new users) on a small and on a large database."""
+    kb = kb or knowledge()
+    section = Section("scale")
+    measured: dict[str, dict] = {}
+    with workdir() as tmp:
+        for label, population in (("small", small_users), ("large", users)):
+            path = tmp / f"{label}.db"
+            filled = populate(path, population, kb, seed=seed)
+            plans = _per_user_plans(filled["answered"], filled["questions"], probe_existing, probe_new, events, kb, seed)
+            order: list[tuple[int, Event]] = []
+            names = [user for user, _ in plans]
+            longest = max(len(p) for _, p in plans)
+            for step in range(longest):
+                for index, (_, plan) in enumerate(plans):
+                    if step < len(plan):
+                        order.append((index, plan[step]))
+            store = ProgressStore.open(path)
+            engine = Engine(kb, store)
+            try:
+                _run_events(engine, [(0, Command("start"))], "warm:")
+                samples: list[int] = []
+                stale = 0
+                for index, event in order:
+                    started = time.perf_counter_ns()
+                    replies = engine.handle(names[index], event)
+                    samples.append(time.perf_counter_ns() - started)
+                    stale += sum(1 for reply in replies if reply.text == STALE)
+                plans_sql = _query_plans(store.db)
+            finally:
+                engine.close()
+            size = sum(p.stat().st_size for p in tmp.iterdir() if p.name.startswith(path.name))
+            measured[label] = {
+                "users": population,
+                "insert_s": filled["seconds"],
+                "rows": filled["rows"],
+                "db_mb": size / 1e6,
+                "latency": summarise_ms(samples),
+                "stale_replies": stale,
+                "query_plans": plans_sql,
+            }
+            path.unlink(missing_ok=True)
+    small, large = measured["small"]["latency"], measured["large"]["latency"]
+    scans = [f"{name}: {plan}" for name, plan in measured["large"]["query_plans"].items() if "SCAN" in plan.upper()]
+    section.details = measured | {"full_scans": scans}
+    section.add(f"users stored (large DB), rows inserted in {measured['large']['insert_s']:.1f} s", users, "")
+    section.add(f"p50 with {small_users:,} users", small["p50_ms"], "ms")
+    section.add(f"p50 with {users:,} users", large["p50_ms"], "ms")
+    section.add(f"p99 with {small_users:,} users", small["p99_ms"], "ms")
+    section.add(f"p99 with {users:,} users", large["p99_ms"], "ms", P99_EVENT_MS, "<=")
+    section.add("p50 growth (large / small)", large["p50_ms"] / small["p50_ms"], "×", MAX_GROWTH, "<=")
+    section.add("per-user queries doing a full scan", len(scans), "", 0, "<=")
+    return section
+
+
+SECTIONS = ("engine", "telegram", "startup", "matcher", "scale")
