@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 
 from knowledge.errors import KnowledgeError, KnowledgeErrors
+from knowledge.loader import read_yaml
 from knowledge.text import normalise
 
 LABEL_MAX = 40
@@ -285,18 +285,7 @@ class _Check:
 
 
 def _read(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise KnowledgeErrors([KnowledgeError(path, "fichier introuvable")]) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (ligne {mark.line + 1}, colonne {mark.column + 1})" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise KnowledgeErrors([KnowledgeError(path, f"YAML invalide{where} : {problem}")]) from None
-    except UnicodeDecodeError:
-        raise KnowledgeErrors([KnowledgeError(path, "le fichier doit être encodé en UTF-8")]) from None
+    return read_yaml(path)
 
 
 def _entry_name(value: Any, fallback: str, prefix: str = "") -> str:
