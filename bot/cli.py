@@ -31,7 +31,7 @@ def _load(args: argparse.Namespace, *, with_flows: bool = True):
 
 
 def _answer_json(kb, matcher, question: str) -> dict:
-    from dialogue.texts import match_answer
+    from dialogue.texts import match_answer, typeset
 
     match = matcher.match(question)
     return {
@@ -39,13 +39,13 @@ def _answer_json(kb, matcher, question: str) -> dict:
         "score": match.score,
         "alternatives": [{"topic": c.topic, "score": c.score} for c in match.alternatives],
         "ambiguous": match.ambiguous,
-        "answer": match_answer(kb, match),
+        "answer": typeset(match_answer(kb, match)),
     }
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer one question, or one per line of standard input as JSON Lines."""
-    from dialogue.texts import match_answer
+    from dialogue.texts import match_answer, typeset
     from knowledge.matcher import Matcher
 
     kb = _load(args, with_flows=False)
@@ -60,7 +60,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_answer_json(kb, matcher, args.question), ensure_ascii=False))
     else:
-        print(match_answer(kb, matcher.match(args.question)).replace("**", ""))
+        print(typeset(match_answer(kb, matcher.match(args.question))).replace("**", ""))
     return EXIT_OK
 
 

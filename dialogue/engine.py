@@ -18,7 +18,7 @@ from dialogue import machine as m
 from dialogue.commands import COMMAND_NAMES
 from dialogue.store import AnswerValue, ProgressStore, UserRecord
 from dialogue.synthesis import build_synthesis, render_legal_guide, render_synthesis
-from dialogue.texts import OFF_TOPIC, source_line, topic_answer
+from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
 from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
 from knowledge.loader import KnowledgeBase, Topic, load_knowledge
 from knowledge.matcher import Matcher
@@ -130,7 +130,7 @@ class Engine:
         else:
             record.knowledge_version = self.kb.version
             self.store.save(record, turn.changed, turn.removed)
-        return notices + replies
+        return [replace(reply, text=typeset(reply.text)) for reply in notices + replies]
 
     def mark_inactive(self, user_id: str) -> None:
         """The user blocked the bot: keep their progress, stop counting them as active."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from knowledge.loader import KnowledgeBase, Topic
 from knowledge.matcher import Match
 
@@ -11,6 +13,17 @@ OFF_TOPIC = (
     "juridique, ses ressources, son financement ou son lieu."
 )
 DID_YOU_MEAN = "Vouliez-vous dire… ?"
+
+
+_SPACE_BEFORE = re.compile(r"[ \u00a0\u202f]*([!?;:»])(?=\s|$|[.,)])")
+_SPACE_AFTER = re.compile(r"«[ \u00a0\u202f]*")
+NBSP = "\u00a0"
+
+
+def typeset(text: str) -> str:
+    """French typography: a non-breaking space inside « » and before ! ? ; : (never inside URLs)."""
+    text = _SPACE_BEFORE.sub(lambda m: NBSP + m.group(1), text)
+    return _SPACE_AFTER.sub("«" + NBSP, text)
 
 
 def source_line(kb: KnowledgeBase, topic: Topic) -> str:
