@@ -194,7 +194,7 @@ def test_ask_prints_answer_and_source(capsys, kb):
     assert main(["ask", "c'est quoi une scic"]) == 0
     out = capsys.readouterr().out
     assert kb.topics["formalisation.scic"].title in out
-    assert "Source :" in out and "chap. 07" in out
+    assert "Source\u00a0:" in out and "chap. 07" in out
 
 
 def test_ask_json_single_and_lines(kb):
