@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from dialogue import machine as m
-from dialogue.commands import COMMAND_NAMES
+from dialogue.commands import COMMANDS
 from dialogue.store import AnswerValue, ProgressStore, UserRecord
 from dialogue.synthesis import build_synthesis, render_legal_guide, render_synthesis
 from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
@@ -171,10 +171,10 @@ class Engine:
             return [self._progress(turn.record)]
         if name == "recommencer":
             conv.ask_restart()
+            flow = self.flows[self._restart_target(turn.record)]
             return [
                 Reply(
-                    "Recommencer le parcours d’orientation depuis le début ? Vos réponses précédentes au parcours "
-                    "seront effacées.",
+                    f"Recommencer le « {flow.title} » depuis le début ? Vos réponses à ce parcours seront effacées.",
                     ((Button("Oui, recommencer", "rr!"), Button("Non, garder", "r")),),
                 )
             ]
@@ -191,7 +191,7 @@ class Engine:
                     ((Button("Oui, tout effacer", "forget!"), Button("Non, annuler", "m")),),
                 )
             ]
-        names = ", ".join(f"/{n}" for n in sorted(COMMAND_NAMES))
+        names = ", ".join(f"/{n}" for n, _ in COMMANDS)
         return [Reply(f"Je ne connais pas la commande /{_label(name, 30)}. Commandes disponibles : {names}.", ((MENU_BUTTON,),))]
 
     def _choose(self, turn: _Turn, conv: m.Conversation, payload: str) -> list[Reply]:
@@ -436,9 +436,12 @@ class Engine:
             )
         ]
 
+    def _restart_target(self, record: UserRecord) -> str:
+        return record.flow if record.flow in self.flows else ORIENTATION
+
     def _restart(self, turn: _Turn, conv: m.Conversation) -> list[Reply]:
         record = turn.record
-        flow_id = record.flow if record.flow in self.flows else ORIENTATION
+        flow_id = self._restart_target(record)
         questions = [self.fsm.positions[s].question_id for s in self.fsm.order[flow_id]]
         turn.removed.extend(q for q in questions if q in record.answers)
         for question in questions:
