@@ -34,7 +34,11 @@ AMBIGUOUS_RATIO = 0.85
 #: Weight of the best single example versus the whole topic profile.
 EXAMPLE_WEIGHT = 0.65
 
+#: How much a sentence of an answer counts, compared with an example question.
+PROSE_WEIGHT = 0.85
+
 Vector = dict[str, float]
+_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +136,16 @@ class Matcher:
             word for pieces in texts.values() for piece in pieces for word in self.analyzer.words(piece)
         )
         profiles: dict[str, Counter[str]] = {}
-        examples: dict[str, list[Counter[str]]] = {}
+        examples: dict[str, list[tuple[Counter[str], float]]] = {}
         for topic in topics:
-            example_texts = [topic.title, *topic.questions, " ".join(topic.keywords), *topic.keywords]
+            written = [topic.title, *topic.questions, " ".join(topic.keywords), *topic.keywords]
+            # Sentences of the answers themselves also count, a little less than the examples.
+            prose = [p for text in (topic.short, topic.details, *topic.vigilance) for p in _SENTENCE.split(text)]
             examples[topic.id] = [
-                tf for tf in (_tf(self.analyzer.terms(t, correct=False)) for t in example_texts) if tf
+                (tf, factor)
+                for texts, factor in ((written, 1.0), (prose, PROSE_WEIGHT))
+                for tf in (_tf(self.analyzer.terms(t, correct=False)) for t in texts)
+                if tf
             ]
             profile: Counter[str] = Counter()
             for text in (topic.title, *topic.questions, *topic.keywords, topic.short):
@@ -148,11 +157,15 @@ class Matcher:
         count = len(topics)
         self._idf = {term: math.log(1 + count / df) for term, df in document_frequency.items()}
         self._unknown_idf = math.log(1 + count)
-        self._domain_stems = {
-            stem(word) for term in kb.lexicon.domain_terms for word in term.split()
+        domain_words = {*kb.lexicon.domain_terms, *kb.lexicon.synonyms.values()}
+        self._domain_stems = {stem(word) for term in domain_words for word in term.split()} - {
+            stem(word) for word in BASE_STOPWORDS | kb.lexicon.stopwords
         }
         self._profiles = {tid: self._normalised(self._weigh(p, sublinear=True)) for tid, p in profiles.items()}
-        self._examples = {tid: [self._normalised(self._weigh(tf)) for tf in tfs] for tid, tfs in examples.items()}
+        self._examples = {
+            tid: [self._normalised(self._weigh(tf)) for tf, _ in pairs] for tid, pairs in examples.items()
+        }
+        self._factors = {tid: [factor for _, factor in pairs] for tid, pairs in examples.items()}
         self._index: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for tid, vectors in self._examples.items():
             for position, vector in enumerate(vectors):
@@ -185,8 +198,8 @@ class Matcher:
         for term, weight in query.items():
             for tid, position in self._index.get(term, ()):
                 partial[(tid, position)] += weight * self._examples[tid][position][term]
-        for (tid, _), similarity in partial.items():
-            best_example[tid] = max(best_example[tid], similarity)
+        for (tid, position), similarity in partial.items():
+            best_example[tid] = max(best_example[tid], similarity * self._factors[tid][position])
         scores: list[Candidate] = []
         for tid, profile in self._profiles.items():
             whole = sum(weight * profile.get(term, 0.0) for term, weight in query.items())

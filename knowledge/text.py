@@ -20,7 +20,7 @@ BASE_STOPWORDS = frozenset(
     sur ta te tes toi ton tu un une vos votre vous y c d j l m n s t ca cela ceci sont ete etait sera
     fait faire faut peut peuvent quoi quel quelle quels quelles comment pourquoi quand combien est-ce
     ai as avons avez ont suis es sommes etes si plus tres bien aussi donc alors comme tout tous toute
-    toutes autre autres entre chez sans sous vers y-a il-y-a ya svp stp merci bonjour salut hello
+    toutes autre autres entre chez sous vers y-a il-y-a ya svp stp merci bonjour salut hello
     voudrais voudrait veux veut aimerais savoir dire expliquer explique expliquez besoin question
     moi-meme puis dont ici la-dessus cest quest
     """.split()
