@@ -99,6 +99,9 @@ class Engine:
             for step in flow.steps:
                 for question in step.questions:
                     self._question_flow.setdefault(question.id, []).append(flow.id)
+        self._glossary_names = {
+            normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)
+        }
         self._check_payloads()
 
     # ------------------------------------------------------------------ entry point
@@ -349,13 +352,11 @@ class Engine:
             if prefix.strip() and plain.startswith(prefix):
                 plain = plain[len(prefix):]
                 break
-        plain = plain.strip()
-        for term in self.kb.glossary:
-            names = {normalise(term.term), *(normalise(a) for a in term.aliases)}
-            if plain in names:
-                rows = ((Button(_label("→ " + self.kb.topics[term.topic].title), f"t:{term.topic}"),),) if term.topic else ()
-                cite = f"\n\n(Glossaire — {self.kb.document.cite(term.chapter)})" if term.chapter else ""
-                return Reply(f"**{term.term}** : {term.definition}{cite}", rows + ((Button("Glossaire", "g"), MENU_BUTTON),))
+        term = self._glossary_names.get(plain.strip())
+        if term is not None:
+            rows = ((Button(_label("→ " + self.kb.topics[term.topic].title), f"t:{term.topic}"),),) if term.topic else ()
+            cite = f"\n\n(Glossaire — {self.kb.document.cite(term.chapter)})" if term.chapter else ""
+            return Reply(f"**{term.term}** : {term.definition}{cite}", rows + ((Button("Glossaire", "g"), MENU_BUTTON),))
         return None
 
     def _glossary(self, conv: m.Conversation) -> list[Reply]:
