@@ -19,7 +19,7 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 class Sizes:
     latency_users: int = 1000
     latency_events: int = 30
-    telegram_users: int = 300
+    telegram_users: int = 200
     telegram_events: int = 30
     storage_upserts: int = 3000
     cold_runs: int = 5

@@ -13,8 +13,21 @@ import time
 
 
 def _maxrss_kb() -> int:
+    """``getrusage`` peak RSS (KiB). On Linux it carries over exec the parent's size at fork."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss // 1024 if sys.platform == "darwin" else rss  # bytes on macOS, KiB on Linux
+
+
+def _peak_kb() -> int:
+    """Peak RSS of this program's own memory: ``VmHWM`` on Linux, else ``getrusage``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return _maxrss_kb()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = create_engine(args.db)
     loaded_s = time.perf_counter() - started
-    rss_loaded = _maxrss_kb()
+    rss_loaded = _peak_kb()
     per_user = 30
     users = max(1, -(-args.events // per_user))
     order = interleave(Workload.from_kb(engine.kb).scripts(users, per_user))[: args.events]
@@ -42,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                 "events": len(order),
                 "load_s": loaded_s,
                 "total_s": time.perf_counter() - started,
-                "maxrss_loaded_kb": rss_loaded,
-                "maxrss_kb": _maxrss_kb(),
+                "peak_loaded_kb": rss_loaded,
+                "peak_kb": _peak_kb(),
+                "ru_maxrss_kb": _maxrss_kb(),
             }
         )
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dialogue.types import Choose, Command, Event, Say
 from knowledge.loader import KnowledgeBase
+from knowledge.text import normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS_TSV = ROOT / "tests" / "data" / "questions.tsv"
@@ -37,6 +38,21 @@ def free_text_questions(kb: KnowledgeBase, path: Path = QUESTIONS_TSV) -> list[s
     return questions
 
 
+def _flow_inputs(kb: KnowledgeBase) -> frozenset[str]:
+    """Normalised texts that answer, skip, go back or validate inside a flow."""
+    from dialogue import engine
+
+    words: set[str] = set()
+    for name in ("_SKIP_WORDS", "_BACK_WORDS", "_VALIDATE_WORDS"):
+        words |= set(getattr(engine, name, ()))
+    for flow in kb.flows.values():
+        for _, question in flow.questions():
+            for option in question.options:
+                words |= {normalise(option.label), normalise(option.id.replace("_", " "))}
+                words |= {normalise(k) for k in option.keywords}
+    return frozenset(words)
+
+
 @dataclass(frozen=True)
 class Workload:
     """Everything the scripts draw from, computed once."""
@@ -50,10 +66,14 @@ class Workload:
     def from_kb(cls, kb: KnowledgeBase) -> Workload:
         flow = kb.flows["orientation"]
         orientation = tuple((q.id, q.kind, tuple(o.id for o in q.options)) for _, q in flow.questions())
+        answers = _flow_inputs(kb)
+        # Texts the engine would take as an answer (« ok », « 2 », an option's name) would move the
+        # user on and make the next scripted button stale: they are not free-text questions here.
+        questions = tuple(q for q in free_text_questions(kb) if normalise(q) not in answers and not normalise(q).isdigit())
         return cls(
             topics=tuple(sorted(kb.topics)),
             intros=tuple(q.id for q in kb.document.intro_questions),
-            questions=tuple(free_text_questions(kb)),
+            questions=questions,
             orientation=orientation,
         )
 

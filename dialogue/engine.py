@@ -118,8 +118,7 @@ class Engine:
         absent = self._absent_too_long(record)
         record.last_seen = self._now_iso()
         record.active = True
-        conversation = m.Conversation(user_id)
-        self.fsm.attach(conversation, record.state)
+        conversation = self.fsm.acquire(user_id, record.state)
         try:
             if absent and not isinstance(event, Command) and self._unfinished_flow(record):
                 replies = self._welcome_back(turn)
@@ -127,7 +126,7 @@ class Engine:
                 replies = self._dispatch(turn, conversation, event)
             record.state = conversation.state
         finally:
-            self.fsm.detach(conversation)
+            self.fsm.release(conversation)
         if turn.forget:
             self.store.forget(user_id)
         else:

@@ -75,6 +75,20 @@ def m002_activity_and_history(db: Database) -> None:
     )
 
 
+_UPSERT_USER = (
+    "INSERT INTO users (id, state, flow, knowledge_version, first_seen, last_seen, context, active) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
+    "flow = excluded.flow, knowledge_version = excluded.knowledge_version, first_seen = excluded.first_seen, "
+    "last_seen = excluded.last_seen, context = excluded.context, active = excluded.active"
+)
+_UPSERT_ANSWER = (
+    "INSERT INTO answers (user_id, question, value, skipped, answered_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (user_id, question) DO UPDATE SET value = excluded.value, skipped = excluded.skipped, "
+    "answered_at = excluded.answered_at"
+)
+_INSERT_HISTORY = "INSERT INTO answer_history (user_id, question, value, skipped, answered_at) VALUES (?, ?, ?, ?, ?)"
+
+
 class StorageError(RuntimeError):
     """The database cannot be opened or written (read-only file, locked, not SQLite)."""
 
@@ -123,6 +137,9 @@ class ProgressStore:
             db.execute("PRAGMA busy_timeout = 5000")
             if db.journal_mode != "wal":
                 db.enable_wal()
+            # WAL + NORMAL: a commit survives the process being killed; only a power cut or an OS crash
+            # may roll back the last commits (never corrupting the file). Saves one fsync per event.
+            db.execute("PRAGMA synchronous = NORMAL")
         except (sqlite3.DatabaseError, OSError) as error:
             raise StorageError(f"{path} : {_describe(error)}") from error
         return cls(db)
@@ -159,18 +176,20 @@ class ProgressStore:
         stamp = now()
         try:
             with self.db.atomic():
-                self.db["users"].upsert(
-                    {
-                        "id": record.id,
-                        "state": record.state,
-                        "flow": record.flow,
-                        "knowledge_version": record.knowledge_version,
-                        "first_seen": record.first_seen,
-                        "last_seen": record.last_seen,
-                        "context": json.dumps(record.context, ensure_ascii=False),
-                        "active": int(record.active),
-                    },
-                    pk="id",
+                # Plain SQL: sqlite-utils' upsert()/insert() inspect the schema on every call
+                # (about 20 extra statements per event).
+                self.db.execute(
+                    _UPSERT_USER,
+                    [
+                        record.id,
+                        record.state,
+                        record.flow,
+                        record.knowledge_version,
+                        record.first_seen,
+                        record.last_seen,
+                        json.dumps(record.context, ensure_ascii=False),
+                        int(record.active),
+                    ],
                 )
                 if removed:
                     self.db.execute(
@@ -178,15 +197,15 @@ class ProgressStore:
                         [record.id, *removed],
                     )
                 for question, value in (changed or {}).items():
-                    row = {
-                        "user_id": record.id,
-                        "question": question,
-                        "value": json.dumps(value, ensure_ascii=False) if value is not None else None,
-                        "skipped": int(value is None),
-                        "answered_at": stamp,
-                    }
-                    self.db["answers"].upsert(row, pk=("user_id", "question"))
-                    self.db["answer_history"].insert(row)
+                    row = [
+                        record.id,
+                        question,
+                        json.dumps(value, ensure_ascii=False) if value is not None else None,
+                        int(value is None),
+                        stamp,
+                    ]
+                    self.db.execute(_UPSERT_ANSWER, row)
+                    self.db.execute(_INSERT_HISTORY, row)
                     record.answered_at[question] = stamp
         except sqlite3.DatabaseError as error:
             raise StorageError(_describe(error)) from error
