@@ -157,23 +157,32 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
             return update.effective_user.id
         return None
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Run the update's handlers while holding its user's lock."""
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Wait for the user's turn first, then for a shared slot, then run the handlers.
+
+        Taking the user's lock before the shared slot keeps one user's backlog from
+        holding slots that other users' updates need.
+        """
         key = self.ordering_key(update)
         if key is None:
-            await coroutine
+            async with self._semaphore:
+                await self.do_process_update(update, coroutine)
             return
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = _UserSlot()
         slot.users += 1
         try:
-            async with slot.lock:
-                await coroutine
+            async with slot.lock, self._semaphore:
+                await self.do_process_update(update, coroutine)
         finally:
             slot.users -= 1
             if slot.users == 0:
                 del self._slots[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run the update's handlers (ordering is arranged by :meth:`process_update`)."""
+        await coroutine
 
     async def initialize(self) -> None:
         """Nothing to allocate."""

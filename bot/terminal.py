@@ -57,6 +57,8 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Text
     stdout = stdout or sys.stdout
     interactive = stdin.isatty() and stdout.isatty()
     user = args.user or getpass.getuser() or "local"
+    # A name from a non-UTF-8 terminal arrives with surrogate escapes SQLite cannot store.
+    user = user.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     try:
         engine = create_engine(args.db, getattr(args, "data", None))
     except StorageError as error:

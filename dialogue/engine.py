@@ -21,7 +21,7 @@ from dialogue.synthesis import build_synthesis, render_legal_guide, render_synth
 from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
 from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
 from knowledge.loader import KnowledgeBase, Topic, load_knowledge
-from knowledge.matcher import Matcher
+from knowledge.matcher import Matcher, french_words
 from knowledge.text import normalise
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ class Engine:
         self.kb = kb
         self.store = store
         self.matcher = Matcher(kb)
+        # Load the spelling dictionary now rather than inside the first user's question.
+        french_words()
         # The orientation comes first wherever flows are listed.
         self.flows = dict(sorted(kb.flows.items(), key=lambda item: item[0] != ORIENTATION))
         self.fsm = m.FlowMachine(kb.flows)
@@ -450,16 +452,8 @@ class Engine:
         return [Reply("C’est reparti depuis le début.")] + self._start_flow(turn, conv, flow_id)
 
     def _question_replies(self, record: UserRecord, state: str) -> list[Reply]:
-        """The step's explanation (on its first question), then the question with its buttons."""
-        position = self.fsm.positions[state]
-        replies = []
-        if position.first_in_step:
-            step, _ = self._lookup(state)
-            if step.topic:
-                topic = self.kb.topics[step.topic]
-                replies.append(Reply(f"{topic.short}\n\n({self.kb.cite(topic)})"))
-        replies.append(self._question(record, state))
-        return replies
+        """The question with its buttons, explained by the step's topic on the step's first question."""
+        return [self._question(record, state, explain=self.fsm.positions[state].first_in_step)]
 
     def _lookup(self, state: str):
         position = self.fsm.positions[state]
@@ -468,10 +462,13 @@ class Engine:
         question = next(q for q in step.questions if q.id == position.question_id)
         return step, question
 
-    def _question(self, record: UserRecord, state: str) -> Reply:
+    def _question(self, record: UserRecord, state: str, *, explain: bool = False) -> Reply:
         position = self.fsm.positions[state]
         step, question = self._lookup(state)
         header = f"**Étape {position.step_index + 1}/{position.step_count} — {step.title}**"
+        if explain and step.topic:
+            topic = self.kb.topics[step.topic]
+            header += f"\n\n{topic.short}\n({self.kb.cite(topic)})"
         rows: list[tuple[Button, ...]] = []
         if question.kind == "multiple":
             selected = set(self._selection(record, question.id))

@@ -242,6 +242,8 @@ def _describe(error: BaseException) -> str:
         return "la base de données est en lecture seule (vérifiez les droits du fichier)."
     if "locked" in message:
         return "la base de données est verrouillée par un autre programme."
+    if "unable to open" in message:
+        return "impossible d’ouvrir le fichier (dossier en lecture seule, droits insuffisants ou chemin invalide)."
     if "not a database" in message or "file is encrypted" in message:
         return "ce fichier n’est pas une base SQLite valide."
     return f"erreur de base de données : {message}"

@@ -989,11 +989,6 @@ def test_read_only_database_file_and_directory(tmp_path: Path, chat_here) -> Non
     _french_failure(code, err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): dialogue/store.py _describe() has no case for SQLITE_CANTOPEN; a read-only "
-    "directory gives « erreur de base de données : unable to open database file » (English, no hint).",
-)
 def test_read_only_directory_message_is_french(tmp_path: Path, chat_here) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -1042,11 +1037,6 @@ def test_file_that_is_not_a_database(tmp_path: Path, chat_here) -> None:
     assert "SQLite" in _french_failure(code, err), err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (reported): a --user that is not valid UTF-8 (surrogate-escaped argv) makes "
-    "ProgressStore.load raise UnicodeEncodeError, which nothing catches (traceback, exit 1).",
-)
 def test_user_name_that_is_not_utf8(tmp_path: Path, chat_here) -> None:
     code, _, err = chat_here(tmp_path / "p.db", "/menu\n", user=os.fsdecode(b"\xffk"))
     assert code == 0, err
