@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from knowledge.errors import KnowledgeErrors
+from knowledge.loader import load_knowledge
 from knowledge.flows import (
     LABEL_MAX,
     RECOMMENDATIONS,
@@ -26,29 +27,12 @@ FIXTURES = Path(__file__).resolve().parent / "data"
 BROKEN = FIXTURES / "broken"
 VALID = FIXTURES / "valid"
 
-FALLBACK_TOPICS = {
-    "ptce.definition", "ptce.typologie", "ptce.logiques_action", "ptce.maturite", "ptce.socle_commun",
-    "territoire.perimetre", "territoire.diagnostic", "collectif.constitution", "collectif.implication",
-    "gouvernance.instances", "formalisation.pourquoi", "formalisation.sans_structure",
-    "formalisation.association", "formalisation.scic", "ressources.fonctions_techniques",
-    "financement.modele_economique", "financement.dispositifs", "lieu.role", "lieu.tiers_lieu",
-    "innovation_sociale", "source.document",
-}  # fmt: skip
-FALLBACK_CHAPTERS = {f"{number:02d}" for number in range(1, 13)}
-
-
 def topic_ids() -> set[str]:
-    path = DATA / "topics.yaml"
-    if not path.exists():
-        return FALLBACK_TOPICS
-    return {topic["id"] for topic in yaml.safe_load(path.read_text(encoding="utf-8"))["topics"]}
+    return set(load_knowledge(with_flows=False).topics)
 
 
 def chapters() -> set[str]:
-    path = DATA / "document.yaml"
-    if not path.exists():
-        return FALLBACK_CHAPTERS
-    return {str(chapter["number"]) for chapter in yaml.safe_load(path.read_text(encoding="utf-8"))["chapters"]}
+    return set(load_knowledge(with_flows=False).document.chapters)
 
 
 @pytest.fixture(scope="module")
