@@ -34,6 +34,8 @@ AMBIGUOUS_RATIO = 0.85
 #: Weight of the best single example versus the whole topic profile.
 EXAMPLE_WEIGHT = 0.65
 
+#: How many of a topic's closest examples are averaged into its example score.
+NEIGHBOURS = 2
 #: How much a sentence of an answer counts, compared with an example question.
 PROSE_WEIGHT = 0.85
 
@@ -198,8 +200,13 @@ class Matcher:
         for term, weight in query.items():
             for tid, position in self._index.get(term, ()):
                 partial[(tid, position)] += weight * self._examples[tid][position][term]
+        per_topic: dict[str, list[float]] = defaultdict(list)
         for (tid, position), similarity in partial.items():
-            best_example[tid] = max(best_example[tid], similarity * self._factors[tid][position])
+            per_topic[tid].append(similarity * self._factors[tid][position])
+        for tid, sims in per_topic.items():
+            # The mean of the closest few examples: one lucky word shared with a single
+            # example weighs less than agreement with several.
+            best_example[tid] = sum(sorted(sims, reverse=True)[:NEIGHBOURS]) / NEIGHBOURS
         scores: list[Candidate] = []
         for tid, profile in self._profiles.items():
             whole = sum(weight * profile.get(term, 0.0) for term, weight in query.items())
