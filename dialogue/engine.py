@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -90,8 +91,8 @@ class Engine:
         self.kb = kb
         self.store = store
         self.matcher = Matcher(kb)
-        # Load the spelling dictionary now rather than inside the first user's question.
-        french_words()
+        # Load the spelling dictionary alongside start-up rather than inside a user's question.
+        threading.Thread(target=french_words, name="french-words", daemon=True).start()
         # The orientation comes first wherever flows are listed.
         self.flows = dict(sorted(kb.flows.items(), key=lambda item: item[0] != ORIENTATION))
         self.fsm = m.FlowMachine(kb.flows)

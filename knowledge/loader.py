@@ -18,6 +18,8 @@ import yaml
 from knowledge.errors import KnowledgeError, KnowledgeErrors
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+#: libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 SHORT_MAX = 700
 DETAILS_MAX = 3000
@@ -164,7 +166,7 @@ def read_yaml(path: Path) -> Any:
     """Parse one YAML file, turning syntax errors into a KnowledgeError."""
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_YAML_LOADER)
     except FileNotFoundError:
         raise KnowledgeErrors([KnowledgeError(path, "fichier introuvable")]) from None
     except yaml.YAMLError as error:
