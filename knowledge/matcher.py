@@ -75,6 +75,7 @@ class Analyzer:
         )
         self._vocabulary: tuple[str, ...] = ()
         self._known: frozenset[str] = frozenset()
+        self._correct = self._correct_word
 
     def rewrite(self, text: str) -> str:
         text = normalise(text)
@@ -90,10 +91,10 @@ class Analyzer:
         known = set(self._known) | {w for w in words if len(w) >= 4}
         self._known = frozenset(known)
         self._vocabulary = tuple(sorted(known))
-        self._correct.cache_clear()
+        # A cache per analyzer (not per class) so that discarded matchers can be freed.
+        self._correct = lru_cache(maxsize=20_000)(self._correct_word)
 
-    @lru_cache(maxsize=20_000)
-    def _correct(self, word: str) -> str:
+    def _correct_word(self, word: str) -> str:
         # Only words that are neither in the knowledge nor in a French dictionary
         # are typos: « soldes » must not become « solide ».
         if len(word) < 5 or word in self._known or word.isdigit() or word in french_words():

@@ -7,7 +7,6 @@ what the user actually reads.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
