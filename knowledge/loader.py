@@ -24,6 +24,8 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SHORT_MAX = 700
 DETAILS_MAX = 3000
 LABEL_MAX = 40
+#: Topic labels appear on buttons: short enough never to be cut.
+TOPIC_LABEL_MAX = 32
 MIN_QUESTIONS = 8
 TOPIC_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 CHAPTER = re.compile(r"^\d{2}$")
@@ -64,6 +66,18 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class NotCovered:
+    """Something users ask about a topic that the document does not say.
+
+    ``about`` completes « Le document ne précise pas … »; ``triggers`` are the
+    words (normalised at match time) that reveal such a question.
+    """
+
+    about: str
+    triggers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Topic:
     id: str
     title: str
@@ -74,6 +88,9 @@ class Topic:
     source: Source
     questions: tuple[str, ...]
     keywords: tuple[str, ...]
+    #: Short button label (≤ TOPIC_LABEL_MAX characters); the title when the YAML gives none.
+    label: str = ""
+    not_covered: tuple[NotCovered, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +262,7 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
                 item,
                 entry,
                 ("id", "title", "short", "details", "related", "source", "questions", "keywords"),
-                ("vigilance",),
+                ("vigilance", "label", "not_covered"),
             ):
                 continue
             if not TOPIC_ID.match(entry):
@@ -272,6 +289,9 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
                 source=Source(chapter, page),
                 questions=check.strings(item, entry, "questions", minimum=MIN_QUESTIONS),
                 keywords=check.strings(item, entry, "keywords", minimum=1),
+                label=check.text(item, entry, "label", max_len=TOPIC_LABEL_MAX, optional=True)
+                or str(item.get("title") or "").strip(),
+                not_covered=_not_covered(check, item, entry),
             )
         for topic in topics.values():
             for related in topic.related:
@@ -282,6 +302,43 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
     if check.errors:
         raise KnowledgeErrors(check.errors)
     return topics, version
+
+
+def _not_covered(check: _Collector, item: dict, entry: str) -> tuple[NotCovered, ...]:
+    raw = item.get("not_covered")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        check.add("liste attendue (« - about: … / triggers: […] »)", entry, "not_covered")
+        return ()
+    found: list[NotCovered] = []
+    for index, gap in enumerate(raw):
+        where = f"not_covered[{index + 1}]"
+        if not check.fields(gap, entry, ("about", "triggers")):
+            continue
+        found.append(
+            NotCovered(
+                _gap_text(check, gap, entry, where),
+                _gap_triggers(check, gap, entry, where),
+            )
+        )
+    return tuple(found)
+
+
+def _gap_text(check: _Collector, gap: dict, entry: str, where: str) -> str:
+    value = gap.get("about")
+    if not isinstance(value, str) or not value.strip():
+        check.add("texte vide ou absent", entry, f"{where}.about")
+        return ""
+    return value.strip()
+
+
+def _gap_triggers(check: _Collector, gap: dict, entry: str, where: str) -> tuple[str, ...]:
+    value = gap.get("triggers")
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        check.add("liste de mots déclencheurs non vide attendue", entry, f"{where}.triggers")
+        return ()
+    return tuple(v.strip() for v in value)
 
 
 def load_glossary(path: Path, topics: Mapping[str, Topic], document: Document) -> tuple[GlossaryTerm, ...]:

@@ -62,6 +62,13 @@ class Match:
     def abstained(self) -> bool:
         return self.topic is None
 
+    @property
+    def tier(self) -> str:
+        """How sure the answer is: ``confident``, ``hedged``, ``suggest`` or ``declined``."""
+        if self.topic is None:
+            return "declined"
+        return "suggest" if self.ambiguous else "confident"
+
 
 class Analyzer:
     """Turns text into stemmed terms, using the lexicon and the known vocabulary."""
