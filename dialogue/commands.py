@@ -12,6 +12,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("reprendre", "Reprendre là où vous en étiez"),
     ("progression", "Voir les étapes faites et à faire"),
     ("recommencer", "Recommencer le parcours à zéro"),
+    ("collectif", "Faire l’orientation avec votre collectif"),
+    ("rejoindre", "Rejoindre un collectif avec un code"),
     ("glossaire", "Lexique des termes utilisés"),
     ("source", "Le document de référence"),
     ("aide", "Comment utiliser l’assistant"),

@@ -16,11 +16,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from dialogue import machine as m
+from dialogue.collective_flow import ChannelSettings, CollectiveFlow
+from dialogue.collective_store import CollectiveStore
 from dialogue.commands import COMMANDS
 from dialogue.store import AnswerValue, ProgressStore, UserRecord
 from dialogue.synthesis import build_synthesis, render_legal_guide, render_synthesis
 from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
 from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
+from knowledge.debate import load_debate
+from knowledge.flows import answer_keys
 from knowledge.loader import KnowledgeBase, Topic, load_knowledge
 from knowledge.matcher import Matcher, french_words
 from knowledge.text import normalise
@@ -106,6 +110,7 @@ class Engine:
             normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)
         }
         self._check_payloads()
+        self.collective = CollectiveFlow(kb, CollectiveStore(store.db), load_debate(kb.document, answer_keys(kb.flows)))
 
     # ------------------------------------------------------------------ entry point
 
@@ -137,6 +142,14 @@ class Engine:
             self.store.save(record, turn.changed, turn.removed)
         return [replace(reply, text=typeset(reply.text)) for reply in notices + replies]
 
+    def use_channel(self, settings: ChannelSettings) -> None:
+        """The channel describes itself (e.g. the Telegram bot's username, for invitation links)."""
+        self.collective.settings = settings
+
+    def handle_group(self, user_id: str, group_chat: str, argument: str = "") -> list[Reply]:
+        """/collectif typed in a group chat: link the group to the sender's collective, post the invitation."""
+        return [replace(reply, text=typeset(reply.text)) for reply in self.collective.in_group(user_id, group_chat, argument)]
+
     def mark_inactive(self, user_id: str) -> None:
         """The user blocked the bot: keep their progress, stop counting them as active."""
         self.store.mark_inactive(user_id)
@@ -156,6 +169,10 @@ class Engine:
         return [Reply("Je n’ai pas compris ce message.", ((MENU_BUTTON,),))]
 
     def _command(self, turn: _Turn, conv: m.Conversation, name: str, argument: str) -> list[Reply]:
+        collective = self.collective.command(turn.record, name, argument)
+        if collective is not None:
+            conv.show_menu()
+            return collective
         if name == "start":
             if argument in self.flows:
                 return self._start_flow(turn, conv, argument)
@@ -202,6 +219,9 @@ class Engine:
     def _choose(self, turn: _Turn, conv: m.Conversation, payload: str) -> list[Reply]:
         kind, _, rest = payload.partition(":")
         record = turn.record
+        if kind == "k":
+            return self.collective.choose(record, rest) or self._stale(turn, conv)
+        self.collective.interrupt(record)
         if kind == "m" and not rest:
             return self._menu(conv)
         if kind == "t" and rest in self.kb.topics:
@@ -253,6 +273,9 @@ class Engine:
             return [Reply("Je n’ai reçu aucun texte. Posez votre question ou choisissez dans le menu.", ((MENU_BUTTON,),))]
         if len(text) > MAX_TEXT:
             text = text[:MAX_TEXT]
+        collective = self.collective.say(turn.record, text)
+        if collective is not None:
+            return collective
         position = self.fsm.positions.get(conv.state)
         if position is not None:
             handled = self._answer_by_text(turn, conv, position, text)
@@ -384,6 +407,7 @@ class Engine:
             "- /orientation : faire le point sur votre PTCE, pas à pas, puis /synthese.\n"
             "- /formes : choisir une forme juridique (aucune, association, SCIC).\n"
             "- /reprendre, /progression, /recommencer : votre parcours.\n"
+            "- /collectif : faire l’orientation avec votre collectif et voir où vos avis convergent ; /rejoindre CODE pour rejoindre un collectif.\n"
             "- /glossaire, /source : le vocabulaire et le document de référence.\n"
             "- /oublier : effacer vos données.\n\n"
             "Toutes les réponses viennent du document de l’Institut Godin et citent leur chapitre.",

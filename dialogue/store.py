@@ -75,6 +75,14 @@ def m002_activity_and_history(db: Database) -> None:
     )
 
 
+@migrations()
+def m_collectives_001(db: Database) -> None:
+    """Collectives, memberships, invitation codes (« Regards croisés », dialogue/collective_store.py)."""
+    from dialogue.collective_store import create_tables
+
+    create_tables(db)
+
+
 _UPSERT_USER = (
     "INSERT INTO users (id, state, flow, knowledge_version, first_seen, last_seen, context, active) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
@@ -216,6 +224,9 @@ class ProgressStore:
             for table in ("answer_history", "answers"):
                 self.db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])
             self.db.execute("DELETE FROM users WHERE id = ?", [user_id])
+            from dialogue.collective_store import forget_person  # their place in every collective
+
+            forget_person(self.db, user_id)
 
     def mark_inactive(self, user_id: str) -> None:
         with self.db.atomic():

@@ -1,0 +1,597 @@
+"""« Regards croisés »: the dialogue of /collectif, /rejoindre and invitation links.
+
+The engine hands over three kinds of events (see ``Engine._command``,
+``_choose`` and ``_say``): commands, button presses whose payload starts with
+``k:``, and free text while a name is awaited. Everything said to the user
+about collectives is written here; the aggregation is in
+:mod:`dialogue.collective`, the storage in :mod:`dialogue.collective_store`.
+
+Payloads are ``k:<action>:<collective id>``: at most 2 + 6 + 1 + 8 bytes.
+A button press is never trusted on its own: every action checks the person's
+role in the collective again (Telegram clients can forge callback data).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dialogue.collective import (
+    AGREEMENT_THRESHOLD,
+    MIN_ANSWERS,
+    GroupProfile,
+    QuestionSpec,
+    QuestionSpread,
+    aggregate,
+    debate_points,
+    group_synthesis,
+)
+from dialogue.collective_store import (
+    INVITED,
+    Collective,
+    CollectiveStore,
+    Membership,
+    looks_like_code,
+    normalise_code,
+)
+from dialogue.synthesis import pack_messages
+from dialogue.types import Button, Reply
+from knowledge.debate import DebateRules
+from knowledge.flows import NEXT_STEPS_SECTION
+from knowledge.loader import KnowledgeBase
+from knowledge.text import normalise
+
+ORIENTATION = "orientation"
+NAME_MAX = 60
+CONTEXT_KEY = "collectif"
+MENU_BUTTON = Button("Menu", "m")
+CANCEL_BUTTON = Button("Annuler", "k:cancel")
+CONTESTED = "⚖️"
+
+
+@dataclass(slots=True)
+class ChannelSettings:
+    """What the channel tells the engine about itself.
+
+    ``bot_username`` (Telegram) turns invitations into ``https://t.me/<bot>?start=<code>``
+    links; without it (terminal) people type the code with /rejoindre.
+    """
+
+    bot_username: str | None = None
+
+
+def _percent(value: float) -> str:
+    return f"{round(value * 100)}\u00a0%"
+
+
+def _short(text: str) -> str:
+    """A question without its « (plusieurs choix possibles) »-style hint."""
+    return re.sub(r"\s*\([^)]*\)\s*$", "", " ".join(text.split()))
+
+
+def _label(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class CollectiveFlow:
+    """Creation, invitations, membership and the group view of collectives."""
+
+    def __init__(self, kb: KnowledgeBase, store: CollectiveStore, debate: DebateRules, settings: ChannelSettings | None = None) -> None:
+        self.kb = kb
+        self.store = store
+        self.debate = debate
+        self.settings = settings or ChannelSettings()
+        self._phrases = tuple(normalise(p) for p in debate.trigger_phrases)
+        flow = kb.flows[ORIENTATION]
+        self.questions: tuple[QuestionSpec, ...] = tuple(
+            QuestionSpec(q.id, q.text, q.kind, tuple((o.id, o.label) for o in q.options), step.title)
+            for step, q in flow.questions()
+        )
+        self._question_ids = [q.id for q in self.questions]
+
+    # ------------------------------------------------------------------ hooks called by the engine
+
+    def command(self, record, name: str, argument: str) -> list[Reply] | None:
+        """/collectif, /rejoindre CODE and /start CODE; None for any other command."""
+        self._forget_pending(record)
+        if name == "collectif":
+            return self.home(record.id)
+        if name == "rejoindre":
+            if not argument.strip():
+                self._await(record, "code")
+                return [Reply("Quel est votre code d’invitation ? Écrivez-le ci-dessous (par exemple « abcde-fghjk-mnpqr-stuvw »).", ((CANCEL_BUTTON,),))]
+            return self.open_invitation(record.id, argument)
+        if name == "start" and argument and looks_like_code(argument):
+            return self.open_invitation(record.id, argument)
+        return None
+
+    def interrupt(self, record) -> None:
+        """Any other button: a name or code that was awaited is no longer expected."""
+        self._forget_pending(record)
+
+    def say(self, record, text: str) -> list[Reply] | None:
+        """Free text: an awaited name or code, or a phrase asking for /collectif."""
+        pending = record.context.get(CONTEXT_KEY)
+        if isinstance(pending, dict) and pending.get("await"):
+            return self._awaited(record, pending, text.strip())
+        plain = normalise(text)
+        if any(phrase in plain for phrase in self._phrases):
+            return self.home(record.id)
+        return None
+
+    def choose(self, record, rest: str) -> list[Reply] | None:
+        """A ``k:`` button; None when the payload is not (or no longer) valid."""
+        self._forget_pending(record)
+        action, _, collective_id = rest.partition(":")
+        user_id = record.id
+        if action == "cancel" and not collective_id:
+            return [Reply("C’est annulé.", ((MENU_BUTTON,),))]
+        if action == "new" and not collective_id:
+            self._await(record, "name")
+            return [Reply("Comment s’appelle votre collectif ? (par exemple « PTCE Vallée de l’Oise »)", ((CANCEL_BUTTON,),))]
+        if action == "code" and not collective_id:
+            self._await(record, "code")
+            return [Reply("Écrivez votre code d’invitation ci-dessous.", ((CANCEL_BUTTON,),))]
+        collective = self.store.get(collective_id) if collective_id else None
+        if collective is None:
+            return None
+        membership = self.store.membership(collective.id, user_id)
+        if action in {"j", "js", "no"}:
+            return self._answer_invitation(record, collective, membership, action)
+        if membership is None or not membership.active:
+            return None
+        if action == "o":
+            return self.page(membership)
+        if action == "v":
+            return self.view(membership)
+        if action == "count":
+            return self._count_here(membership)
+        if action == "leave":
+            return [
+                Reply(
+                    f"Quitter « {collective.name} » ? Vos réponses ne compteront plus pour ce collectif ; elles restent à vous.",
+                    ((Button("Oui, quitter", f"k:leave!:{collective.id}"), Button("Non", f"k:o:{collective.id}")),),
+                )
+            ]
+        if action == "leave!":
+            if membership.is_coordinator:
+                return None
+            self.store.leave(collective.id, user_id)
+            return [Reply(f"Vous avez quitté « {collective.name} ». Vos réponses n’y comptent plus.", ((MENU_BUTTON,),))]
+        if membership.is_coordinator:
+            return self._coordinator_action(membership, action)
+        return None
+
+    def in_group(self, user_id: str, group_chat: str, argument: str) -> list[Reply]:
+        """/collectif typed in a group chat (Telegram): link the group, post the invitation."""
+        owned = [c for c in self.store.coordinated_by(user_id) if not c.closed]
+        linked = self.store.for_group(group_chat)
+        if owned and (linked is None or linked.coordinator_id == user_id):
+            choice = argument.strip()
+            if len(owned) > 1 and not (choice.isdigit() and 1 <= int(choice) <= len(owned)):
+                lines = "\n".join(f"{i}. « {c.name} »" for i, c in enumerate(owned, start=1))
+                return [Reply(f"Vous coordonnez plusieurs collectifs. Lequel lier à ce groupe ? Écrivez /collectif suivi du numéro :\n{lines}")]
+            collective = owned[int(choice) - 1] if len(owned) > 1 else owned[0]
+            self.store.link_group(collective.id, group_chat)
+            return [Reply(f"Ce groupe est maintenant lié au collectif « {collective.name} ».\n\n" + self._group_invitation(collective))]
+        if linked is not None:
+            return [Reply(self._group_invitation(linked))]
+        return [
+            Reply(
+                "Ce groupe n’est lié à aucun collectif. La personne qui coordonne crée d’abord le collectif "
+                "en message privé avec moi (/collectif), puis tape /collectif ici pour y publier l’invitation."
+            )
+        ]
+
+    # ------------------------------------------------------------------ pages
+
+    def home(self, user_id: str) -> list[Reply]:
+        """/collectif: the one collective's page, a choice between several, or how to start."""
+        memberships = self.store.memberships(user_id)
+        if len(memberships) == 1:
+            return self.page(memberships[0])
+        if memberships:
+            rows = [(Button(_label(f"« {m.collective.name} »"), f"k:o:{m.collective.id}"),) for m in memberships]
+            rows.append((Button("Créer un collectif", "k:new"),))
+            rows.append((MENU_BUTTON,))
+            return [Reply("**Vos collectifs** — lequel voulez-vous voir ?", tuple(rows))]
+        return [
+            Reply(
+                "**Regards croisés** — faites le parcours d’orientation à plusieurs. Chaque membre de votre "
+                "collectif répond de son côté ; je montre ensuite où vos avis se rejoignent et où ils divergent, "
+                "avec des points à mettre en débat lors de votre prochaine réunion.\n\n"
+                "Les réponses sont comptées anonymement : personne ne voit les réponses d’un autre membre.",
+                ((Button("Créer un collectif", "k:new"),), (Button("J’ai un code d’invitation", "k:code"),), (MENU_BUTTON,)),
+            )
+        ]
+
+    def page(self, membership: Membership) -> list[Reply]:
+        """A collective as seen by one of its members: the group view when they may see it."""
+        collective = membership.collective
+        if membership.is_coordinator or collective.members_see_view:
+            return self.view(membership)
+        counted = self.store.counting_for(membership.user_id)
+        lines = [f"**« {collective.name} »** — coordonné par {collective.coordinator_name}."]
+        lines.append(self._counting_sentence(collective, counted))
+        lines.append("La vue de groupe n’est pas ouverte aux membres pour l’instant : la personne qui coordonne peut le faire.")
+        if collective.closed:
+            lines.append("Ce collectif est clos : il ne reçoit plus de nouvelles réponses.")
+        return [Reply("\n\n".join(lines), self._member_buttons(membership, counted))]
+
+    def view(self, membership: Membership) -> list[Reply]:
+        """The group view as chat messages; the last one carries the buttons."""
+        collective = membership.collective
+        profile = self.profile(collective)
+        headcount = self.store.headcount(collective.id)
+        texts = render_group_view(self.kb, collective, profile, headcount.signed, self.debate)
+        counted = self.store.counting_for(membership.user_id)
+        if membership.is_coordinator:
+            buttons = self._coordinator_buttons(collective)
+        else:
+            buttons = self._member_buttons(membership, counted)
+        return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], buttons)]
+
+    def profile(self, collective: Collective) -> GroupProfile:
+        """The aggregated group profile (what a report would show), read now from the database."""
+        answers = self.store.member_answers(collective, self._question_ids)
+        headcount = self.store.headcount(collective.id)
+        return aggregate(self.questions, answers, invited=headcount.invited, joined=headcount.joined)
+
+    # ------------------------------------------------------------------ invitations
+
+    def invitation_text(self, code: str) -> str:
+        if self.settings.bot_username:
+            return f"Transférez ce lien aux membres de votre collectif :\nhttps://t.me/{self.settings.bot_username}?start={code}"
+        return f"Donnez ce code aux membres de votre collectif : **{code}**\nIls l’utilisent en écrivant : /rejoindre {code}"
+
+    def _group_invitation(self, collective: Collective) -> str:
+        code = self.store.active_code(collective.id)
+        headcount = self.store.headcount(collective.id)
+        if code is None or collective.closed:
+            invitation = "Les invitations sont fermées pour l’instant."
+        elif self.settings.bot_username:
+            invitation = f"Pour participer, ouvrez ce lien : https://t.me/{self.settings.bot_username}?start={code}"
+        else:
+            invitation = f"Pour participer : /rejoindre {code}"
+        return (
+            f"**Regards croisés — « {collective.name} »**\n{invitation}\n\n"
+            "Les questions se répondent en message privé avec moi, jamais dans ce groupe ; "
+            "vos réponses sont comptées anonymement.\n"
+            f"Membres : {headcount.joined}."
+        )
+
+    def open_invitation(self, user_id: str, raw_code: str) -> list[Reply]:
+        found = self.store.find_code(raw_code)
+        if found is None:
+            return [
+                Reply(
+                    "Ce code d’invitation n’existe pas. Vérifiez-le auprès de la personne qui vous a invité(e) "
+                    "(il a la forme « abcde-fghjk-mnpqr-stuvw »).",
+                    ((MENU_BUTTON,),),
+                )
+            ]
+        collective, valid = found
+        membership = self.store.membership(collective.id, user_id)
+        if membership is not None and membership.active:
+            return [Reply(f"Vous faites déjà partie de « {collective.name} ».", ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)))]
+        if not valid or collective.closed:
+            return [
+                Reply(
+                    f"Cette invitation à « {collective.name} » n’est plus valable : la personne qui coordonne "
+                    "l’a désactivée ou a clos le collectif. Demandez-lui un nouveau lien.",
+                    ((MENU_BUTTON,),),
+                )
+            ]
+        self.store.record_invited(collective.id, user_id)
+        return [
+            Reply(
+                f"**Invitation** — {collective.coordinator_name} vous invite à rejoindre « {collective.name} » "
+                "pour faire le parcours d’orientation à plusieurs.\n\n"
+                "**Ce qui sera partagé** : vos réponses au parcours, comptées anonymement avec celles des autres "
+                f"membres (une répartition ne s’affiche qu’à partir de {MIN_ANSWERS} réponses à une question).\n"
+                "**Ce qui ne le sera pas** : votre nom, sauf si vous choisissez de signer ; vos réponses une par une, "
+                "que personne d’autre que vous ne voit.\n\n"
+                "Vous pourrez quitter le collectif à tout moment ; /oublier efface tout.",
+                (
+                    (Button("Rejoindre", f"k:j:{collective.id}"),),
+                    (Button("Rejoindre en signant", f"k:js:{collective.id}"),),
+                    (Button("Refuser", f"k:no:{collective.id}"),),
+                ),
+            )
+        ]
+
+    def _answer_invitation(self, record, collective: Collective, membership: Membership | None, action: str) -> list[Reply] | None:
+        if membership is None or membership.status != INVITED or collective.closed:
+            return None
+        if action == "no":
+            self.store.decline(collective.id, record.id)
+            return [Reply(f"C’est noté : vous n’avez pas rejoint « {collective.name} ». Rien n’a été partagé.", ((MENU_BUTTON,),))]
+        if action == "js":
+            self._await(record, "signature", collective.id)
+            return [Reply("Quel nom afficher dans la liste des participants ? (vos réponses, elles, restent anonymes)", ((CANCEL_BUTTON,),))]
+        return self._join(record, collective, None)
+
+    def _join(self, record, collective: Collective, signed_name: str | None) -> list[Reply]:
+        previous = self.store.counting_for(record.id)
+        counts = self.store.join(collective.id, record.id, signed_name)
+        answered = any(q in record.answers for q in self._question_ids)
+        text = f"Bienvenue dans « {collective.name} » !"
+        if signed_name:
+            text += f" Votre nom apparaîtra ainsi : {signed_name}."
+        rows: list[tuple[Button, ...]] = []
+        if counts:
+            if answered:
+                text += "\n\nVos réponses au parcours d’orientation comptent dès maintenant pour ce collectif. Vous pouvez les compléter ou les revoir avec /orientation."
+                rows.append((Button("Continuer l’orientation", f"f:{ORIENTATION}"),))
+            else:
+                text += "\n\nFaites maintenant le parcours d’orientation : vos réponses compteront pour ce collectif."
+                rows.append((Button("Commencer l’orientation", f"f:{ORIENTATION}"),))
+        elif previous is not None:
+            text += (
+                f"\n\nVotre orientation compte aujourd’hui pour « {previous.name} ». Une même orientation ne compte "
+                "que pour un collectif à la fois : pour lequel doit-elle compter ?"
+            )
+            rows.append((Button(_label(f"« {collective.name} »"), f"k:count:{collective.id}"),))
+            rows.append((Button(_label(f"Garder « {previous.name} »"), f"k:o:{previous.id}"),))
+        rows.append((MENU_BUTTON,))
+        return [Reply(text, tuple(rows))]
+
+    def _count_here(self, membership: Membership) -> list[Reply]:
+        collective = membership.collective
+        if collective.closed:
+            return None
+        previous = self.store.counting_for(membership.user_id)
+        self.store.set_counting(membership.user_id, collective.id)
+        text = f"Votre orientation compte désormais pour « {collective.name} »"
+        if previous is not None and previous.id != collective.id:
+            text += f", et plus pour « {previous.name} »"
+        text += ". Si vos réponses actuelles concernaient l’autre collectif, reprenez le parcours avec /recommencer."
+        return [Reply(text, ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)))]
+
+    def _counting_sentence(self, collective: Collective, counted: Collective | None) -> str:
+        if counted is not None and counted.id == collective.id:
+            return "Votre orientation compte pour ce collectif."
+        if counted is not None:
+            return f"Votre orientation compte actuellement pour « {counted.name} »."
+        return "Votre orientation ne compte pour aucun collectif pour l’instant."
+
+    def _member_buttons(self, membership: Membership, counted: Collective | None) -> tuple[tuple[Button, ...], ...]:
+        collective = membership.collective
+        rows: list[tuple[Button, ...]] = []
+        if not collective.closed:
+            if counted is None or counted.id != collective.id:
+                rows.append((Button("Faire compter mon orientation ici", f"k:count:{collective.id}"),))
+            rows.append((Button("Mon orientation", f"f:{ORIENTATION}"),))
+        rows.append((Button("Quitter le collectif", f"k:leave:{collective.id}"), MENU_BUTTON))
+        return tuple(rows)
+
+    # ------------------------------------------------------------------ coordinator
+
+    def _coordinator_buttons(self, collective: Collective) -> tuple[tuple[Button, ...], ...]:
+        cid = collective.id
+        rows: list[tuple[Button, ...]] = []
+        if not collective.closed:
+            rows.append((Button("Inviter", f"k:inv:{cid}"), Button("Nouveau code", f"k:renew:{cid}")))
+            rows.append((Button("Désactiver le code", f"k:revoke:{cid}"),))
+            see = Button("Réserver la vue à moi", f"k:hide:{cid}") if collective.members_see_view else Button("Montrer la vue aux membres", f"k:see:{cid}")
+            rows.append((see,))
+            rows.append((Button("Clore le collectif", f"k:close:{cid}"), Button("Supprimer", f"k:del:{cid}")))
+        else:
+            rows.append((Button("Supprimer le collectif", f"k:del:{cid}"),))
+        rows.append((MENU_BUTTON,))
+        return tuple(rows)
+
+    def _coordinator_action(self, membership: Membership, action: str) -> list[Reply] | None:
+        collective = membership.collective
+        cid = collective.id
+        back = ((Button("Voir le collectif", f"k:o:{cid}"),), (MENU_BUTTON,))
+        if action == "del":
+            return [
+                Reply(
+                    f"Supprimer « {collective.name} » ? La vue de groupe, les adhésions et les codes seront effacés. "
+                    "Les réponses personnelles de chaque membre restent à eux.",
+                    ((Button("Oui, supprimer", f"k:del!:{cid}"), Button("Non", f"k:o:{cid}")),),
+                )
+            ]
+        if action == "del!":
+            self.store.delete(cid)
+            return [Reply(f"Le collectif « {collective.name} » est supprimé.", ((MENU_BUTTON,),))]
+        if collective.closed:
+            return None
+        if action == "inv":
+            code = self.store.active_code(cid)
+            if code is None:
+                return [Reply("Aucun code n’est actif : créez-en un nouveau.", ((Button("Nouveau code", f"k:renew:{cid}"),), (MENU_BUTTON,)))]
+            return [Reply(self.invitation_text(code), back)]
+        if action == "renew":
+            code = self.store.renew_code(cid)
+            return [Reply("Nouveau code créé ; l’ancien ne fonctionne plus. Les membres déjà inscrits le restent.\n\n" + self.invitation_text(code), back)]
+        if action == "revoke":
+            self.store.revoke_code(cid)
+            return [Reply("Le code est désactivé : plus personne ne peut rejoindre le collectif avec lui. Les membres déjà inscrits le restent.", back)]
+        if action in {"see", "hide"}:
+            self.store.set_members_see_view(cid, action == "see")
+            text = (
+                "Les membres peuvent maintenant voir la vue de groupe avec /collectif (jamais les réponses des autres)."
+                if action == "see"
+                else "La vue de groupe est de nouveau réservée à vous."
+            )
+            return [Reply(text, back)]
+        if action == "close":
+            return [
+                Reply(
+                    f"Clore « {collective.name} » ? Plus personne ne pourra le rejoindre et la vue de groupe sera figée "
+                    "avec les réponses données jusqu’ici.",
+                    ((Button("Oui, clore", f"k:close!:{cid}"), Button("Non", f"k:o:{cid}")),),
+                )
+            ]
+        if action == "close!":
+            self.store.close(cid)
+            return [Reply(f"« {collective.name} » est clos : la vue de groupe ne bougera plus.", back)]
+        return None
+
+    # ------------------------------------------------------------------ awaited text
+
+    def _await(self, record, what: str, collective_id: str | None = None, **extra) -> None:
+        record.context[CONTEXT_KEY] = {"await": what, "collective": collective_id, **extra}
+
+    def _forget_pending(self, record) -> None:
+        record.context.pop(CONTEXT_KEY, None)
+
+    def _awaited(self, record, pending: dict, text: str) -> list[Reply]:
+        what = pending.get("await")
+        if what == "code":
+            self._forget_pending(record)
+            return self.open_invitation(record.id, text)
+        name = " ".join(text.split())
+        if not name or len(name) > NAME_MAX or name.startswith("/"):
+            return [Reply(f"Écrivez un nom de {NAME_MAX} caractères au plus, ou appuyez sur « Annuler ».", ((CANCEL_BUTTON,),))]
+        if what == "name":
+            self._await(record, "coordinator", collective_name=name)
+            return [
+                Reply(
+                    "Comment vous présenter aux personnes invitées ? (par exemple « Marie, coordinatrice » ; "
+                    "c’est ce qu’elles liront dans l’invitation)",
+                    ((CANCEL_BUTTON,),),
+                )
+            ]
+        if what == "coordinator":
+            collective_name = str(pending.get("collective_name") or "")
+            self._forget_pending(record)
+            if not collective_name:
+                return [Reply("Le nom du collectif a été perdu : recommencez avec /collectif.", ((MENU_BUTTON,),))]
+            collective, code = self.store.create(record.id, collective_name, name)
+            answered = any(q in record.answers for q in self._question_ids)
+            return [
+                Reply(
+                    f"Le collectif « {collective.name} » est créé.\n\n{self.invitation_text(code)}\n\n"
+                    "Chaque membre répond au parcours d’orientation de son côté. Tapez /collectif pour voir la vue "
+                    f"de groupe : la répartition d’une question s’affiche à partir de {MIN_ANSWERS} réponses.",
+                    (
+                        (Button("Continuer mon orientation" if answered else "Commencer mon orientation", f"f:{ORIENTATION}"),),
+                        (Button("Voir le collectif", f"k:o:{collective.id}"),),
+                        (MENU_BUTTON,),
+                    ),
+                )
+            ]
+        if what == "signature":
+            self._forget_pending(record)
+            collective = self.store.get(str(pending.get("collective") or ""))
+            membership = self.store.membership(collective.id, record.id) if collective else None
+            if collective is None or membership is None or membership.status != INVITED or collective.closed:
+                return [Reply("Cette invitation n’est plus valable.", ((MENU_BUTTON,),))]
+            return self._join(record, collective, name)
+        self._forget_pending(record)
+        return [Reply("C’est annulé.", ((MENU_BUTTON,),))]
+
+
+# --------------------------------------------------------------------------- rendering (pure)
+
+
+def _spread_line(spread: QuestionSpread) -> str:
+    """« Oui : 3 · Non : 2 » (single) or « Coordination 4/5 · Animation 2/5 ⚖️ » (multiple)."""
+    if spread.question.kind == "multiple":
+        parts = []
+        for option in spread.options:
+            mark = f" {CONTESTED}" if option.agreement < AGREEMENT_THRESHOLD else ""
+            parts.append(f"{option.label} {option.count}/{spread.answered}{mark}")
+        return " · ".join(parts)
+    return " · ".join(f"{o.label} : {o.count}" for o in spread.options if o.count) or "—"
+
+
+def _question_block(spread: QuestionSpread) -> str:
+    skipped = f", {spread.skipped} passée(s)" if spread.skipped else ""
+    return (
+        f"- **{_short(spread.question.text)}** — accord {_percent(spread.agreement)} "
+        f"({spread.answered} réponses{skipped})\n  {_spread_line(spread)}"
+    )
+
+
+def render_group_view(
+    kb: KnowledgeBase,
+    collective: Collective,
+    profile: GroupProfile,
+    signed: Sequence[str],
+    debate: DebateRules,
+) -> list[str]:
+    """The group view as chat messages (light markup of dialogue.types). No individual answer in it."""
+    p = profile.participation
+    head = [f"**Regards croisés — « {collective.name} »**"]
+    if collective.closed:
+        head.append("Collectif clos : la vue est figée.")
+    head.append(
+        f"Invités (ont ouvert l’invitation) : {p.invited} · membres : {p.joined} · parcours commencé : "
+        f"{p.answering} · terminé : {p.finished}."
+    )
+    if signed:
+        head.append("Ont signé : " + ", ".join(signed) + ".")
+    head.append(
+        "**Mesure de l’accord** : la part de la réponse majoritaire parmi les membres qui ont répondu. "
+        "Pour une question à choix multiples, chaque option compte comme un oui ou non, puis on fait la moyenne. "
+        f"On parle d’accord à partir de deux tiers ({_percent(AGREEMENT_THRESHOLD)}). "
+        f"Aucune répartition n’est affichée pour une question qui a moins de {MIN_ANSWERS} réponses."
+    )
+    blocks = ["\n".join(head)]
+    divergences = profile.divergences
+    agreements = profile.agreements
+    if not divergences and not agreements:
+        blocks.append(
+            f"Pas encore assez de réponses : il faut au moins {MIN_ANSWERS} membres ayant répondu à une question "
+            "pour en montrer la répartition. Invitez les membres et revenez avec /collectif."
+        )
+        return pack_messages(blocks)
+    if divergences:
+        blocks.append(f"**Où vos avis divergent** (le plus partagé d’abord, {CONTESTED} = option qui divise)\n" + "\n".join(_question_block(s) for s in divergences))
+    if agreements:
+        blocks.append("**Où vous êtes d’accord**\n" + "\n".join(_question_block(s) for s in agreements))
+    if profile.too_few:
+        steps = list(dict.fromkeys(s.question.step_title for s in profile.too_few))
+        blocks.append(
+            f"**Pas assez de réponses** : {len(profile.too_few)} question(s) ont moins de {MIN_ANSWERS} réponses ; "
+            f"leur répartition reste masquée (étapes : {', '.join(steps)})."
+        )
+    chosen = debate_points(profile, debate.points)
+    if chosen:
+        lines = ["**Points à mettre en débat**"]
+        for point, spread in chosen:
+            lines.append(
+                f"\n**{point.theme}** — {kb.document.cite(point.chapter, point.page)}\n"
+                f"À propos de : « {_short(spread.question.text)} » (accord {_percent(spread.agreement)}).\n"
+                f"Ce que dit le document : {point.says}\n"
+                f"Pourquoi c’est important : {point.why}\n"
+                "À discuter ensemble :\n" + "\n".join(f"- {q}" for q in point.ask)
+            )
+        blocks.append("\n".join(lines))
+    blocks.extend(_group_synthesis_blocks(kb, profile))
+    return pack_messages(blocks)
+
+
+def _group_synthesis_blocks(kb: KnowledgeBase, profile: GroupProfile) -> list[str]:
+    result = group_synthesis(kb.synthesis, profile)
+    blocks = [
+        "**Synthèse du groupe** — les règles de la synthèse personnelle, appliquées aux réponses majoritaires "
+        f"du collectif. {CONTESTED} signale un constat qui repose sur une question où vos avis divergent."
+    ]
+    for section in result.synthesis.sections:
+        if section.skipped or (not section.lines and not section.recommendation_label):
+            continue
+        heading = f"**{section.title}**" if section.id == NEXT_STEPS_SECTION else f"**{section.title}** — chap. {section.chapter}"
+        lines = [heading]
+        contested = result.contested_sections.get(section.id, ())
+        if section.recommendation_label:
+            lines.append(f"Piste qui ressort des réponses majoritaires : **{section.recommendation_label}**")
+            if contested:
+                lines.append(f"{CONTESTED} Piste fragile : vos avis divergent sur " + _joined(contested) + ". À trancher ensemble avant d’agir.")
+        for line in section.lines:
+            lines.append(f"- {line.text}")
+            for spread in result.contested_rules.get(line.rule_id, ()):
+                lines.append(f"  {CONTESTED} avis partagés sur « {_short(spread.question.text)} » (accord {_percent(spread.agreement)})")
+        blocks.append("\n".join(lines))
+    if len(blocks) == 1:
+        blocks.append("Les réponses majoritaires ne suffisent pas encore pour en tirer des constats.")
+    return blocks
+
+
+def _joined(spreads: Sequence[QuestionSpread]) -> str:
+    return ", ".join(f"« {_short(s.question.text)} » (accord {_percent(s.agreement)})" for s in spreads)
