@@ -447,7 +447,13 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if _ignored(update) or update.message is None:
         return
     name, argument, _ = _command_of(update.message)
-    replies = _handle(context, update.effective_user.id, Command(name, argument))
+    if name == "collectif" and not _is_private(update):
+        # Regards croisés: in a group, link it to the sender's collective and post the invitation.
+        replies = _state(context).engine.handle_group(
+            user_key(update.effective_user.id), f"tg-group:{update.effective_chat.id}", argument
+        )
+    else:
+        replies = _handle(context, update.effective_user.id, Command(name, argument))
     await deliver(update, context, replies)
 
 
@@ -541,7 +547,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def post_init(application: Application) -> None:
-    """Publish the command list shown by Telegram's « / » menu."""
+    """Publish the command list shown by Telegram's « / » menu; tell the engine the bot's username."""
+    use_channel = getattr(application.bot_data[_STATE_KEY].engine, "use_channel", None)
+    if use_channel is not None:  # invitation links: https://t.me/<username>?start=<code>
+        from dialogue.collective_flow import ChannelSettings
+
+        use_channel(ChannelSettings(bot_username=application.bot.username))
     commands = [BotCommand(name, description) for name, description in COMMANDS]
     try:
         await call_with_retries(

@@ -142,9 +142,7 @@ class CollectiveFlow:
         if membership is None or not membership.active:
             return None
         if action == "o":
-            return self.page(membership)
-        if action == "v":
-            return self.view(membership)
+            return self.page(membership)  # checks whether this member may see the group view
         if action == "count":
             return self._count_here(membership)
         if action == "leave":

@@ -321,7 +321,7 @@ class CollectiveStore:
         if active_only:
             sql += " AND m.status = ?"
             params.append(JOINED)
-        return [_membership(r) for r in self.db.query(sql + " ORDER BY m.joined_at, c.id", params)]
+        return [_membership(r) for r in self.db.query(sql + " ORDER BY m.joined_at, m.rowid", params)]
 
     def record_invited(self, collective_id: str, user_id: str) -> None:
         """Someone opened the invitation (counted as « invité »); a past decline or departure is reopened."""
