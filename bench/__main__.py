@@ -67,7 +67,10 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
             kb=kb,
         ),
     }
-    for name in measures.SECTIONS:
+    from bench import collective
+
+    steps[collective.NAME] = lambda: collective.group_view(kb=kb, workdir=measures.workdir)
+    for name in (*measures.SECTIONS, collective.NAME):
         if name not in only:
             continue
         step_started = time.perf_counter()
@@ -98,7 +101,10 @@ def profile_engine(sizes: Sizes, top: int = 25) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.collective import NAME as COLLECTIVE
     from bench.measures import SECTIONS
+
+    SECTIONS = (*SECTIONS, COLLECTIVE)
 
     parser = argparse.ArgumentParser(prog="python -m bench", description="Performance bench of the PTCE advisor.")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run, ~20 s)")
