@@ -171,6 +171,11 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     for number in missing:
         print(f"  ERREUR : aucun sujet ne cite le chapitre {number} ({kb.document.chapters[number].title})")
         problems += 1
+    from knowledge.debate import DEBATE_FILE, load_debate
+    from knowledge.flows import answer_keys
+
+    debate = load_debate(kb.document, answer_keys(kb.flows), (args.data / DEBATE_FILE) if args.data else None)
+    print(f"Points à mettre en débat (/collectif) : {len(debate.points)}")
     print(f"Questions de l’introduction couvertes : {len(kb.document.intro_questions)}")
     for question in kb.document.intro_questions:
         print(f"  « {question.question} » → {', '.join(question.topics)}")
