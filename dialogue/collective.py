@@ -94,8 +94,8 @@ class QuestionSpread:
 
 @dataclass(frozen=True, slots=True)
 class Participation:
-    invited: int  # people who opened the invitation
-    joined: int  # members now
+    invited: int  # people who opened an invitation
+    joined: int  # members now (the coordinator included)
     answering: int  # members whose orientation counts for this collective and who answered at least once
     finished: int  # of those, answered (or skipped) every question
 

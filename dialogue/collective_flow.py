@@ -437,12 +437,15 @@ class CollectiveFlow:
     def _forget_pending(self, record) -> None:
         record.context.pop(CONTEXT_KEY, None)
 
-    def _awaited(self, record, pending: dict, text: str) -> list[Reply]:
+    def _awaited(self, record, pending: dict, text: str) -> list[Reply] | None:
         what = pending.get("await")
         if what == "code":
             self._forget_pending(record)
             return self.open_invitation(record.id, text)
         name = " ".join(text.split())
+        if name.endswith("?"):  # a question, not a name: answer it as usual and stop waiting
+            self._forget_pending(record)
+            return None
         if not name or len(name) > NAME_MAX or name.startswith("/"):
             return [Reply(f"Écrivez un nom de {NAME_MAX} caractères au plus, ou appuyez sur « Annuler ».", ((CANCEL_BUTTON,),))]
         if what == "name":
@@ -519,8 +522,8 @@ def render_group_view(
     if collective.closed:
         head.append("Collectif clos : la vue est figée.")
     head.append(
-        f"Invités (ont ouvert l’invitation) : {p.invited} · membres : {p.joined} · parcours commencé : "
-        f"{p.answering} · terminé : {p.finished}."
+        f"Ont ouvert l’invitation : {p.invited} · membres (coordination comprise) : {p.joined} · "
+        f"parcours commencé : {p.answering} · terminé : {p.finished}."
     )
     if signed:
         head.append("Ont signé : " + ", ".join(signed) + ".")

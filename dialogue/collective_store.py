@@ -170,8 +170,8 @@ class Membership:
 
 @dataclass(frozen=True, slots=True)
 class Headcount:
-    invited: int
-    joined: int
+    invited: int  # people who opened an invitation (the coordinator is not counted)
+    joined: int  # members now, the coordinator included
     signed: tuple[str, ...]
 
 
@@ -398,12 +398,13 @@ class CollectiveStore:
     def headcount(self, collective_id: str) -> Headcount:
         rows = list(
             self.db.query(
-                "SELECT status, signed_name FROM collective_members WHERE collective_id = ?", [collective_id]
+                "SELECT role, status, signed_name FROM collective_members WHERE collective_id = ?", [collective_id]
             )
         )
         joined = [r for r in rows if r["status"] == JOINED]
         signed = tuple(sorted((r["signed_name"] for r in joined if r["signed_name"]), key=str.casefold))
-        return Headcount(invited=len(rows), joined=len(joined), signed=signed)
+        invited = sum(1 for r in rows if r["role"] != COORDINATOR)
+        return Headcount(invited=invited, joined=len(joined), signed=signed)
 
     def member_answers(self, collective: Collective, questions: Sequence[str]) -> list[dict[str, object]]:
         """One answers mapping per counted member (no user id in the result)."""

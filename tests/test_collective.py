@@ -93,7 +93,7 @@ def test_five_members_agreement_divergence_leave_and_forget(engine: Engine, stor
 
     coordinator.send("/collectif")
     view = coordinator.text
-    assert "Invités (ont ouvert l’invitation) : 6 · membres : 6 · parcours commencé : 5 · terminé : 5" in view
+    assert "Ont ouvert l’invitation : 5 · membres (coordination comprise) : 6 · parcours commencé : 5 · terminé : 5" in view
     assert "Ont signé : Anne, Marie, coordinatrice." in view
     divergent = section(view, "**Où vos avis divergent**")
     agreeing = section(view, "**Où vous êtes d’accord**")
@@ -138,7 +138,7 @@ def test_five_members_agreement_divergence_leave_and_forget(engine: Engine, stor
     members["m4"].press("Oui, quitter")
     assert "Vous avez quitté" in members["m4"].text
     coordinator.send("/collectif")
-    assert "membres : 5 · parcours commencé : 4" in coordinator.text
+    assert "membres (coordination comprise) : 5 · parcours commencé : 4" in coordinator.text
     assert "Votre dynamique est plutôt un PTCE…** — accord 75 %" in coordinator.text
 
     # m5 forgets everything: 3 members left, every question with 3 answers is unanimous or 2/3
@@ -147,7 +147,7 @@ def test_five_members_agreement_divergence_leave_and_forget(engine: Engine, stor
     assert not list(store.db.query("SELECT * FROM collective_members WHERE user_id = 'm5'"))
     coordinator.send("/collectif")
     view = coordinator.text
-    assert "membres : 4 · parcours commencé : 3 · terminé : 3" in view
+    assert "Ont ouvert l’invitation : 4 · membres (coordination comprise) : 4 · parcours commencé : 3 · terminé : 3"  # m5 erased entirely in view
     assert "Votre dynamique est plutôt un PTCE…** — accord 100 %" in view
     assert "Vos membres partagent-ils la volonté de formaliser juridiquement la démarche ?** — accord 67 %" in view
     # fonctions: only 3 answers now, « Ingénierie » was m5's alone
@@ -288,6 +288,10 @@ def test_names_are_checked_and_cancel_keeps_nothing(engine: Engine, store: Progr
     chat.send("/menu")  # any command drops the pending question
     chat.send("PTCE")
     assert store.db["collectives"].count == 0
+    chat.send("/collectif")
+    chat.press("Créer un collectif")
+    chat.send("Faut-il créer une association ?")  # a question is answered, not taken as a name
+    assert "Source" in chat.text and store.db["collectives"].count == 0
 
 
 def test_group_chat_links_and_posts_invitation(engine: Engine):

@@ -160,7 +160,7 @@ def test_coordinator_and_three_members_across_a_restart(api: FakeBotApi, tmp_pat
 
         view = text_of(exchange(api, coordinator_chat, lambda: api.send_text(COORDINATOR, "/collectif")))
         assert "Regards croisés — « PTCE Vallée de l’Oise »" in view
-        assert "membres : 4 · parcours commencé : 3" in view
+        assert "Ont ouvert l’invitation : 3 · membres (coordination comprise) : 4 · parcours commencé : 3" in view
         assert "Votre dynamique est plutôt un PTCE… — accord 67 %" in view
         assert "De territoire (multithématique) : 2 · De filière : 1" in view
 
