@@ -447,10 +447,10 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if _ignored(update) or update.message is None:
         return
     name, argument, _ = _command_of(update.message)
-    if name == "collectif" and not _is_private(update):
+    if name in {"collectif", "rejoindre"} and not _is_private(update):
         # Regards croisés: in a group, link it to the sender's collective and post the invitation.
         replies = _state(context).engine.handle_group(
-            user_key(update.effective_user.id), f"tg-group:{update.effective_chat.id}", argument
+            user_key(update.effective_user.id), f"tg-group:{update.effective_chat.id}", argument, command=name
         )
     else:
         replies = _handle(context, update.effective_user.id, Command(name, argument))

@@ -33,7 +33,6 @@ from dialogue.collective_store import (
     CollectiveStore,
     Membership,
     looks_like_code,
-    normalise_code,
 )
 from dialogue.synthesis import pack_messages
 from dialogue.types import Button, Reply
@@ -161,8 +160,19 @@ class CollectiveFlow:
             return self._coordinator_action(membership, action)
         return None
 
-    def in_group(self, user_id: str, group_chat: str, argument: str) -> list[Reply]:
-        """/collectif typed in a group chat (Telegram): link the group, post the invitation."""
+    def in_group(self, user_id: str, group_chat: str, argument: str, *, command: str = "collectif") -> list[Reply]:
+        """/collectif typed in a group chat (Telegram): link the group, post the invitation.
+
+        /rejoindre in a group is sent to the private chat: joining and answering never happen in public.
+        """
+        if command != "collectif":
+            where = f" : https://t.me/{self.settings.bot_username}" if self.settings.bot_username else ""
+            return [
+                Reply(
+                    "Pour rejoindre un collectif, ouvrez le lien d’invitation ou écrivez-moi en message privé"
+                    f"{where} ; les questions se répondent toujours en privé."
+                )
+            ]
         owned = [c for c in self.store.coordinated_by(user_id) if not c.closed]
         linked = self.store.for_group(group_chat)
         if owned and (linked is None or linked.coordinator_id == user_id):

@@ -146,9 +146,10 @@ class Engine:
         """The channel describes itself (e.g. the Telegram bot's username, for invitation links)."""
         self.collective.settings = settings
 
-    def handle_group(self, user_id: str, group_chat: str, argument: str = "") -> list[Reply]:
-        """/collectif typed in a group chat: link the group to the sender's collective, post the invitation."""
-        return [replace(reply, text=typeset(reply.text)) for reply in self.collective.in_group(user_id, group_chat, argument)]
+    def handle_group(self, user_id: str, group_chat: str, argument: str = "", *, command: str = "collectif") -> list[Reply]:
+        """/collectif (or /rejoindre) typed in a group chat: link the group, post the invitation."""
+        replies = self.collective.in_group(user_id, group_chat, argument, command=command)
+        return [replace(reply, text=typeset(reply.text)) for reply in replies]
 
     def mark_inactive(self, user_id: str) -> None:
         """The user blocked the bot: keep their progress, stop counting them as active."""

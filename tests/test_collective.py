@@ -304,6 +304,9 @@ def test_group_chat_links_and_posts_invitation(engine: Engine):
     assert f"https://t.me/conseiller_ptce_bot?start={code}" in linked[0].text
     again = engine.handle_group("someone", "tg-group:-100", "")
     assert f"?start={code}" in again[0].text and "message privé" in again[0].text
+    typed_code = engine.handle_group("someone", "tg-group:-100", code, command="rejoindre")
+    assert "écrivez-moi en message privé" in typed_code[0].text and code not in typed_code[0].text
+    assert typed_code[0].buttons == ()
 
 
 def test_every_collective_payload_fits_telegram(engine: Engine):

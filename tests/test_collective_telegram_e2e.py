@@ -140,6 +140,8 @@ def test_coordinator_and_three_members_across_a_restart(api: FakeBotApi, tmp_pat
         assert "Ce groupe est maintenant lié au collectif « PTCE Vallée de l’Oise »" in group_text
         assert f"https://t.me/{BOT_USERNAME}?start={code}" in group_text
         assert "en message privé" in group_text
+        public = exchange(api, GROUP["id"], lambda: api.send_text(MEMBERS[0], f"/rejoindre {code}", chat=GROUP))
+        assert "écrivez-moi en message privé" in text_of(public) and not any(m.buttons() for m in public)
 
         for member, option in zip(MEMBERS, ["territoire", "territoire", "filiere"]):
             chat = member["id"]
