@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from dialogue.synthesis import Synthesis, build_synthesis
 from knowledge.debate import DebatePoint
-from knowledge.flows import SynthesisRules
+from knowledge.flows import Condition, SynthesisRules
 
 AnswerValue = str | list[str] | None
 Answers = Mapping[str, AnswerValue]
@@ -189,27 +189,51 @@ def aggregate(
 @dataclass(frozen=True, slots=True)
 class GroupSynthesis:
     synthesis: Synthesis
-    #: rule id → the divergent questions its condition reads
+    #: rule id → the questions its condition reads that divide the group (divergent, or an option it reads is contested)
     contested_rules: Mapping[str, tuple[QuestionSpread, ...]]
     #: section id → the divergent questions among the section's questions
     contested_sections: Mapping[str, tuple[QuestionSpread, ...]]
 
 
+def _options_read(condition: Condition) -> dict[str, set[str]]:
+    """Answer key → the options a condition names (none for counts, « answered », « skipped »)."""
+    found: dict[str, set[str]] = {}
+    if condition.key:
+        found[condition.key] = set(condition.values) if condition.op in ("is", "in", "has", "lacks") else set()
+    for child in condition.children:
+        for key, options in _options_read(child).items():
+            found[key] = found.get(key, set()) | options
+    return found
+
+
+def _rule_contested(condition: Condition, spreads: Mapping[str, QuestionSpread]) -> tuple[QuestionSpread, ...]:
+    """The questions a rule reads on which the group is split: the whole question, or an option the rule names."""
+    contested = []
+    for key, options in sorted(_options_read(condition).items()):
+        spread = spreads.get(key)
+        if spread is None or not spread.enough:
+            continue
+        if spread.diverges or options & {o.id for o in spread.contested_options}:
+            contested.append(spread)
+    return tuple(contested)
+
+
 def group_synthesis(rules: SynthesisRules, profile: GroupProfile) -> GroupSynthesis:
     """The personal synthesis rules applied to the majority answers, with the divergences they rest on."""
     synthesis = build_synthesis(rules, profile.majority_answers())
+    spreads = {s.question.id: s for s in profile.spreads}
     divergent = {s.question.id: s for s in profile.divergences}
-    rule_keys = {rule.id: rule.when.keys() for rule in rules.rules()}
+    conditions = {rule.id: rule.when for rule in rules.rules()}
     section_questions = {section.id: section.questions for section in rules.sections}
     contested_rules: dict[str, tuple[QuestionSpread, ...]] = {}
     contested_sections: dict[str, tuple[QuestionSpread, ...]] = {}
     for section in synthesis.sections:
         for line in section.lines:
-            found = tuple(divergent[k] for k in sorted(rule_keys.get(line.rule_id, ())) if k in divergent)
+            condition = conditions.get(line.rule_id)
+            found = _rule_contested(condition, spreads) if condition is not None else ()
             if found:
                 contested_rules[line.rule_id] = found
-        keys = section_questions.get(section.id, ())
-        found = tuple(divergent[k] for k in keys if k in divergent)
+        found = tuple(divergent[k] for k in section_questions.get(section.id, ()) if k in divergent)
         if found:
             contested_sections[section.id] = found
     return GroupSynthesis(synthesis, contested_rules, contested_sections)

@@ -528,7 +528,7 @@ def render_group_view(
 ) -> list[str]:
     """The group view as chat messages (light markup of dialogue.types). No individual answer in it."""
     p = profile.participation
-    head = [f"**Regards croisés — « {collective.name} »**"]
+    head = [f"**Regards croisés — « {collective.name} »**", f"Coordination : {collective.coordinator_name}."]
     if collective.closed:
         head.append("Collectif clos : la vue est figée.")
     head.append(
@@ -582,7 +582,7 @@ def _group_synthesis_blocks(kb: KnowledgeBase, profile: GroupProfile) -> list[st
     result = group_synthesis(kb.synthesis, profile)
     blocks = [
         "**Synthèse du groupe** — les règles de la synthèse personnelle, appliquées aux réponses majoritaires "
-        f"du collectif. {CONTESTED} signale un constat qui repose sur une question où vos avis divergent."
+        f"du collectif. {CONTESTED} signale un constat qui repose sur une question, ou une option, qui vous divise."
     ]
     for section in result.synthesis.sections:
         if section.skipped or (not section.lines and not section.recommendation_label):
@@ -597,12 +597,20 @@ def _group_synthesis_blocks(kb: KnowledgeBase, profile: GroupProfile) -> list[st
         for line in section.lines:
             lines.append(f"- {line.text}")
             for spread in result.contested_rules.get(line.rule_id, ()):
-                lines.append(f"  {CONTESTED} avis partagés sur « {_short(spread.question.text)} » (accord {_percent(spread.agreement)})")
+                lines.append(f"  {CONTESTED} avis partagés sur {_contest(spread)}")
         blocks.append("\n".join(lines))
     if len(blocks) == 1:
         blocks.append("Les réponses majoritaires ne suffisent pas encore pour en tirer des constats.")
     return blocks
 
 
+def _contest(spread: QuestionSpread) -> str:
+    """« Question » (accord 40 %), or for an agreeing multiple choice the options that divide."""
+    if spread.diverges:
+        return f"« {_short(spread.question.text)} » (accord {_percent(spread.agreement)})"
+    options = ", ".join(f"{o.label} ({o.count}/{spread.answered})" for o in spread.contested_options)
+    return f"« {_short(spread.question.text)} » : {options}"
+
+
 def _joined(spreads: Sequence[QuestionSpread]) -> str:
-    return ", ".join(f"« {_short(s.question.text)} » (accord {_percent(s.agreement)})" for s in spreads)
+    return ", ".join(_contest(s) for s in spreads)

@@ -220,7 +220,7 @@ class CollectiveStore:
             self.db.execute(
                 "INSERT INTO collective_members (collective_id, user_id, role, status, signed_name, counts, "
                 "invited_at, joined_at, left_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                [collective_id, coordinator_id, COORDINATOR, JOINED, coordinator_name, counts, stamp, stamp],
+                [collective_id, coordinator_id, COORDINATOR, JOINED, None, counts, stamp, stamp],
             )
             self.db.execute(
                 "INSERT INTO collective_codes (code, collective_id, created_at, revoked_at) VALUES (?, ?, ?, NULL)",

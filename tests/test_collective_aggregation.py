@@ -187,3 +187,15 @@ def test_debate_point_is_plain_data():
     assert debate_points(profile({"q1": "a"}, {"q1": "b"}, {"q1": "c"}), [point]) == [
         (point, profile({"q1": "a"}, {"q1": "b"}, {"q1": "c"}).spread("q1"))
     ]
+
+
+def test_a_contested_option_marks_only_the_conclusions_that_read_it(kb):
+    """Fonctions: coordination ticked by 3 of 6 splits the group, animation (1 of 6) does not."""
+    ticks = [["coordination", "ingenierie"]] * 3 + [["ingenierie"]] * 2 + [["animation", "ingenierie"]]
+    result = aggregate(orientation_specs(kb), [{"fonctions": t} for t in ticks], invited=6, joined=6)
+    spread = result.spread("fonctions")
+    assert spread.agrees and [o.id for o in spread.contested_options] == ["coordination"]
+    grouped = group_synthesis(kb.synthesis, result)
+    assert {"fonc_sans_coordination", "fonc_sans_animation"} <= set(grouped.synthesis.rule_ids)
+    assert [s.question.id for s in grouped.contested_rules["fonc_sans_coordination"]] == ["fonctions"]
+    assert "fonc_sans_animation" not in grouped.contested_rules
