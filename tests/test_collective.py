@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlite_utils import Database
 
 from dialogue.collective_flow import ChannelSettings
@@ -337,3 +339,37 @@ def test_entry_points_reach_the_same_page(engine: Engine, typed: str):
     chat = Chat(engine, "someone")
     chat.send(typed)
     assert chat.labels == ["Créer un collectif", "J’ai un code d’invitation", "Menu"]
+
+
+# --------------------------------------------------------------------------- any order of events
+
+ACTIONS = ("new", "code", "cancel", "o", "count", "leave", "leave!", "j", "js", "no", "inv", "renew", "revoke", "see", "hide", "close", "close!", "del", "del!")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["coord", "a", "b"]),
+            st.one_of(
+                st.sampled_from(["/collectif", "/rejoindre", "/rejoindre CODE", "/start CODE", "/oublier", "/menu", "PTCE", "Nom", "?"]),
+                st.sampled_from(ACTIONS).map(lambda a: f"k:{a}:CID"),
+                st.text(max_size=70),
+            ),
+        ),
+        max_size=25,
+    )
+)
+def test_any_sequence_of_collective_events_gets_an_answer(kb, steps):
+    engine = Engine(kb, ProgressStore(Database(memory=True)))
+    coordinator, code = create_collective(engine)
+    cid = next(b.payload for b in coordinator.buttons if b.payload.startswith("k:o:")).split(":")[2]
+    chats = {"coord": coordinator, "a": Chat(engine, "a"), "b": Chat(engine, "b")}
+    for user, step in steps:
+        chat = chats[user]
+        step = step.replace("CODE", code).replace("CID", cid)
+        replies = chat.choose(step) if step.startswith("k:") else chat.send(step)
+        assert replies and all(reply.text.strip() for reply in replies)
+        assert all(len(b.payload.encode()) <= MAX_PAYLOAD_BYTES for b in chat.buttons)
+        if step.startswith("/oublier"):
+            chat.press("Oui, tout effacer")
