@@ -243,6 +243,13 @@ def test_close_freezes_the_view_and_delete_removes_everything(engine: Engine, st
     late = Chat(engine, "late")
     late.send(f"/rejoindre {code}")
     assert "n’est plus valable" in late.text
+    frozen = store.db["collective_answers"].count
+    chats[2].send("/oublier")
+    chats[2].press("Oui, tout effacer")  # forgetting also removes the frozen copy
+    assert store.db["collective_answers"].count < frozen
+    assert not list(store.db.query("SELECT 1 FROM collective_answers WHERE user_id = 'p2'"))
+    coordinator.send("/collectif")
+    assert "Pas encore assez de réponses" in coordinator.text  # 2 answers left: below the threshold
     coordinator.press("Supprimer le collectif")
     coordinator.press("Oui, supprimer")
     assert "est supprimé" in coordinator.text
