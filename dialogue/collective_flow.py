@@ -236,6 +236,8 @@ class CollectiveFlow:
         counted = self.store.counting_for(membership.user_id)
         if membership.is_coordinator:
             buttons = self._coordinator_buttons(collective)
+            if not collective.closed and (counted is None or counted.id != collective.id):
+                buttons = ((Button("Faire compter mon orientation ici", f"k:count:{collective.id}"),), *buttons)
         else:
             buttons = self._member_buttons(membership, counted)
         return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], buttons)]

@@ -380,3 +380,14 @@ def test_any_sequence_of_collective_events_gets_an_answer(kb, steps):
         assert all(len(b.payload.encode()) <= MAX_PAYLOAD_BYTES for b in chat.buttons)
         if step.startswith("/oublier"):
             chat.press("Oui, tout effacer")
+
+
+def test_coordinator_of_two_collectives_chooses_where_their_orientation_counts(engine: Engine, store: ProgressStore):
+    first, _ = create_collective(engine, "coord", "Collectif A")
+    assert CollectiveStore(store.db).counting_for("coord").name == "Collectif A"
+    second, _ = create_collective(engine, "coord", "Collectif B")
+    second.send("/collectif")
+    second.press("« Collectif B »")
+    second.press("Faire compter mon orientation ici")
+    assert "compte désormais pour « Collectif B », et plus pour « Collectif A »" in second.text
+    assert CollectiveStore(store.db).counting_for("coord").name == "Collectif B"
