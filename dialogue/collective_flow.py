@@ -373,7 +373,8 @@ class CollectiveFlow:
             if counted is None or counted.id != collective.id:
                 rows.append((Button("Faire compter mon orientation ici", f"k:count:{collective.id}"),))
             rows.append((Button("Mon orientation", f"f:{ORIENTATION}"),))
-        rows.append((Button("Quitter le collectif", f"k:leave:{collective.id}"), MENU_BUTTON))
+        rows.append((Button("Quitter le collectif", f"k:leave:{collective.id}"),))
+        rows.append((Button("Créer un autre collectif", "k:new"), MENU_BUTTON))
         return tuple(rows)
 
     # ------------------------------------------------------------------ coordinator
@@ -389,7 +390,7 @@ class CollectiveFlow:
             rows.append((Button("Clore le collectif", f"k:close:{cid}"), Button("Supprimer", f"k:del:{cid}")))
         else:
             rows.append((Button("Supprimer le collectif", f"k:del:{cid}"),))
-        rows.append((MENU_BUTTON,))
+        rows.append((Button("Créer un autre collectif", "k:new"), MENU_BUTTON))
         return tuple(rows)
 
     def _coordinator_action(self, membership: Membership, action: str) -> list[Reply] | None:

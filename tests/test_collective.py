@@ -30,7 +30,7 @@ CODE_IN_TEXT = re.compile(r"(?:/rejoindre |\?start=)([a-z2-9-]+)")
 def create_collective(engine: Engine, user: str = "coord", name: str = "PTCE Vallée de l’Oise") -> tuple[Chat, str]:
     coordinator = Chat(engine, user)
     coordinator.send("/collectif")
-    coordinator.press("Créer un collectif")
+    coordinator.press("Créer un")  # « Créer un collectif », or « Créer un autre collectif » for a second one
     coordinator.send(name)
     coordinator.send("Marie, coordinatrice")
     assert f"« {name} » est créé" in coordinator.text
