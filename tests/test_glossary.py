@@ -120,3 +120,10 @@ def test_glossary_errors_say_where_and_what_to_write(tmp_path, change, expected)
     message = _glossary_errors(tmp_path, change)
     for part in expected:
         assert part in message, message
+
+
+def test_glossary_typography(kb):
+    for term in kb.glossary:
+        for text in (term.term, term.definition, term.general):
+            assert "'" not in text and '"' not in text, f"{term.term}: apostrophe ou guillemet droit"
+            assert "« " not in text and " »" not in text, f"{term.term}: « » sans espace insécable"
