@@ -17,6 +17,8 @@ from knowledge.errors import KnowledgeError, KnowledgeErrors
 from knowledge.validation import Collector, did_you_mean, read_yaml
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+#: Read by ``kb check --against`` only (knowledge/source_check.py).
+EXCEPTIONS_FILE = "source_exceptions.yaml"
 
 SHORT_MAX = 700
 DETAILS_MAX = 3000
@@ -162,11 +164,11 @@ def load_document(path: Path) -> Document:
                 continue
             number = str(item["number"])
             if not CHAPTER.match(number):
-                check.add("numéro de chapitre attendu sur deux chiffres (« 01 »)", entry, "number")
+                check.add("numéro de chapitre attendu sur deux chiffres (« 01 »)", entry, "number", "écrivez-le entre guillemets : number: \"05\"")
             if number in chapters:
-                check.add(f"chapitre « {number} » en double", entry, "number")
+                check.add(f"chapitre « {number} » en double", entry, "number", "chaque chapitre n’apparaît qu’une fois")
             if not isinstance(item["page"], int):
-                check.add("numéro de page entier attendu", entry, "page")
+                check.add("numéro de page entier attendu", entry, "page", "écrivez le numéro sans guillemets, par exemple « page: 16 »")
             chapters[number] = Chapter(number, check.text(item, entry, "title"), item["page"])
         seen: set[str] = set()
         for index, item in enumerate(raw.get("intro_questions") or []):
@@ -174,7 +176,7 @@ def load_document(path: Path) -> Document:
             if not check.fields(item, entry, ("id", "question", "label", "topics"), strict=True):
                 continue
             if entry in seen:
-                check.add("identifiant en double", entry, "id")
+                check.add("identifiant en double", entry, "id", "donnez un identifiant nouveau")
             seen.add(entry)
             intro.append(
                 IntroQuestion(
@@ -202,7 +204,7 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
     if check.fields(raw, None, ("topics",), ("version",), strict=True):
         version = raw.get("version", 1)
         if not isinstance(version, int):
-            check.add("version entière attendue", None, "version")
+            check.add("version entière attendue", None, "version", "écrivez un nombre, par exemple « version: 2 »")
             version = 0
         items = raw["topics"]
         if not isinstance(items, list) or not items:
@@ -219,9 +221,9 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
             ):
                 continue
             if not TOPIC_ID.match(entry):
-                check.add("identifiant invalide (minuscules, chiffres, points, soulignés)", entry, "id")
+                check.add("identifiant invalide (minuscules, chiffres, points, soulignés)", entry, "id", "par exemple « formalisation.scic »")
             if entry in topics:
-                check.add("identifiant de sujet en double", entry, "id")
+                check.add("identifiant de sujet en double", entry, "id", "donnez un identifiant nouveau, jamais utilisé")
             source = item["source"]
             chapter, page = "", 0
             if check.fields(source, entry, ("chapter", "page"), strict=True):
@@ -258,7 +260,7 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
                 if related not in topics:
                     check.add(f"sujet lié « {related} » inexistant", topic.id, "related", did_you_mean(related, topics))
                 elif related == topic.id:
-                    check.add("un sujet ne peut pas être lié à lui-même", topic.id, "related")
+                    check.add("un sujet ne peut pas être lié à lui-même", topic.id, "related", f"retirez « {related} » de la liste")
     check.raise_if_any()
     return topics, version
 
@@ -287,7 +289,7 @@ def _not_covered(check: Collector, item: dict, entry: str) -> tuple[NotCovered, 
 def _gap_text(check: Collector, gap: dict, entry: str, where: str) -> str:
     value = gap.get("about")
     if not isinstance(value, str) or not value.strip():
-        check.add("texte vide ou absent", entry, f"{where}.about")
+        check.add("texte vide ou absent", entry, f"{where}.about", "complétez la phrase « Le document ne précise pas … »")
         return ""
     return value.strip()
 
@@ -295,7 +297,7 @@ def _gap_text(check: Collector, gap: dict, entry: str, where: str) -> str:
 def _gap_triggers(check: Collector, gap: dict, entry: str, where: str) -> tuple[str, ...]:
     value = gap.get("triggers")
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-        check.add("liste de mots déclencheurs non vide attendue", entry, f"{where}.triggers")
+        check.add("liste de mots déclencheurs non vide attendue", entry, f"{where}.triggers", "écrivez triggers: [\"mot\", \"autre mot\"]")
         return ()
     return tuple(v.strip() for v in value)
 
@@ -404,7 +406,7 @@ def load_lexicon(path: Path) -> Lexicon:
                 for variant in variants:
                     key = normalise(variant)
                     if key in synonyms and synonyms[key] != target:
-                        check.add(f"variante « {variant} » déjà rattachée à « {synonyms[key]} »", str(canonical), "synonyms")
+                        check.add(f"variante « {variant} » déjà rattachée à « {synonyms[key]} »", str(canonical), "synonyms", "gardez-la sous une seule forme de référence")
                     synonyms[key] = target
         stopwords = {normalise(word) for word in check.strings(raw, "lexicon", "stopwords", optional=False)}
         domain = {normalise(word) for word in check.strings(raw, "lexicon", "domain_terms", minimum=1, optional=False)}
@@ -435,7 +437,8 @@ def load_knowledge(data_dir: Path | None = None, *, with_flows: bool = True) -> 
     lexicon = load_lexicon(data_dir / "lexicon.yaml")
     if errors:
         raise KnowledgeErrors(errors)
-    files = [p for p in data_dir.rglob("*.yaml")]
+    # The exceptions of « kb check --against » change no answer: they do not change the version.
+    files = [p for p in data_dir.rglob("*.yaml") if p.name != EXCEPTIONS_FILE]
     kb = KnowledgeBase(document, topics, glossary, lexicon, _content_version(files, declared), glossary_themes=themes)
     if with_flows:
         from knowledge.flows import load_flows, load_synthesis

@@ -27,10 +27,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from knowledge.loader import EXCEPTIONS_FILE
 from knowledge.text import normalise, stem
 from knowledge.validation import Collector, read_yaml
 
-EXCEPTIONS_FILE = "source_exceptions.yaml"
 #: A run of this many words found in the document counts as copied.
 COPY_RUN = 12
 #: Words sharing a stem with one of this many most frequent French words are everyday language, not content.
