@@ -56,5 +56,5 @@ def test_the_24_dynamics_are_listed_without_inventing_where_they_are(kb):
 
 def test_source_document_keeps_the_two_sources_apart(kb):
     short = kb.topics["source.document"].short.replace("\u00a0", " ")
-    assert "Hauts-de-France" in short and "niveau national" in short
+    assert "Hauts-de-France" in short and "échelle nationale" in short
     assert "suivis de près en Hauts-de-France" not in short
