@@ -11,7 +11,6 @@ loaders depend on it, never the other way round.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -48,6 +47,8 @@ def read_yaml(path: Path) -> Any:
 
 def closest(value: object, choices: Iterable[str]) -> str | None:
     """The known name an expert most probably meant (a typo), or None."""
+    import difflib  # only when an error is being reported: keeps start-up lean
+
     found = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
 
