@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.errors import KnowledgeError, KnowledgeErrors
-from knowledge.validation import Collector, did_you_mean, read_yaml
+from knowledge.validation import StrictCollector as _Collector, did_you_mean, read_yaml
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 #: Read by ``kb check --against`` only (knowledge/source_check.py).
@@ -146,21 +146,17 @@ class KnowledgeBase:
         return self.document.cite(topic.source.chapter, topic.source.page)
 
 
-#: Kept for modules written against the former private name.
-_Collector = Collector
-
-
 def load_document(path: Path) -> Document:
-    check = Collector(path)
+    check = _Collector(path)
     raw = read_yaml(path)
     chapters: dict[str, Chapter] = {}
     intro: list[IntroQuestion] = []
-    if check.fields(raw, None, ("title", "publisher", "chapters", "intro_questions"), strict=True):
+    if check.fields(raw, None, ("title", "publisher", "chapters", "intro_questions")):
         title = check.text(raw, "document", "title")
         publisher = check.text(raw, "document", "publisher")
         for index, item in enumerate(raw.get("chapters") or []):
             entry = f"chapters[{index + 1}]"
-            if not check.fields(item, entry, ("number", "title", "page"), strict=True):
+            if not check.fields(item, entry, ("number", "title", "page")):
                 continue
             number = str(item["number"])
             if not CHAPTER.match(number):
@@ -173,7 +169,7 @@ def load_document(path: Path) -> Document:
         seen: set[str] = set()
         for index, item in enumerate(raw.get("intro_questions") or []):
             entry = str(item.get("id")) if isinstance(item, dict) and item.get("id") else f"intro_questions[{index + 1}]"
-            if not check.fields(item, entry, ("id", "question", "label", "topics"), strict=True):
+            if not check.fields(item, entry, ("id", "question", "label", "topics")):
                 continue
             if entry in seen:
                 check.add("identifiant en double", entry, "id", "donnez un identifiant nouveau")
@@ -183,7 +179,7 @@ def load_document(path: Path) -> Document:
                     entry,
                     check.text(item, entry, "question"),
                     check.text(item, entry, "label", max_len=LABEL_MAX),
-                    check.strings(item, entry, "topics", minimum=1, optional=False),
+                    check.strings(item, entry, "topics", minimum=1),
                 )
             )
         if not chapters:
@@ -192,16 +188,17 @@ def load_document(path: Path) -> Document:
             check.add("aucune question d’introduction", "document", "intro_questions")
     else:
         title = publisher = ""
-    check.raise_if_any()
+    if check.errors:
+        raise KnowledgeErrors(check.errors)
     return Document(title, publisher, chapters, tuple(intro))
 
 
 def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
-    check = Collector(path)
+    check = _Collector(path)
     raw = read_yaml(path)
     topics: dict[str, Topic] = {}
     version = 0
-    if check.fields(raw, None, ("topics",), ("version",), strict=True):
+    if check.fields(raw, None, ("topics",), ("version",)):
         version = raw.get("version", 1)
         if not isinstance(version, int):
             check.add("version entière attendue", None, "version", "écrivez un nombre, par exemple « version: 2 »")
@@ -217,7 +214,6 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
                 entry,
                 ("id", "title", "short", "details", "related", "source", "questions", "keywords"),
                 ("vigilance", "label", "not_covered"),
-                strict=True,
             ):
                 continue
             if not TOPIC_ID.match(entry):
@@ -226,7 +222,7 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
                 check.add("identifiant de sujet en double", entry, "id", "donnez un identifiant nouveau, jamais utilisé")
             source = item["source"]
             chapter, page = "", 0
-            if check.fields(source, entry, ("chapter", "page"), strict=True):
+            if check.fields(source, entry, ("chapter", "page")):
                 chapter = str(source["chapter"])
                 page = source["page"]
                 if chapter not in document.chapters:
@@ -247,10 +243,10 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
                 short=check.text(item, entry, "short", max_len=SHORT_MAX),
                 details=check.text(item, entry, "details", max_len=DETAILS_MAX),
                 vigilance=check.strings(item, entry, "vigilance", optional=True),
-                related=check.strings(item, entry, "related", optional=False),
+                related=check.strings(item, entry, "related"),
                 source=Source(chapter, page),
-                questions=check.strings(item, entry, "questions", minimum=MIN_QUESTIONS, optional=False),
-                keywords=check.strings(item, entry, "keywords", minimum=1, optional=False),
+                questions=check.strings(item, entry, "questions", minimum=MIN_QUESTIONS),
+                keywords=check.strings(item, entry, "keywords", minimum=1),
                 label=check.text(item, entry, "label", max_len=TOPIC_LABEL_MAX, optional=True)
                 or str(item.get("title") or "").strip(),
                 not_covered=_not_covered(check, item, entry),
@@ -261,11 +257,12 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
                     check.add(f"sujet lié « {related} » inexistant", topic.id, "related", did_you_mean(related, topics))
                 elif related == topic.id:
                     check.add("un sujet ne peut pas être lié à lui-même", topic.id, "related", f"retirez « {related} » de la liste")
-    check.raise_if_any()
+    if check.errors:
+        raise KnowledgeErrors(check.errors)
     return topics, version
 
 
-def _not_covered(check: Collector, item: dict, entry: str) -> tuple[NotCovered, ...]:
+def _not_covered(check: _Collector, item: dict, entry: str) -> tuple[NotCovered, ...]:
     raw = item.get("not_covered")
     if raw is None:
         return ()
@@ -275,7 +272,7 @@ def _not_covered(check: Collector, item: dict, entry: str) -> tuple[NotCovered, 
     found: list[NotCovered] = []
     for index, gap in enumerate(raw):
         where = f"not_covered[{index + 1}]"
-        if not check.fields(gap, entry, ("about", "triggers"), strict=True):
+        if not check.fields(gap, entry, ("about", "triggers")):
             continue
         found.append(
             NotCovered(
@@ -286,7 +283,7 @@ def _not_covered(check: Collector, item: dict, entry: str) -> tuple[NotCovered, 
     return tuple(found)
 
 
-def _gap_text(check: Collector, gap: dict, entry: str, where: str) -> str:
+def _gap_text(check: _Collector, gap: dict, entry: str, where: str) -> str:
     value = gap.get("about")
     if not isinstance(value, str) or not value.strip():
         check.add("texte vide ou absent", entry, f"{where}.about", "complétez la phrase « Le document ne précise pas … »")
@@ -294,7 +291,7 @@ def _gap_text(check: Collector, gap: dict, entry: str, where: str) -> str:
     return value.strip()
 
 
-def _gap_triggers(check: Collector, gap: dict, entry: str, where: str) -> tuple[str, ...]:
+def _gap_triggers(check: _Collector, gap: dict, entry: str, where: str) -> tuple[str, ...]:
     value = gap.get("triggers")
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
         check.add("liste de mots déclencheurs non vide attendue", entry, f"{where}.triggers", "écrivez triggers: [\"mot\", \"autre mot\"]")
@@ -306,17 +303,17 @@ def load_glossary(
     path: Path, topics: Mapping[str, Topic], document: Document
 ) -> tuple[tuple[GlossaryTerm, ...], tuple[GlossaryTheme, ...]]:
     """The glossary terms (sorted) and the themes they are browsed by."""
-    check = Collector(path)
+    check = _Collector(path)
     raw = read_yaml(path)
     terms: list[GlossaryTerm] = []
     themes: list[GlossaryTheme] = []
-    if check.fields(raw, None, ("themes", "terms"), strict=True):
+    if check.fields(raw, None, ("themes", "terms")):
         themes = _glossary_themes(check, raw["themes"], document)
         theme_of = {chapter: theme.id for theme in themes for chapter in theme.chapters}
         seen: set[str] = set()
         for index, item in enumerate(raw["terms"] or []):
             entry = str(item.get("term")) if isinstance(item, dict) and item.get("term") else f"terms[{index + 1}]"
-            if not check.fields(item, entry, ("term", "definition", "chapter"), ("aliases", "topic", "general"), strict=True):
+            if not check.fields(item, entry, ("term", "definition", "chapter"), ("aliases", "topic", "general")):
                 continue
             if term_key(entry) in seen:
                 check.add("terme en double", entry, "term", "fusionnez les deux définitions en une seule entrée")
@@ -329,18 +326,19 @@ def load_glossary(
                 GlossaryTerm(
                     term=check.text(item, entry, "term", max_len=TERM_MAX),
                     definition=check.text(item, entry, "definition", max_len=SHORT_MAX),
-                    aliases=check.strings(item, entry, "aliases"),
+                    aliases=check.strings(item, entry, "aliases", optional=True),
                     topic=topic,
                     chapter=chapter,
                     general=check.text(item, entry, "general", max_len=GENERAL_MAX, optional=True),
                     theme=theme_of.get(chapter, ""),
                 )
             )
-    check.raise_if_any()
+    if check.errors:
+        raise KnowledgeErrors(check.errors)
     return tuple(sorted(terms, key=lambda term: _sort_key(term.term))), tuple(themes)
 
 
-def _glossary_themes(check: Collector, raw: Any, document: Document) -> list[GlossaryTheme]:
+def _glossary_themes(check: _Collector, raw: Any, document: Document) -> list[GlossaryTheme]:
     themes: list[GlossaryTheme] = []
     owner: dict[str, str] = {}
     if not isinstance(raw, list) or not raw:
@@ -348,10 +346,10 @@ def _glossary_themes(check: Collector, raw: Any, document: Document) -> list[Glo
         return themes
     for index, item in enumerate(raw):
         entry = str(item.get("id")) if isinstance(item, dict) and item.get("id") else f"themes[{index + 1}]"
-        if not check.fields(item, entry, ("id", "label", "chapters"), strict=True):
+        if not check.fields(item, entry, ("id", "label", "chapters")):
             continue
         ident = check.ident(item, entry, "id", THEME_ID, 16)
-        chapters = check.strings(item, entry, "chapters", minimum=1, optional=False)
+        chapters = check.strings(item, entry, "chapters", minimum=1)
         for chapter in chapters:
             if chapter not in document.chapters:
                 check.add(f"chapitre « {chapter} » inconnu du document", entry, "chapters", did_you_mean(chapter, document.chapters))
@@ -389,12 +387,12 @@ def initial(term: str) -> str:
 def load_lexicon(path: Path) -> Lexicon:
     from knowledge.text import normalise
 
-    check = Collector(path)
+    check = _Collector(path)
     raw = read_yaml(path)
     synonyms: dict[str, str] = {}
     stopwords: set[str] = set()
     domain: set[str] = set()
-    if check.fields(raw, None, ("synonyms", "stopwords", "domain_terms"), strict=True):
+    if check.fields(raw, None, ("synonyms", "stopwords", "domain_terms")):
         if not isinstance(raw["synonyms"], dict):
             check.add("dictionnaire « forme canonique: [variantes] » attendu", None, "synonyms")
         else:
@@ -406,11 +404,12 @@ def load_lexicon(path: Path) -> Lexicon:
                 for variant in variants:
                     key = normalise(variant)
                     if key in synonyms and synonyms[key] != target:
-                        check.add(f"variante « {variant} » déjà rattachée à « {synonyms[key]} »", str(canonical), "synonyms", "gardez-la sous une seule forme de référence")
+                        check.add(f"variante « {variant} » déjà rattachée à « {synonyms[key]} »", str(canonical), "synonyms")
                     synonyms[key] = target
-        stopwords = {normalise(word) for word in check.strings(raw, "lexicon", "stopwords", optional=False)}
-        domain = {normalise(word) for word in check.strings(raw, "lexicon", "domain_terms", minimum=1, optional=False)}
-    check.raise_if_any()
+        stopwords = {normalise(word) for word in check.strings(raw, "lexicon", "stopwords")}
+        domain = {normalise(word) for word in check.strings(raw, "lexicon", "domain_terms", minimum=1)}
+    if check.errors:
+        raise KnowledgeErrors(check.errors)
     return Lexicon(synonyms, frozenset(stopwords), frozenset(domain))
 
 
@@ -428,7 +427,7 @@ def load_knowledge(data_dir: Path | None = None, *, with_flows: bool = True) -> 
     document = load_document(data_dir / "document.yaml")
     topics, declared = load_topics(data_dir / "topics.yaml", document)
     errors: list[KnowledgeError] = []
-    check = Collector(data_dir / "document.yaml")
+    check = _Collector(data_dir / "document.yaml")
     for question in document.intro_questions:
         for topic in question.topics:
             check.reference(topic, topics, question.id, "topics", "sujet")

@@ -66,7 +66,16 @@ class Collector:
         self.path = Path(path)
         self.errors: list[KnowledgeError] = []
 
-    def add(self, message: str, entry: str | None = None, field: str | None = None, hint: str | None = None) -> None:
+    def add(
+        self,
+        message: str,
+        entry: str | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+        *,
+        field_name: str | None = None,  # the former loader helper's spelling
+    ) -> None:
+        field = field if field is not None else field_name
         self.errors.append(KnowledgeError(self.path, message, entry=entry, field=field, hint=hint))
 
     def raise_if_any(self) -> None:
@@ -192,3 +201,29 @@ class Collector:
             return True
         self.add(f"{what} « {value} » inexistant", entry, field, did_you_mean(value, known))
         return False
+
+
+class StrictCollector(Collector):
+    """The same checks with the knowledge loader's defaults.
+
+    An entry with a missing or unknown field is skipped (``fields`` returns
+    False), lists are required unless ``optional``, and a required text that
+    is absent is reported here. Modules that imported the loader's former
+    ``_Collector`` keep these semantics.
+    """
+
+    def fields(self, value: Any, entry: str | None, required: Iterable[str], optional: Iterable[str] = (), *, strict: bool = True) -> bool:
+        return super().fields(value, entry, required, optional, strict=strict)
+
+    def text(
+        self, value: Mapping, entry: str | None, name: str, *, max_len: int | None = None, optional: bool = False
+    ) -> str:
+        if name not in value and not optional:
+            self.add("texte vide ou absent", entry, name, f"ajoutez une ligne « {name}: … » à cette entrée")
+            return ""
+        return super().text(value, entry, name, max_len=max_len, optional=optional)
+
+    def strings(
+        self, value: Mapping, entry: str | None, name: str, *, minimum: int = 0, optional: bool = False
+    ) -> tuple[str, ...]:
+        return super().strings(value, entry, name, minimum=minimum, optional=optional)
