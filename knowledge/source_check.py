@@ -266,16 +266,13 @@ def _copies(item: Text, source: Source, exceptions: Exceptions) -> Iterator[Find
 
 def _promises(data_dir: Path, source: Source, exceptions: Exceptions) -> Iterator[Finding]:
     from knowledge.loader import load_knowledge
-    from knowledge.matcher import Analyzer
 
     kb = load_knowledge(data_dir, with_flows=False)
-    analyzer = Analyzer(kb.lexicon)
+    words = _Words(kb.lexicon)
     lexicon = {stem(w) for pair in kb.lexicon.synonyms.items() for phrase in pair for w in phrase.split()}
-    vocabulary = {w for topic in kb.topics.values() for w in analyzer.words(_answer(topic))}
-    analyzer.learn(vocabulary)
-    everyday = _everyday_words()
+    everyday = _everyday_stems()
     for topic in kb.topics.values():
-        own = {stem(w) for w in analyzer.words(_answer(topic))}
+        own = {stem(w) for w in words(_answer(topic))}
         triggers = {normalise(trigger): gap.about for gap in topic.not_covered for trigger in gap.triggers}
         declared = {w for trigger in triggers for w in trigger.split()}
         for name, typed in (("questions", topic.questions), ("keywords", topic.keywords)):
@@ -283,19 +280,19 @@ def _promises(data_dir: Path, source: Source, exceptions: Exceptions) -> Iterato
                 where = Text("topics.yaml", topic.id, f"{name}[{index + 1}]", text)
                 plain = f" {normalise(text)} "
                 gaps = [about for trigger, about in triggers.items() if f" {trigger} " in plain]
-                if gaps:
+                if name == "questions" and gaps:
                     # The topic itself says the document does not cover this: the example misleads the matcher.
                     yield Finding("non couvert", where, gaps[0])
                     continue
-                for word in analyzer.words(text):
+                for word in words(text):
                     if (
                         len(word) < 4
                         or word.isdigit()
-                        or stem(word) in everyday
-                        or word in declared
-                        or {stem(word)} & (source.stems | own | lexicon)
                         or word in _ELISION_STUMPS
-                        or _is_typo(word, analyzer)
+                        or word in declared
+                        or stem(word) in everyday
+                        or {stem(word)} & (source.stems | own | lexicon)
+                        or _is_typo(word)
                     ):
                         continue
                     if word in exceptions.words:
@@ -304,26 +301,62 @@ def _promises(data_dir: Path, source: Source, exceptions: Exceptions) -> Iterato
                     yield Finding("promesse", where, word)
 
 
+class _Words:
+    """The words of a question as the knowledge sees them: normalised, lexicon synonyms rewritten, no stopwords."""
+
+    def __init__(self, lexicon) -> None:
+        from knowledge.text import BASE_STOPWORDS
+
+        self._synonyms = dict(lexicon.synonyms)
+        self._stopwords = BASE_STOPWORDS | lexicon.stopwords
+        variants = sorted(self._synonyms, key=len, reverse=True)
+        self._pattern = re.compile(r"\b(" + "|".join(map(re.escape, variants)) + r")\b") if variants else None
+
+    def __call__(self, text: str) -> list[str]:
+        text = normalise(text)
+        if self._pattern is not None:
+            text = self._pattern.sub(lambda m: self._synonyms[m.group(1)], text)
+        return [word for word in text.split() if word not in self._stopwords]
+
+
 #: What remains of « quelqu’un », « aujourd’hui »… once the apostrophe is cut.
 _ELISION_STUMPS = frozenset({"quelqu", "aujourd", "presqu"})
 
 
-def _is_typo(word: str, analyzer) -> bool:
+def _is_typo(word: str) -> bool:
     """A deliberate misspelling in an example question (« vienent », « inovation »), not a new notion."""
-    from knowledge.matcher import french_words
+    import difflib
 
-    if word in french_words():
+    dictionary = _dictionary()
+    if word in dictionary:
         return False
-    if analyzer._correct_word(word) != word:
-        return True
-    return _spelling().correction(word) not in (None, word)
+    near = [w for w in dictionary.get_prefix(word[:2]) if abs(len(w) - len(word)) <= 2]
+    return bool(difflib.get_close_matches(word, near, n=1, cutoff=0.85))
+
+
+class _Dictionary(frozenset):
+    """Accent-free French words, with a lookup by their first two letters."""
+
+    def get_prefix(self, prefix: str) -> list[str]:
+        return self._by_prefix.get(prefix, [])  # type: ignore[attr-defined]
 
 
 @cache
-def _spelling():
+def _dictionary() -> _Dictionary:
+    words = {normalise(word) for word in _frequencies()}
+    dictionary = _Dictionary(w for w in words if w and " " not in w)
+    by_prefix: dict[str, list[str]] = {}
+    for word in dictionary:
+        by_prefix.setdefault(word[:2], []).append(word)
+    object.__setattr__(dictionary, "_by_prefix", by_prefix)
+    return dictionary
+
+
+@cache
+def _frequencies() -> dict[str, int]:
     from spellchecker import SpellChecker
 
-    return SpellChecker(language="fr", distance=1)
+    return dict(SpellChecker(language="fr", distance=1).word_frequency.dictionary)
 
 
 def _answer(topic) -> str:
@@ -331,7 +364,6 @@ def _answer(topic) -> str:
 
 
 @cache
-def _everyday_words() -> frozenset[str]:
-    frequency = _spelling().word_frequency.dictionary
-    ranked = sorted(frequency.items(), key=lambda item: -item[1])[:EVERYDAY_RANK]
+def _everyday_stems() -> frozenset[str]:
+    ranked = sorted(_frequencies().items(), key=lambda item: -item[1])[:EVERYDAY_RANK]
     return frozenset(stem(normalise(word)) for word, _ in ranked)
