@@ -190,7 +190,45 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     print(f"Exemples bien aiguillés : {total - len(misrouted)}/{total}")
     for topic_id, question, got in misrouted:
         print(f"  à revoir : « {question} » ({topic_id}) → {got or 'aucun sujet'}")
+    if args.against is not None:
+        if not args.against.is_file():
+            print(f"Erreur : document de référence introuvable : {args.against}", file=sys.stderr)
+            return EXIT_USAGE
+        problems += _check_against(args)
     return EXIT_INVALID_KNOWLEDGE if problems else EXIT_OK
+
+
+_AGAINST_HINTS = {
+    "valeur": "vérifiez-la dans le document ; juste mais absente du texte, ajoutez-la à source_exceptions.yaml (values) avec une raison",
+    "copie": "reformulez avec vos propres mots",
+    "non couvert": "retirez cet exemple de « questions » (ou ce mot-clé) : le conseiller répondra « le document ne précise pas »",
+    "promesse": "retirez l’exemple, déclarez le mot dans « not_covered », ou acceptez-le dans source_exceptions.yaml (words) avec une raison",
+}
+_AGAINST_TITLES = {
+    "valeur": "Nombres et noms propres absents du document",
+    "copie": "Passages recopiés (12 mots ou plus)",
+    "non couvert": "Exemples qui demandent ce que le sujet dit ne pas couvrir",
+    "promesse": "Exemples et mots-clés qui évoquent un contenu absent du document",
+}
+
+
+def _check_against(args: argparse.Namespace) -> int:
+    """Compare the knowledge with the reference text; returns the number of problems."""
+    from knowledge.loader import DATA_DIR
+    from knowledge.source_check import check_against
+
+    report = check_against(args.data or DATA_DIR, args.against)
+    print(f"Comparaison avec {args.against.name} : {report.texts} textes lus, "
+          f"{len(report.findings)} problème(s).")
+    for kind, title in _AGAINST_TITLES.items():
+        found = [finding for finding in report.findings if finding.kind == kind]
+        if found:
+            print(f"{title} ({len(found)}) — {_AGAINST_HINTS[kind]} :")
+            for finding in found:
+                print(f"  ERREUR : {finding.describe()}")
+    for unused in report.unused_exceptions:
+        print(f"  note : exception devenue inutile dans source_exceptions.yaml : {unused}")
+    return len(report.findings)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -236,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     kb = sub.add_parser("kb", help="outils de la base de connaissances")
     kb_sub = kb.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
     check = kb_sub.add_parser("check", help="valider les fichiers YAML et rapporter la couverture")
+    check.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="FICHIER.txt",
+        help="comparer aussi avec le texte du document de référence (nombres, noms propres, copies, exemples)",
+    )
     check.set_defaults(handler=cmd_kb_check)
 
     chat = sub.add_parser("chat", help="discuter avec le conseiller dans le terminal")

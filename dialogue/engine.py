@@ -25,7 +25,7 @@ from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
 from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
 from knowledge.debate import load_debate
 from knowledge.flows import answer_keys
-from knowledge.loader import KnowledgeBase, Topic, load_knowledge
+from knowledge.loader import KnowledgeBase, Topic, initial, load_knowledge, term_key
 from knowledge.matcher import Matcher, french_words
 from knowledge.text import normalise
 
@@ -242,8 +242,8 @@ class Engine:
                 return [self._topic_page(record, self.kb.topics[intro.topics[0]])]
         if kind == "f" and rest in self.flows:
             return self._start_flow(turn, conv, rest)
-        if kind == "g" and not rest:
-            return self._glossary(conv)
+        if kind == "g":
+            return self._glossary(conv, rest)
         if kind == "src" and not rest:
             return [self._source()]
         if kind == "help" and not rest:
@@ -380,15 +380,61 @@ class Engine:
                 break
         term = self._glossary_names.get(plain.strip())
         if term is not None:
-            rows = ((Button(_label("→ " + self.kb.topics[term.topic].title), f"t:{term.topic}"),),) if term.topic else ()
-            cite = f"\n\n(Glossaire — {self.kb.document.cite(term.chapter)})" if term.chapter else ""
-            return Reply(f"**{term.term}** : {term.definition}{cite}", rows + ((Button("Glossaire", "g"), MENU_BUTTON),))
+            return self._glossary_card(term)
         return None
 
-    def _glossary(self, conv: m.Conversation) -> list[Reply]:
+    def _glossary(self, conv: m.Conversation, selection: str = "") -> list[Reply]:
+        """The glossary, browsed by theme or by letter: ``g``, ``g:t:THEME``, ``g:l:LETTER``, ``g:e:TERM``."""
         conv.read_glossary()
-        lines = [f"- **{term.term}** : {term.definition}" for term in self.kb.glossary]
-        return [Reply("**Glossaire**\n\n" + "\n".join(lines), ((MENU_BUTTON,),))]
+        kind, _, value = selection.partition(":")
+        themes = {theme.id: theme for theme in self.kb.glossary_themes}
+        if kind == "t" and value in themes:
+            terms = [term for term in self.kb.glossary if term.theme == value]
+            return [self._glossary_list(f"**Glossaire — {themes[value].label}**", terms)]
+        if kind == "l" and len(value) == 1:
+            terms = [term for term in self.kb.glossary if initial(term.term) == value]
+            if terms:
+                return [self._glossary_list(f"**Glossaire — lettre {value}**", terms)]
+        if kind == "e":
+            term = next((t for t in self.kb.glossary if term_key(t.term) == value), None)
+            if term is not None:
+                return [self._glossary_card(term)]
+        rows: list[tuple[Button, ...]] = []
+        for theme in self.kb.glossary_themes:
+            count = sum(term.theme == theme.id for term in self.kb.glossary)
+            rows.append((Button(f"{theme.label} ({count})", f"g:t:{theme.id}"),))
+        letters = sorted({initial(term.term) for term in self.kb.glossary})
+        rows.extend(tuple(Button(letter, f"g:l:{letter}") for letter in letters[i : i + 7]) for i in range(0, len(letters), 7))
+        rows.append((MENU_BUTTON,))
+        text = (
+            f"**Glossaire** — {len(self.kb.glossary)} termes du document, rangés par thème ou par lettre. "
+            "Vous pouvez aussi écrire « c’est quoi un EPCI ? »."
+        )
+        return [Reply(text, tuple(rows))]
+
+    def _glossary_list(self, heading: str, terms: list) -> Reply:
+        """One theme or one letter: the terms as buttons, two per row."""
+        buttons = [Button(_label(term.term, 32), f"g:e:{term_key(term.term)}") for term in terms]
+        rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+        rows.append((Button("Glossaire", "g"), MENU_BUTTON))
+        names = ", ".join(term.term for term in terms)
+        return Reply(f"{heading}\n\n{names}.\n\nChoisissez un terme pour lire sa définition.", tuple(rows))
+
+    def _glossary_card(self, term) -> Reply:
+        """One term: what the document says, then any general definition, marked as such."""
+        text = f"**{term.term}** : {term.definition}"
+        if term.general:
+            text += f"\n\nDéfinition générale, hors document : {term.general}"
+        if term.chapter:
+            text += f"\n\n(Glossaire — {self.kb.document.cite(term.chapter)})"
+        rows: list[tuple[Button, ...]] = []
+        if term.topic:
+            rows.append((Button(_label("→ " + self.kb.topics[term.topic].title), f"t:{term.topic}"),))
+        theme = next((t for t in self.kb.glossary_themes if t.id == term.theme), None)
+        back = [Button(_label("← " + theme.label), f"g:t:{theme.id}")] if theme else []
+        rows.append((*back, Button("Glossaire", "g")))
+        rows.append((MENU_BUTTON,))
+        return Reply(text, tuple(rows))
 
     def _source(self) -> Reply:
         doc = self.kb.document

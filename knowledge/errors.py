@@ -8,8 +8,11 @@ from pathlib import Path
 class KnowledgeError(Exception):
     """A knowledge file is unreadable or invalid.
 
-    The message always names the file, and when known the entry and the field,
-    so that a domain expert can find the mistake without reading code.
+    Every message has the same shape, so that a domain expert can fix the
+    YAML without reading code: the file, the entry and the field when known,
+    what is wrong, and when possible what to write instead (``hint``)::
+
+        topics.yaml, entrée « ptce.definition », champ « short » : texte trop long (812 caractères, maximum 700) → raccourcissez le texte
     """
 
     def __init__(
@@ -19,17 +22,22 @@ class KnowledgeError(Exception):
         *,
         entry: str | None = None,
         field: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.file = Path(file).name if file else "?"
         self.entry = entry
         self.field = field
         self.detail = message
+        self.hint = hint
         where = self.file
         if entry:
             where += f", entrée « {entry} »"
         if field:
             where += f", champ « {field} »"
-        super().__init__(f"{where} : {message}")
+        text = f"{where} : {message}"
+        if hint:
+            text += f" → {hint}"
+        super().__init__(text)
 
 
 class KnowledgeErrors(Exception):

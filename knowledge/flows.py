@@ -12,14 +12,14 @@ as :class:`KnowledgeErrors`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 
 from knowledge.errors import KnowledgeError, KnowledgeErrors
-from knowledge.loader import read_yaml
+from knowledge.validation import Collector, read_yaml
 from knowledge.text import normalise
 
 LABEL_MAX = 40
@@ -199,89 +199,8 @@ class SynthesisRules:
 # --------------------------------------------------------------------------- validation helpers
 
 
-class _Check:
-    """Collects the errors of one file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.errors: list[KnowledgeError] = []
-
-    def add(self, message: str, entry: str | None = None, field: str | None = None) -> None:
-        self.errors.append(KnowledgeError(self.path, message, entry=entry, field=field))
-
-    def mapping(self, value: Any, entry: str | None, field: str | None = None) -> bool:
-        if not isinstance(value, dict):
-            self.add("un dictionnaire (clé: valeur) est attendu", entry, field)
-            return False
-        return True
-
-    def fields(self, value: Any, entry: str | None, required: Iterable[str], optional: Iterable[str] = ()) -> bool:
-        """Checks missing and unknown fields; False when ``value`` is not a mapping."""
-        if not self.mapping(value, entry):
-            return False
-        required = tuple(required)
-        allowed = set(required) | set(optional)
-        for name in required:
-            if name not in value:
-                self.add("champ obligatoire manquant", entry, name)
-        for name in value:
-            if name not in allowed:
-                self.add(f"champ inconnu (champs permis : {', '.join(sorted(allowed))})", entry, str(name))
-        return True
-
-    def text(self, value: Mapping, entry: str | None, name: str, *, max_len: int | None = None) -> str:
-        if name not in value:
-            return ""  # already reported as missing
-        text = value[name]
-        if not isinstance(text, str) or not text.strip():
-            self.add("texte vide ou absent", entry, name)
-            return ""
-        text = text.strip()
-        if max_len is not None and len(text) > max_len:
-            self.add(f"texte trop long ({len(text)} caractères, maximum {max_len})", entry, name)
-        return text
-
-    def ident(self, value: Mapping, entry: str | None, name: str, pattern: re.Pattern[str], limit: int) -> str:
-        if name not in value:
-            return ""
-        ident = value[name]
-        if not isinstance(ident, str) or not pattern.match(ident):
-            self.add(
-                f"identifiant « {ident} » invalide ({limit} caractères au plus : minuscules, chiffres, _)",
-                entry,
-                name,
-            )
-            return str(ident) if ident is not None else ""
-        return ident
-
-    def strings(self, value: Mapping, entry: str | None, name: str) -> tuple[str, ...]:
-        items = value.get(name)
-        if items is None:
-            return ()
-        if not isinstance(items, list) or not all(isinstance(item, str) and item.strip() for item in items):
-            self.add("une liste de textes non vides est attendue", entry, name)
-            return ()
-        return tuple(item.strip() for item in items)
-
-    def items(self, value: Mapping, entry: str | None, name: str) -> list[Any]:
-        if name not in value:
-            return []
-        items = value[name]
-        if not isinstance(items, list) or not items:
-            self.add("une liste non vide est attendue", entry, name)
-            return []
-        return items
-
-    def chapter(self, value: Mapping, entry: str | None, name: str, chapters: set[str]) -> str:
-        if name not in value:
-            return ""
-        chapter = value[name]
-        if isinstance(chapter, int) and not isinstance(chapter, bool):
-            chapter = f"{chapter:02d}"
-        if not isinstance(chapter, str) or chapter not in chapters:
-            self.add(f"chapitre « {chapter} » inconnu du document", entry, name)
-            return str(chapter)
-        return chapter
+#: Flows and synthesis rules report errors like every other knowledge file.
+_Check = Collector
 
 
 def _read(path: Path) -> Any:

@@ -13,19 +13,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from knowledge.errors import KnowledgeError, KnowledgeErrors
+from knowledge.validation import StrictCollector as _Collector, did_you_mean, read_yaml
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-#: libyaml's safe loader when PyYAML was built with it (several times faster), else the pure-Python one.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Read by ``kb check --against`` only (knowledge/source_check.py).
+EXCEPTIONS_FILE = "source_exceptions.yaml"
 
 SHORT_MAX = 700
 DETAILS_MAX = 3000
 LABEL_MAX = 40
 #: Topic labels appear on buttons: short enough never to be cut.
 TOPIC_LABEL_MAX = 32
+#: A general (out-of-document) glossary definition stays short: it only situates the term.
+GENERAL_MAX = 300
+#: Glossary terms are button labels and part of button payloads.
+TERM_MAX = 40
+THEME_ID = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 MIN_QUESTIONS = 8
 TOPIC_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 CHAPTER = re.compile(r"^\d{2}$")
@@ -57,6 +61,12 @@ class Document:
         """French citation such as « chap. 07 — Gouvernance et formalisation, p. 16 »."""
         known = self.chapters[chapter]
         return f"chap. {known.number} — {known.title}, p. {page or known.page}"
+
+    def pages(self, chapter: str) -> tuple[int, int]:
+        """First and last page of a chapter (the last one runs to a large bound)."""
+        first = self.chapters[chapter].page
+        later = [c.page for c in self.chapters.values() if c.page > first]
+        return first, (min(later) - 1 if later else 10_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +106,22 @@ class Topic:
 @dataclass(frozen=True, slots=True)
 class GlossaryTerm:
     term: str
+    #: What the document says about the term, in our words.
     definition: str
     aliases: tuple[str, ...] = ()
     topic: str | None = None
     chapter: str | None = None
+    #: A general definition the document does not give; always shown as « hors document ».
+    general: str = ""
+    #: Id of the GlossaryTheme the term is browsed under (from its chapter).
+    theme: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GlossaryTheme:
+    id: str
+    label: str
+    chapters: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,81 +140,10 @@ class KnowledgeBase:
     version: str
     flows: dict[str, Any] = field(default_factory=dict)
     synthesis: Any = None
+    glossary_themes: tuple[GlossaryTheme, ...] = ()
 
     def cite(self, topic: Topic) -> str:
         return self.document.cite(topic.source.chapter, topic.source.page)
-
-
-class _Collector:
-    """Accumulates validation errors for one file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.errors: list[KnowledgeError] = []
-
-    def add(self, message: str, entry: str | None = None, field_name: str | None = None) -> None:
-        self.errors.append(KnowledgeError(self.path, message, entry=entry, field=field_name))
-
-    def fields(
-        self,
-        mapping: Any,
-        entry: str | None,
-        required: Iterable[str],
-        optional: Iterable[str] = (),
-    ) -> bool:
-        if not isinstance(mapping, dict):
-            self.add("une entrée doit être un dictionnaire (clé: valeur)", entry)
-            return False
-        required = tuple(required)
-        allowed = set(required) | set(optional)
-        ok = True
-        for name in required:
-            if name not in mapping:
-                self.add("champ obligatoire manquant", entry, name)
-                ok = False
-        for name in mapping:
-            if name not in allowed:
-                self.add(f"champ inconnu (champs permis : {', '.join(sorted(allowed))})", entry, str(name))
-                ok = False
-        return ok
-
-    def text(self, mapping: dict, entry: str, name: str, *, max_len: int | None = None, optional: bool = False) -> str:
-        value = mapping.get(name)
-        if value is None and optional:
-            return ""
-        if not isinstance(value, str) or not value.strip():
-            self.add("texte vide ou absent", entry, name)
-            return ""
-        if max_len is not None and len(value) > max_len:
-            self.add(f"texte trop long ({len(value)} caractères, maximum {max_len})", entry, name)
-        return value.strip()
-
-    def strings(self, mapping: dict, entry: str, name: str, *, minimum: int = 0, optional: bool = False) -> tuple[str, ...]:
-        value = mapping.get(name)
-        if value is None and optional:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
-            self.add("doit être une liste de textes non vides", entry, name)
-            return ()
-        if len(value) < minimum:
-            self.add(f"au moins {minimum} éléments attendus, {len(value)} trouvés", entry, name)
-        return tuple(item.strip() for item in value)
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse one YAML file, turning syntax errors into a KnowledgeError."""
-    try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.load(handle, Loader=_YAML_LOADER)
-    except FileNotFoundError:
-        raise KnowledgeErrors([KnowledgeError(path, "fichier introuvable")]) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (ligne {mark.line + 1}, colonne {mark.column + 1})" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise KnowledgeErrors([KnowledgeError(path, f"YAML invalide{where} : {problem}")]) from None
-    except UnicodeDecodeError:
-        raise KnowledgeErrors([KnowledgeError(path, "le fichier doit être encodé en UTF-8")]) from None
 
 
 def load_document(path: Path) -> Document:
@@ -209,11 +160,11 @@ def load_document(path: Path) -> Document:
                 continue
             number = str(item["number"])
             if not CHAPTER.match(number):
-                check.add("numéro de chapitre attendu sur deux chiffres (« 01 »)", entry, "number")
+                check.add("numéro de chapitre attendu sur deux chiffres (« 01 »)", entry, "number", "écrivez-le entre guillemets : number: \"05\"")
             if number in chapters:
-                check.add(f"chapitre « {number} » en double", entry, "number")
+                check.add(f"chapitre « {number} » en double", entry, "number", "chaque chapitre n’apparaît qu’une fois")
             if not isinstance(item["page"], int):
-                check.add("numéro de page entier attendu", entry, "page")
+                check.add("numéro de page entier attendu", entry, "page", "écrivez le numéro sans guillemets, par exemple « page: 16 »")
             chapters[number] = Chapter(number, check.text(item, entry, "title"), item["page"])
         seen: set[str] = set()
         for index, item in enumerate(raw.get("intro_questions") or []):
@@ -221,7 +172,7 @@ def load_document(path: Path) -> Document:
             if not check.fields(item, entry, ("id", "question", "label", "topics")):
                 continue
             if entry in seen:
-                check.add("identifiant en double", entry, "id")
+                check.add("identifiant en double", entry, "id", "donnez un identifiant nouveau")
             seen.add(entry)
             intro.append(
                 IntroQuestion(
@@ -250,7 +201,7 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
     if check.fields(raw, None, ("topics",), ("version",)):
         version = raw.get("version", 1)
         if not isinstance(version, int):
-            check.add("version entière attendue", None, "version")
+            check.add("version entière attendue", None, "version", "écrivez un nombre, par exemple « version: 2 »")
             version = 0
         items = raw["topics"]
         if not isinstance(items, list) or not items:
@@ -266,19 +217,26 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
             ):
                 continue
             if not TOPIC_ID.match(entry):
-                check.add("identifiant invalide (minuscules, chiffres, points, soulignés)", entry, "id")
+                check.add("identifiant invalide (minuscules, chiffres, points, soulignés)", entry, "id", "par exemple « formalisation.scic »")
             if entry in topics:
-                check.add("identifiant de sujet en double", entry, "id")
+                check.add("identifiant de sujet en double", entry, "id", "donnez un identifiant nouveau, jamais utilisé")
             source = item["source"]
             chapter, page = "", 0
             if check.fields(source, entry, ("chapter", "page")):
                 chapter = str(source["chapter"])
                 page = source["page"]
                 if chapter not in document.chapters:
-                    check.add(f"chapitre « {chapter} » inconnu de document.yaml", entry, "source.chapter")
+                    check.add(f"chapitre « {chapter} » inconnu de document.yaml", entry, "source.chapter",
+                              did_you_mean(chapter, document.chapters))
                 if not isinstance(page, int) or page <= 0:
-                    check.add("numéro de page entier attendu", entry, "source.page")
+                    check.add("numéro de page entier attendu", entry, "source.page", "écrivez le numéro sans guillemets, par exemple « page: 16 »")
                     page = 0
+                elif chapter in document.chapters:
+                    first, last = document.pages(chapter)
+                    if not first <= page <= last:
+                        span = f"de {first} à {last}" if last < 10_000 else f"{first} ou plus"
+                        check.add(f"la page {page} n’est pas dans le chapitre {chapter}", entry, "source.page",
+                                  f"écrivez une page {span}")
             topics[entry] = Topic(
                 id=entry,
                 title=check.text(item, entry, "title"),
@@ -296,9 +254,9 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
         for topic in topics.values():
             for related in topic.related:
                 if related not in topics:
-                    check.add(f"sujet lié « {related} » inexistant", topic.id, "related")
+                    check.add(f"sujet lié « {related} » inexistant", topic.id, "related", did_you_mean(related, topics))
                 elif related == topic.id:
-                    check.add("un sujet ne peut pas être lié à lui-même", topic.id, "related")
+                    check.add("un sujet ne peut pas être lié à lui-même", topic.id, "related", f"retirez « {related} » de la liste")
     if check.errors:
         raise KnowledgeErrors(check.errors)
     return topics, version
@@ -328,7 +286,7 @@ def _not_covered(check: _Collector, item: dict, entry: str) -> tuple[NotCovered,
 def _gap_text(check: _Collector, gap: dict, entry: str, where: str) -> str:
     value = gap.get("about")
     if not isinstance(value, str) or not value.strip():
-        check.add("texte vide ou absent", entry, f"{where}.about")
+        check.add("texte vide ou absent", entry, f"{where}.about", "complétez la phrase « Le document ne précise pas … »")
         return ""
     return value.strip()
 
@@ -336,42 +294,94 @@ def _gap_text(check: _Collector, gap: dict, entry: str, where: str) -> str:
 def _gap_triggers(check: _Collector, gap: dict, entry: str, where: str) -> tuple[str, ...]:
     value = gap.get("triggers")
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-        check.add("liste de mots déclencheurs non vide attendue", entry, f"{where}.triggers")
+        check.add("liste de mots déclencheurs non vide attendue", entry, f"{where}.triggers", "écrivez triggers: [\"mot\", \"autre mot\"]")
         return ()
     return tuple(v.strip() for v in value)
 
 
-def load_glossary(path: Path, topics: Mapping[str, Topic], document: Document) -> tuple[GlossaryTerm, ...]:
+def load_glossary(
+    path: Path, topics: Mapping[str, Topic], document: Document
+) -> tuple[tuple[GlossaryTerm, ...], tuple[GlossaryTheme, ...]]:
+    """The glossary terms (sorted) and the themes they are browsed by."""
     check = _Collector(path)
     raw = read_yaml(path)
     terms: list[GlossaryTerm] = []
-    if check.fields(raw, None, ("terms",)):
+    themes: list[GlossaryTheme] = []
+    if check.fields(raw, None, ("themes", "terms")):
+        themes = _glossary_themes(check, raw["themes"], document)
+        theme_of = {chapter: theme.id for theme in themes for chapter in theme.chapters}
         seen: set[str] = set()
         for index, item in enumerate(raw["terms"] or []):
             entry = str(item.get("term")) if isinstance(item, dict) and item.get("term") else f"terms[{index + 1}]"
-            if not check.fields(item, entry, ("term", "definition"), ("aliases", "topic", "chapter")):
+            if not check.fields(item, entry, ("term", "definition", "chapter"), ("aliases", "topic", "general")):
                 continue
-            if entry.casefold() in seen:
-                check.add("terme en double", entry, "term")
-            seen.add(entry.casefold())
+            if term_key(entry) in seen:
+                check.add("terme en double", entry, "term", "fusionnez les deux définitions en une seule entrée")
+            seen.add(term_key(entry))
             topic = item.get("topic")
-            if topic is not None and topic not in topics:
-                check.add(f"sujet « {topic} » inexistant", entry, "topic")
-            chapter = item.get("chapter")
-            if chapter is not None and str(chapter) not in document.chapters:
-                check.add(f"chapitre « {chapter} » inconnu", entry, "chapter")
+            if topic is not None:
+                check.reference(topic, topics, entry, "topic", "sujet")
+            chapter = check.chapter(item, entry, "chapter", document.chapters)
             terms.append(
                 GlossaryTerm(
-                    term=check.text(item, entry, "term"),
+                    term=check.text(item, entry, "term", max_len=TERM_MAX),
                     definition=check.text(item, entry, "definition", max_len=SHORT_MAX),
                     aliases=check.strings(item, entry, "aliases", optional=True),
                     topic=topic,
-                    chapter=str(chapter) if chapter is not None else None,
+                    chapter=chapter,
+                    general=check.text(item, entry, "general", max_len=GENERAL_MAX, optional=True),
+                    theme=theme_of.get(chapter, ""),
                 )
             )
     if check.errors:
         raise KnowledgeErrors(check.errors)
-    return tuple(sorted(terms, key=lambda term: term.term.casefold()))
+    return tuple(sorted(terms, key=lambda term: _sort_key(term.term))), tuple(themes)
+
+
+def _glossary_themes(check: _Collector, raw: Any, document: Document) -> list[GlossaryTheme]:
+    themes: list[GlossaryTheme] = []
+    owner: dict[str, str] = {}
+    if not isinstance(raw, list) or not raw:
+        check.add("liste de thèmes vide ou absente", None, "themes", "une ligne « - id: … » par thème")
+        return themes
+    for index, item in enumerate(raw):
+        entry = str(item.get("id")) if isinstance(item, dict) and item.get("id") else f"themes[{index + 1}]"
+        if not check.fields(item, entry, ("id", "label", "chapters")):
+            continue
+        ident = check.ident(item, entry, "id", THEME_ID, 16)
+        chapters = check.strings(item, entry, "chapters", minimum=1)
+        for chapter in chapters:
+            if chapter not in document.chapters:
+                check.add(f"chapitre « {chapter} » inconnu du document", entry, "chapters", did_you_mean(chapter, document.chapters))
+            elif chapter in owner:
+                check.add(f"le chapitre {chapter} est déjà dans le thème « {owner[chapter]} »", entry, "chapters",
+                          "un chapitre n’appartient qu’à un thème : retirez-le de l’un des deux")
+            owner[chapter] = ident
+        themes.append(GlossaryTheme(ident, check.text(item, entry, "label", max_len=TOPIC_LABEL_MAX), chapters))
+    for chapter in document.chapters:
+        if chapter not in owner:
+            check.add(f"le chapitre {chapter} n’appartient à aucun thème", None, "themes",
+                      "ajoutez-le à la liste « chapters » d’un thème")
+    return themes
+
+
+def term_key(term: str) -> str:
+    """A stable, short identifier for a glossary term (« PTCE « filière » » → ``ptce-filiere``)."""
+    from knowledge.text import normalise
+
+    return normalise(term).replace(" ", "-")
+
+
+def _sort_key(term: str) -> str:
+    from knowledge.text import strip_accents
+
+    return strip_accents(term.casefold())
+
+
+def initial(term: str) -> str:
+    """The letter a glossary term is filed under (accents ignored: « Émergent » under E)."""
+    letter = _sort_key(term)[:1].upper()
+    return letter if letter.isalpha() else "#"
 
 
 def load_lexicon(path: Path) -> Lexicon:
@@ -420,15 +430,15 @@ def load_knowledge(data_dir: Path | None = None, *, with_flows: bool = True) -> 
     check = _Collector(data_dir / "document.yaml")
     for question in document.intro_questions:
         for topic in question.topics:
-            if topic not in topics:
-                check.add(f"sujet « {topic} » inexistant", question.id, "topics")
+            check.reference(topic, topics, question.id, "topics", "sujet")
     errors.extend(check.errors)
-    glossary = load_glossary(data_dir / "glossary.yaml", topics, document)
+    glossary, themes = load_glossary(data_dir / "glossary.yaml", topics, document)
     lexicon = load_lexicon(data_dir / "lexicon.yaml")
     if errors:
         raise KnowledgeErrors(errors)
-    files = [p for p in data_dir.rglob("*.yaml")]
-    kb = KnowledgeBase(document, topics, glossary, lexicon, _content_version(files, declared))
+    # The exceptions of « kb check --against » change no answer: they do not change the version.
+    files = [p for p in data_dir.rglob("*.yaml") if p.name != EXCEPTIONS_FILE]
+    kb = KnowledgeBase(document, topics, glossary, lexicon, _content_version(files, declared), glossary_themes=themes)
     if with_flows:
         from knowledge.flows import load_flows, load_synthesis
 

@@ -145,7 +145,7 @@ def test_kb_check_reports_coverage(capsys):
 def test_matcher_routes_what_people_type(matcher, question, topic):
     match = matcher.match(question)
     if topic is None:
-        assert match.topic in {"financement.modele_economique", "financement.dispositifs", "ressources.fonctions_techniques"}
+        assert match.topic in {"financement.modele_economique", "financement.dispositifs", "ressources.fonctions_techniques", "coordination.portage"}
     else:
         assert topic in {match.topic} | {c.topic for c in match.alternatives[:1]}, (question, match)
 
