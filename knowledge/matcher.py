@@ -23,14 +23,6 @@ from rapidfuzz import fuzz, process
 from knowledge.loader import KnowledgeBase, Lexicon, Topic
 from knowledge.text import BASE_STOPWORDS, normalise, stem
 
-#: Below this confidence the matcher abstains on questions without any domain word.
-ABSTAIN_BELOW = 0.3
-#: With a domain word (PTCE, SCIC, EPCI…), the matcher answers from this confidence.
-DOMAIN_ABSTAIN_BELOW = 0.1
-#: Share of the question's weight that must be known vocabulary when no domain word is present.
-KNOWN_SHARE = 0.6
-#: A runner-up within this ratio of the best score makes the answer ambiguous.
-AMBIGUOUS_RATIO = 0.85
 #: Weight of the best single example versus the whole topic profile.
 EXAMPLE_WEIGHT = 0.65
 
@@ -49,25 +41,46 @@ class Candidate:
     score: float
 
 
+TIERS = ("confident", "hedged", "suggest", "declined")
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
-    """Ranked topics for one question; ``topic`` is None when the matcher abstains."""
+    """Ranked topics for one question and how sure the matcher is.
+
+    ``tier`` is ``confident`` (answer), ``hedged`` (answer, saying so, and offer the next two
+    topics), ``suggest`` (« Vouliez-vous dire… » with three choices) or ``declined`` (off-topic;
+    ``topic`` is then None and ``alternatives`` holds the closest topics). ``ambiguous`` is true
+    for the two middle tiers. Built without a tier, a match takes the one its other fields imply.
+    """
 
     topic: str | None
     score: float
     alternatives: tuple[Candidate, ...]
     ambiguous: bool
+    tier: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.tier:
+            implied = "declined" if self.topic is None else "suggest" if self.ambiguous else "confident"
+            object.__setattr__(self, "tier", implied)
+        elif self.tier not in TIERS:
+            raise ValueError(f"unknown tier {self.tier!r}")
 
     @property
     def abstained(self) -> bool:
         return self.topic is None
 
-    @property
-    def tier(self) -> str:
-        """How sure the answer is: ``confident``, ``hedged``, ``suggest`` or ``declined``."""
-        if self.topic is None:
-            return "declined"
-        return "suggest" if self.ambiguous else "confident"
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the best topic's score rests on, as shares of the question's weight (0–1)."""
+
+    known: float  # words the knowledge base knows
+    coverage: float  # words found in the best topic
+    specific: float  # words of the best topic, weighted by how specific to it they are
+    domain: bool  # a domain word (PTCE, SCIC, EPCI…) is present
+    anchored: bool  # the match rests on a specific domain word or on several words, not on one generic word
 
 
 class Analyzer:
@@ -186,6 +199,16 @@ class Matcher:
             for position, vector in enumerate(vectors):
                 for term in vector:
                     self._index[term].append((tid, position))
+        self._thresholds = kb.lexicon.confidence
+        # Every word a topic uses, answers included; a word used by many topics is generic
+        # (« créer », « projet », « PTCE »), one used by few is specific to them.
+        self._vocabulary = {
+            tid: frozenset(self._profiles[tid]).union(*self._examples[tid]) for tid in self._profiles
+        }
+        spread: Counter[str] = Counter()
+        for words in self._vocabulary.values():
+            spread.update(words)
+        self._specificity = {term: math.log(count / df) / math.log(count) for term, df in spread.items()} if count > 1 else {}
 
     @staticmethod
     def _topic_texts(topic: Topic) -> list[str]:
@@ -204,10 +227,24 @@ class Matcher:
         return {t: w / norm for t, w in vector.items()} if norm else {}
 
     def match(self, question: str, *, limit: int = 3) -> Match:
+        query = self._query(question)
+        scores = self._rank(query)
+        if not scores:
+            return Match(None, 0.0, (), False, "declined")
+        top = scores[0]
+        tier = self._tier(scores, self.evidence(query, top.topic))
+        if tier == "declined":
+            return Match(None, top.score, tuple(scores[:limit]), False, tier)
+        return Match(top.topic, top.score, tuple(scores[1:limit]), tier != "confident", tier)
+
+    def _query(self, question: str) -> Vector:
         terms = self.analyzer.terms(question[:2000])
         query = self._normalised(self._weigh(_tf(terms)))
-        if not query or not any(term in self._idf for term in query):
-            return Match(None, 0.0, (), False)
+        return query if any(term in self._idf for term in query) else {}
+
+    def _rank(self, query: Vector) -> list[Candidate]:
+        if not query:
+            return []
         best_example: dict[str, float] = defaultdict(float)
         partial: dict[tuple[str, int], float] = defaultdict(float)
         for term, weight in query.items():
@@ -227,18 +264,48 @@ class Matcher:
             if score > 0:
                 scores.append(Candidate(tid, round(min(1.0, score), 4)))
         scores.sort(key=lambda c: (-c.score, c.topic))
-        if not scores:
-            return Match(None, 0.0, (), False)
-        top = scores[0]
-        alternatives = tuple(scores[1:limit])
-        if not self._confident(query, top.score):
-            return Match(None, top.score, tuple(scores[:limit]), False)
-        ambiguous = bool(alternatives) and alternatives[0].score >= AMBIGUOUS_RATIO * top.score
-        return Match(top.topic, top.score, alternatives, ambiguous)
+        return scores
 
-    def _confident(self, query: Vector, score: float) -> bool:
-        """Answer only questions that speak the domain's language or match strongly."""
-        if set(query) & self._domain_stems:
-            return score >= DOMAIN_ABSTAIN_BELOW
-        known = sum(weight * weight for term, weight in query.items() if term in self._idf)
-        return score >= ABSTAIN_BELOW and known >= KNOWN_SHARE
+    def evidence(self, query: Vector | str, topic: str) -> Evidence:
+        """How much of the question the knowledge base, and ``topic`` in particular, accounts for."""
+        if isinstance(query, str):
+            query = self._query(query)
+        words = self._vocabulary.get(topic, frozenset())
+        known = coverage = specific = 0.0
+        shared = anchors = 0
+        for term, weight in query.items():
+            share = weight * weight  # the squares of a normalised vector add up to 1
+            if term in self._idf:
+                known += share
+            if term in words:
+                coverage += share
+                specificity = self._specificity.get(term, 0.0)
+                specific += share * specificity
+                shared += specificity > 0
+                anchors += term in self._domain_stems and specificity >= self._thresholds.anchor
+        domain = bool(set(query) & self._domain_stems)
+        return Evidence(known, coverage, specific, domain, anchors > 0 or shared > 1)
+
+    def _tier(self, scores: list[Candidate], evidence: Evidence) -> str:
+        """Answer only what speaks the domain's language; be sure only of clear, specific matches."""
+        limits = self._thresholds
+        best = scores[0].score
+        if evidence.domain:
+            # « diagnostic de ma voiture », « projet de rénovation de ma cuisine »: one domain
+            # word lost among words the knowledge base has never seen is not a PTCE question.
+            if best < limits.domain_decline_below or evidence.known < limits.domain_known_share:
+                return "declined"
+        elif best < limits.decline_below or evidence.known < limits.known_share:
+            return "declined"
+        ratio = scores[1].score / best if len(scores) > 1 else 0.0
+        if (
+            best >= limits.answer_from
+            and ratio <= limits.confident_ratio
+            and evidence.coverage >= limits.coverage
+            and evidence.specific >= limits.specific
+            and evidence.anchored
+        ):
+            return "confident"
+        if best >= limits.hedge_from and ratio <= limits.hedge_ratio:
+            return "hedged"
+        return "suggest"
