@@ -117,6 +117,7 @@ class Confidence:
     decline_below: float = 0.3  # best score under which a question without domain word is declined
     domain_decline_below: float = 0.1  # same with a domain word (PTCE, SCIC, EPCI…)
     domain_known_share: float = 0.2  # with a domain word, share of the question that must be known vocabulary
+    shallow_known_share: float = 0.6  # same when the best topic shares only one word with the question
     known_share: float = 0.6  # share of the question that must be known vocabulary, without domain word
 
 

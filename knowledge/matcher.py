@@ -28,6 +28,8 @@ EXAMPLE_WEIGHT = 0.65
 
 #: How many of a topic's closest examples are averaged into its example score.
 NEIGHBOURS = 2
+#: Length of the common beginning that ties an unknown stem to a known one.
+STEM_PREFIX = 6
 #: How much a sentence of an answer counts, compared with an example question.
 PROSE_WEIGHT = 0.85
 
@@ -81,6 +83,7 @@ class Evidence:
     specific: float  # words of the best topic, weighted by how specific to it they are
     domain: bool  # a domain word (PTCE, SCIC, EPCI…) is present
     anchored: bool  # the match rests on a specific domain word or on several words, not on one generic word
+    shared: int = 0  # distinct words of the question found in the best topic
 
 
 class Analyzer:
@@ -165,6 +168,8 @@ class Matcher:
         )
         profiles: dict[str, Counter[str]] = {}
         examples: dict[str, list[tuple[Counter[str], float]]] = {}
+        # The words of each example question: asked again as such, they need no further evidence.
+        self._asked: dict[frozenset[str], set[str]] = defaultdict(set)
         for topic in topics:
             written = [topic.title, *topic.questions, " ".join(topic.keywords), *topic.keywords]
             # Sentences of the answers themselves also count, a little less than the examples.
@@ -175,6 +180,8 @@ class Matcher:
                 for tf in (_tf(self.analyzer.terms(t, correct=False)) for t in texts)
                 if tf
             ]
+            for question in (topic.title, *topic.questions):
+                self._asked[frozenset(self.analyzer.terms(question, correct=False))].add(topic.id)
             profile: Counter[str] = Counter()
             for text in (topic.title, *topic.questions, *topic.keywords, topic.short):
                 profile.update(set(self.analyzer.terms(text, correct=False)))
@@ -200,6 +207,10 @@ class Matcher:
                 for term in vector:
                     self._index[term].append((tid, position))
         self._thresholds = kb.lexicon.confidence
+        self._by_prefix: dict[str, list[str]] = defaultdict(list)
+        for term in self._index:
+            if len(term) >= STEM_PREFIX:
+                self._by_prefix[term[:STEM_PREFIX]].append(term)
         # Every word a topic uses, answers included; a word used by many topics is generic
         # (« créer », « projet », « PTCE »), one used by few is specific to them.
         self._vocabulary = {
@@ -232,15 +243,27 @@ class Matcher:
         if not scores:
             return Match(None, 0.0, (), False, "declined")
         top = scores[0]
-        tier = self._tier(scores, self.evidence(query, top.topic))
+        if self._asked.get(frozenset(query)) == {top.topic}:
+            tier = "confident"  # an example question of that topic, and of no other
+        else:
+            tier = self._tier(scores, self.evidence(query, top.topic))
         if tier == "declined":
             return Match(None, top.score, tuple(scores[:limit]), False, tier)
         return Match(top.topic, top.score, tuple(scores[1:limit]), tier != "confident", tier)
 
     def _query(self, question: str) -> Vector:
-        terms = self.analyzer.terms(question[:2000])
+        terms = [self._known_form(term) for term in self.analyzer.terms(question[:2000])]
         query = self._normalised(self._weigh(_tf(terms)))
         return query if any(term in self._idf for term in query) else {}
+
+    def _known_form(self, term: str) -> str:
+        """A conjugated or derived form the stemmer leaves apart (« connaissent », « progressé »)
+        takes the known stem it begins with, or that begins with it."""
+        if term in self._index or len(term) < STEM_PREFIX:
+            return term
+        candidates = self._by_prefix.get(term[:STEM_PREFIX], ())
+        related = [k for k in candidates if term.startswith(k) or k.startswith(term)]
+        return min(related, key=lambda k: (abs(len(k) - len(term)), k)) if related else term
 
     def _rank(self, query: Vector) -> list[Candidate]:
         if not query:
@@ -275,7 +298,7 @@ class Matcher:
         shared = anchors = 0
         for term, weight in query.items():
             share = weight * weight  # the squares of a normalised vector add up to 1
-            if term in self._idf:
+            if term in self._index:
                 known += share
             if term in words:
                 coverage += share
@@ -284,7 +307,7 @@ class Matcher:
                 shared += specificity > 0
                 anchors += term in self._domain_stems and specificity >= self._thresholds.anchor
         domain = bool(set(query) & self._domain_stems)
-        return Evidence(known, coverage, specific, domain, anchors > 0 or shared > 1)
+        return Evidence(known, coverage, specific, domain, anchors > 0 or shared > 1, shared)
 
     def _tier(self, scores: list[Candidate], evidence: Evidence) -> str:
         """Answer only what speaks the domain's language; be sure only of clear, specific matches."""
@@ -297,6 +320,10 @@ class Matcher:
                 return "declined"
         elif best < limits.decline_below or evidence.known < limits.known_share:
             return "declined"
+        if evidence.shared <= 1 and evidence.known < limits.shallow_known_share:
+            # One word in common, the rest unheard of in the document (« la TVA pour une
+            # association », « gouvernance de l’Union européenne »): another subject.
+            return "declined"
         ratio = scores[1].score / best if len(scores) > 1 else 0.0
         if (
             best >= limits.answer_from
@@ -306,6 +333,6 @@ class Matcher:
             and evidence.anchored
         ):
             return "confident"
-        if best >= limits.hedge_from and ratio <= limits.hedge_ratio:
+        if best >= limits.hedge_from and ratio <= limits.hedge_ratio and evidence.anchored:
             return "hedged"
         return "suggest"
