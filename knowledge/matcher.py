@@ -28,6 +28,12 @@ EXAMPLE_WEIGHT = 0.65
 
 #: How many of a topic's closest examples are averaged into its example score.
 NEIGHBOURS = 2
+#: Share of the final score given to the naive Bayes posterior (times the best similarity).
+BAYES_WEIGHT = 0.5
+#: Additive smoothing of the naive Bayes word counts.
+SMOOTHING = 0.3
+#: A sentence of an answer counts this much (times PROSE_WEIGHT) as a word occurrence for naive Bayes.
+PROSE_COUNT = 0.5
 #: Length of the common beginning that ties an unknown stem to a known one.
 STEM_PREFIX = 6
 #: How much a sentence of an answer counts, compared with an example question.
@@ -168,6 +174,7 @@ class Matcher:
         )
         profiles: dict[str, Counter[str]] = {}
         examples: dict[str, list[tuple[Counter[str], float]]] = {}
+        word_counts: dict[str, Counter[str]] = {}
         # The words of each example question: asked again as such, they need no further evidence.
         self._asked: dict[frozenset[str], set[str]] = defaultdict(set)
         for topic in topics:
@@ -186,6 +193,13 @@ class Matcher:
             for text in (topic.title, *topic.questions, *topic.keywords, topic.short):
                 profile.update(set(self.analyzer.terms(text, correct=False)))
             profiles[topic.id] = profile
+            counts: Counter[str] = Counter()
+            for text in written:
+                counts.update(set(self.analyzer.terms(text, correct=False)))
+            for text in prose:
+                for term in set(self.analyzer.terms(text, correct=False)):
+                    counts[term] += PROSE_WEIGHT * PROSE_COUNT
+            word_counts[topic.id] = counts
         document_frequency: Counter[str] = Counter()
         for profile in profiles.values():
             document_frequency.update(profile.keys())
@@ -207,6 +221,7 @@ class Matcher:
                 for term in vector:
                     self._index[term].append((tid, position))
         self._thresholds = kb.lexicon.confidence
+        self._likelihoods = self._naive_bayes(word_counts)
         self._by_prefix: dict[str, list[str]] = defaultdict(list)
         for term in self._index:
             if len(term) >= STEM_PREFIX:
@@ -220,6 +235,31 @@ class Matcher:
         for words in self._vocabulary.values():
             spread.update(words)
         self._specificity = {term: math.log(count / df) / math.log(count) for term, df in spread.items()} if count > 1 else {}
+
+    @staticmethod
+    def _naive_bayes(word_counts: Mapping[str, Counter[str]]) -> dict[str, tuple[dict[str, float], float]]:
+        """Per topic, the smoothed log-probability of each word (and of a word it never uses)."""
+        vocabulary = set().union(*word_counts.values()) if word_counts else set()
+        likelihoods = {}
+        for tid, counts in word_counts.items():
+            total = sum(counts.values()) + SMOOTHING * len(vocabulary)
+            logs = {term: math.log((count + SMOOTHING) / total) for term, count in counts.items()}
+            likelihoods[tid] = (logs, math.log(SMOOTHING / total))
+        return likelihoods
+
+    def _posterior(self, query: Vector) -> dict[str, float]:
+        """Probability of each topic given the question's known words (naive Bayes, uniform prior)."""
+        terms = [term for term in query if term in self._index]
+        if not terms:
+            return {}
+        logs = {
+            tid: sum(known.get(term, unseen) for term in terms)
+            for tid, (known, unseen) in self._likelihoods.items()
+        }
+        top = max(logs.values())
+        odds = {tid: math.exp(value - top) for tid, value in logs.items()}
+        total = sum(odds.values())
+        return {tid: value / total for tid, value in odds.items()}
 
     @staticmethod
     def _topic_texts(topic: Topic) -> list[str]:
@@ -280,11 +320,18 @@ class Matcher:
             # The mean of the closest few examples: one lucky word shared with a single
             # example weighs less than agreement with several.
             best_example[tid] = sum(sorted(sims, reverse=True)[:NEIGHBOURS]) / NEIGHBOURS
-        scores: list[Candidate] = []
+        similarity: dict[str, float] = {}
         for tid, profile in self._profiles.items():
             whole = sum(weight * profile.get(term, 0.0) for term, weight in query.items())
-            score = EXAMPLE_WEIGHT * best_example.get(tid, 0.0) + (1 - EXAMPLE_WEIGHT) * whole
-            if score > 0:
+            similarity[tid] = EXAMPLE_WEIGHT * best_example.get(tid, 0.0) + (1 - EXAMPLE_WEIGHT) * whole
+        # The similarity says how close the question is; naive Bayes, which weighs each word by
+        # how typical it is of each topic, helps decide between close topics.
+        ceiling = max(similarity.values(), default=0.0)
+        posterior = self._posterior(query)
+        scores: list[Candidate] = []
+        for tid, close in similarity.items():
+            score = (1 - BAYES_WEIGHT) * close + BAYES_WEIGHT * ceiling * posterior.get(tid, 0.0)
+            if close > 0:
                 scores.append(Candidate(tid, round(min(1.0, score), 4)))
         scores.sort(key=lambda c: (-c.score, c.topic))
         return scores
