@@ -127,6 +127,8 @@ class Lexicon:
     stopwords: frozenset[str]
     domain_terms: frozenset[str]
     confidence: Confidence = Confidence()
+    #: The knowledge base's own subject (« PTCE »): a question naming it is never off-topic.
+    subject_terms: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -403,7 +405,8 @@ def load_lexicon(path: Path) -> Lexicon:
     stopwords: set[str] = set()
     domain: set[str] = set()
     confidence = Confidence()
-    if check.fields(raw, None, ("synonyms", "stopwords", "domain_terms"), ("confidence",)):
+    subject: set[str] = set()
+    if check.fields(raw, None, ("synonyms", "stopwords", "domain_terms"), ("confidence", "subject_terms")):
         if not isinstance(raw["synonyms"], dict):
             check.add("dictionnaire « forme canonique: [variantes] » attendu", None, "synonyms")
         else:
@@ -420,9 +423,10 @@ def load_lexicon(path: Path) -> Lexicon:
         stopwords = {normalise(word) for word in check.strings(raw, "lexicon", "stopwords")}
         domain = {normalise(word) for word in check.strings(raw, "lexicon", "domain_terms", minimum=1)}
         confidence = _confidence(check, raw.get("confidence"))
+        subject = {normalise(word) for word in check.strings(raw, "lexicon", "subject_terms", optional=True)}
     if check.errors:
         raise KnowledgeErrors(check.errors)
-    return Lexicon(synonyms, frozenset(stopwords), frozenset(domain), confidence)
+    return Lexicon(synonyms, frozenset(stopwords), frozenset(domain), confidence, frozenset(subject))
 
 
 def _confidence(check: _Collector, raw: Any) -> Confidence:

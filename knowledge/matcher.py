@@ -34,6 +34,9 @@ BAYES_WEIGHT = 0.5
 SMOOTHING = 0.3
 #: A sentence of an answer counts this much (times PROSE_WEIGHT) as a word occurrence for naive Bayes.
 PROSE_COUNT = 0.5
+#: Length of the character n-grams, and their share of the similarity.
+GRAM = 3
+GRAM_WEIGHT = 0.3
 #: Length of the common beginning that ties an unknown stem to a known one.
 STEM_PREFIX = 6
 #: How much a sentence of an answer counts, compared with an example question.
@@ -90,6 +93,7 @@ class Evidence:
     domain: bool  # a domain word (PTCE, SCIC, EPCI…) is present
     anchored: bool  # the match rests on a specific domain word or on several words, not on one generic word
     shared: int = 0  # distinct words of the question found in the best topic
+    subject: bool = False  # the question names the knowledge base's subject (« PTCE »)
 
 
 class Analyzer:
@@ -177,6 +181,13 @@ class Matcher:
         word_counts: dict[str, Counter[str]] = {}
         # The words of each example question: asked again as such, they need no further evidence.
         self._asked: dict[frozenset[str], set[str]] = defaultdict(set)
+        analysed: dict[str, list[str]] = {}
+
+        def terms(text: str) -> list[str]:
+            if text not in analysed:
+                analysed[text] = self.analyzer.terms(text, correct=False)
+            return analysed[text]
+
         for topic in topics:
             written = [topic.title, *topic.questions, " ".join(topic.keywords), *topic.keywords]
             # Sentences of the answers themselves also count, a little less than the examples.
@@ -184,20 +195,20 @@ class Matcher:
             examples[topic.id] = [
                 (tf, factor)
                 for texts, factor in ((written, 1.0), (prose, PROSE_WEIGHT))
-                for tf in (_tf(self.analyzer.terms(t, correct=False)) for t in texts)
+                for tf in (_tf(terms(t)) for t in texts)
                 if tf
             ]
             for question in (topic.title, *topic.questions):
-                self._asked[frozenset(self.analyzer.terms(question, correct=False))].add(topic.id)
+                self._asked[frozenset(terms(question))].add(topic.id)
             profile: Counter[str] = Counter()
             for text in (topic.title, *topic.questions, *topic.keywords, topic.short):
-                profile.update(set(self.analyzer.terms(text, correct=False)))
+                profile.update(set(terms(text)))
             profiles[topic.id] = profile
             counts: Counter[str] = Counter()
             for text in written:
-                counts.update(set(self.analyzer.terms(text, correct=False)))
+                counts.update(set(terms(text)))
             for text in prose:
-                for term in set(self.analyzer.terms(text, correct=False)):
+                for term in set(terms(text)):
                     counts[term] += PROSE_WEIGHT * PROSE_COUNT
             word_counts[topic.id] = counts
         document_frequency: Counter[str] = Counter()
@@ -210,6 +221,22 @@ class Matcher:
         self._domain_stems = {stem(word) for term in domain_words for word in term.split()} - {
             stem(word) for word in BASE_STOPWORDS | kb.lexicon.stopwords
         }
+        # Character n-grams of each topic's words: « reconnaît » meets « reconnu », « rédige »
+        # meets « rédaction », where stems differ.
+        grams: dict[str, Counter[str]] = {}
+        for topic in topics:
+            grams[topic.id] = Counter()
+            for text in (topic.title, *topic.questions, *topic.keywords, topic.short):
+                grams[topic.id].update(set(self._grams(text)))
+        gram_df: Counter[str] = Counter()
+        for counts in grams.values():
+            gram_df.update(counts.keys())
+        self._gram_idf = {g: math.log(1 + count / df) for g, df in gram_df.items()}
+        self._gram_profiles = {
+            tid: self._normalised({g: (1 + math.log(n)) * self._gram_idf[g] for g, n in counts.items()})
+            for tid, counts in grams.items()
+        }
+        self._subject_stems = {stem(word) for term in kb.lexicon.subject_terms for word in term.split()}
         self._profiles = {tid: self._normalised(self._weigh(p, sublinear=True)) for tid, p in profiles.items()}
         self._examples = {
             tid: [self._normalised(self._weigh(tf)) for tf, _ in pairs] for tid, pairs in examples.items()
@@ -235,6 +262,22 @@ class Matcher:
         for words in self._vocabulary.values():
             spread.update(words)
         self._specificity = {term: math.log(count / df) / math.log(count) for term, df in spread.items()} if count > 1 else {}
+
+    def _grams(self, text: str) -> list[str]:
+        return [
+            f" {word} "[i : i + GRAM]
+            for word in self.analyzer.words(text)
+            if len(word) >= GRAM - 1
+            for i in range(len(word) + 3 - GRAM)
+        ]
+
+    def _gram_similarity(self, question: str) -> dict[str, float]:
+        counts = Counter(g for g in self._grams(question) if g in self._gram_idf)
+        query = self._normalised({g: (1 + math.log(n)) * self._gram_idf[g] for g, n in counts.items()})
+        return {
+            tid: sum(weight * profile.get(g, 0.0) for g, weight in query.items())
+            for tid, profile in self._gram_profiles.items()
+        }
 
     @staticmethod
     def _naive_bayes(word_counts: Mapping[str, Counter[str]]) -> dict[str, tuple[dict[str, float], float]]:
@@ -279,7 +322,7 @@ class Matcher:
 
     def match(self, question: str, *, limit: int = 3) -> Match:
         query = self._query(question)
-        scores = self._rank(query)
+        scores = self._rank(query, question[:2000])
         if not scores:
             return Match(None, 0.0, (), False, "declined")
         top = scores[0]
@@ -305,7 +348,7 @@ class Matcher:
         related = [k for k in candidates if term.startswith(k) or k.startswith(term)]
         return min(related, key=lambda k: (abs(len(k) - len(term)), k)) if related else term
 
-    def _rank(self, query: Vector) -> list[Candidate]:
+    def _rank(self, query: Vector, question: str = "") -> list[Candidate]:
         if not query:
             return []
         best_example: dict[str, float] = defaultdict(float)
@@ -321,9 +364,11 @@ class Matcher:
             # example weighs less than agreement with several.
             best_example[tid] = sum(sorted(sims, reverse=True)[:NEIGHBOURS]) / NEIGHBOURS
         similarity: dict[str, float] = {}
+        spelled = self._gram_similarity(question) if question else {}
         for tid, profile in self._profiles.items():
             whole = sum(weight * profile.get(term, 0.0) for term, weight in query.items())
-            similarity[tid] = EXAMPLE_WEIGHT * best_example.get(tid, 0.0) + (1 - EXAMPLE_WEIGHT) * whole
+            close = EXAMPLE_WEIGHT * best_example.get(tid, 0.0) + (1 - EXAMPLE_WEIGHT) * whole
+            similarity[tid] = (1 - GRAM_WEIGHT) * close + GRAM_WEIGHT * spelled.get(tid, 0.0) if close > 0 else 0.0
         # The similarity says how close the question is; naive Bayes, which weighs each word by
         # how typical it is of each topic, helps decide between close topics.
         ceiling = max(similarity.values(), default=0.0)
@@ -354,22 +399,29 @@ class Matcher:
                 shared += specificity > 0
                 anchors += term in self._domain_stems and specificity >= self._thresholds.anchor
         domain = bool(set(query) & self._domain_stems)
-        return Evidence(known, coverage, specific, domain, anchors > 0 or shared > 1, shared)
+        subject = bool(set(query) & self._subject_stems)
+        return Evidence(known, coverage, specific, domain, anchors > 0 or shared > 1, shared, subject)
+
+    def _off_topic(self, best: float, evidence: Evidence) -> bool:
+        limits = self._thresholds
+        if evidence.domain:
+            # « diagnostic de ma voiture », « projet de rénovation de ma cuisine »: one domain
+            # word lost among words the knowledge base has never seen is not a PTCE question.
+            if best < limits.domain_decline_below or evidence.known < limits.domain_known_share:
+                return True
+        elif best < limits.decline_below or evidence.known < limits.known_share:
+            return True
+        # One word in common, the rest unheard of in the document (« la TVA pour une
+        # association », « gouvernance de l’Union européenne »): another subject.
+        return evidence.shared <= 1 and evidence.known < limits.shallow_known_share
 
     def _tier(self, scores: list[Candidate], evidence: Evidence) -> str:
         """Answer only what speaks the domain's language; be sure only of clear, specific matches."""
         limits = self._thresholds
         best = scores[0].score
-        if evidence.domain:
-            # « diagnostic de ma voiture », « projet de rénovation de ma cuisine »: one domain
-            # word lost among words the knowledge base has never seen is not a PTCE question.
-            if best < limits.domain_decline_below or evidence.known < limits.domain_known_share:
-                return "declined"
-        elif best < limits.decline_below or evidence.known < limits.known_share:
-            return "declined"
-        if evidence.shared <= 1 and evidence.known < limits.shallow_known_share:
-            # One word in common, the rest unheard of in the document (« la TVA pour une
-            # association », « gouvernance de l’Union européenne »): another subject.
+        # « à quoi reconnaît-on un PTCE ? »: whatever its other words, a question naming the
+        # subject is not off-topic.
+        if not evidence.subject and self._off_topic(best, evidence):
             return "declined"
         ratio = scores[1].score / best if len(scores) > 1 else 0.0
         if (
