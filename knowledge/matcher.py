@@ -37,8 +37,6 @@ PROSE_COUNT = 0.5
 #: Length of the character n-grams, and their share of the similarity.
 GRAM = 3
 GRAM_WEIGHT = 0.3
-#: Length of the common beginning that ties an unknown stem to a known one.
-STEM_PREFIX = 6
 #: How much a sentence of an answer counts, compared with an example question.
 PROSE_WEIGHT = 0.85
 
@@ -249,10 +247,6 @@ class Matcher:
                     self._index[term].append((tid, position))
         self._thresholds = kb.lexicon.confidence
         self._likelihoods = self._naive_bayes(word_counts)
-        self._by_prefix: dict[str, list[str]] = defaultdict(list)
-        for term in self._index:
-            if len(term) >= STEM_PREFIX:
-                self._by_prefix[term[:STEM_PREFIX]].append(term)
         # Every word a topic uses, answers included; a word used by many topics is generic
         # (« créer », « projet », « PTCE »), one used by few is specific to them.
         self._vocabulary = {
@@ -335,18 +329,9 @@ class Matcher:
         return Match(top.topic, top.score, tuple(scores[1:limit]), tier != "confident", tier)
 
     def _query(self, question: str) -> Vector:
-        terms = [self._known_form(term) for term in self.analyzer.terms(question[:2000])]
+        terms = self.analyzer.terms(question[:2000])
         query = self._normalised(self._weigh(_tf(terms)))
         return query if any(term in self._idf for term in query) else {}
-
-    def _known_form(self, term: str) -> str:
-        """A conjugated or derived form the stemmer leaves apart (« connaissent », « progressé »)
-        takes the known stem it begins with, or that begins with it."""
-        if term in self._index or len(term) < STEM_PREFIX:
-            return term
-        candidates = self._by_prefix.get(term[:STEM_PREFIX], ())
-        related = [k for k in candidates if term.startswith(k) or k.startswith(term)]
-        return min(related, key=lambda k: (abs(len(k) - len(term)), k)) if related else term
 
     def _rank(self, query: Vector, question: str = "") -> list[Candidate]:
         if not query:
