@@ -329,7 +329,8 @@ class Matcher:
         return Match(top.topic, top.score, tuple(scores[1:limit]), tier != "confident", tier)
 
     def _query(self, question: str) -> Vector:
-        terms = self.analyzer.terms(question[:2000])
+        # A number the document never uses (« on est 5 structures ») says nothing about the subject.
+        terms = [t for t in self.analyzer.terms(question[:2000]) if not t.isdigit() or t in self._index]
         query = self._normalised(self._weigh(_tf(terms)))
         return query if any(term in self._idf for term in query) else {}
 
