@@ -174,6 +174,9 @@ class Matcher:
         self.analyzer.learn(
             word for pieces in texts.values() for piece in pieces for word in self.analyzer.words(piece)
         )
+        # Typos of a lexicon variant (« subvantion », « coordinnateur ») are corrected to the
+        # variant, which the lexicon then rewrites.
+        self.analyzer.learn(variant for variant in kb.lexicon.synonyms if " " not in variant)
         profiles: dict[str, Counter[str]] = {}
         examples: dict[str, list[tuple[Counter[str], float]]] = {}
         word_counts: dict[str, Counter[str]] = {}
