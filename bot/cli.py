@@ -39,6 +39,7 @@ def _answer_json(kb, matcher, question: str) -> dict:
         "score": match.score,
         "alternatives": [{"topic": c.topic, "score": c.score} for c in match.alternatives],
         "ambiguous": match.ambiguous,
+        "tier": match.tier,
         "answer": typeset(match_answer(kb, match)),
     }
 

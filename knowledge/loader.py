@@ -109,7 +109,8 @@ class Confidence:
 
     answer_from: float = 0.3  # best score from which an answer may be confident
     hedge_from: float = 0.2  # below: suggestions only
-    confident_ratio: float = 0.8  # runner-up / best above this: not confident
+    confident_ratio: float = 0.8  # runner-up / best above this: not confident…
+    confident_posterior: float = 1.0  # … unless the best topic is at least this probable (naive Bayes)
     hedge_ratio: float = 0.9  # runner-up / best above this: suggestions
     coverage: float = 0.6  # share of the question the best topic must cover to be confident
     specific: float = 0.3  # share of the question carried by words specific to the topic (not generic)

@@ -60,7 +60,8 @@ class Match:
     ``tier`` is ``confident`` (answer), ``hedged`` (answer, saying so, and offer the next two
     topics), ``suggest`` (« Vouliez-vous dire… » with three choices) or ``declined`` (off-topic;
     ``topic`` is then None and ``alternatives`` holds the closest topics). ``ambiguous`` is true
-    for the two middle tiers. Built without a tier, a match takes the one its other fields imply.
+    for ``suggest`` only, as before tiers existed: callers that know no tiers answer a hedged
+    match. Built without a tier, a match takes the one its other fields imply.
     """
 
     topic: str | None
@@ -92,6 +93,7 @@ class Evidence:
     anchored: bool  # the match rests on a specific domain word or on several words, not on one generic word
     shared: int = 0  # distinct words of the question found in the best topic
     subject: bool = False  # the question names the knowledge base's subject (« PTCE »)
+    posterior: float = 0.0  # naive Bayes probability of the best topic
 
 
 class Analyzer:
@@ -319,17 +321,17 @@ class Matcher:
 
     def match(self, question: str, *, limit: int = 3) -> Match:
         query = self._query(question)
-        scores = self._rank(query, question[:2000])
+        scores, posterior = self._rank(query, question[:2000])
         if not scores:
             return Match(None, 0.0, (), False, "declined")
         top = scores[0]
         if self._asked.get(frozenset(query)) == {top.topic}:
             tier = "confident"  # an example question of that topic, and of no other
         else:
-            tier = self._tier(scores, self.evidence(query, top.topic))
+            tier = self._tier(scores, self.evidence(query, top.topic, posterior.get(top.topic, 0.0)))
         if tier == "declined":
             return Match(None, top.score, tuple(scores[:limit]), False, tier)
-        return Match(top.topic, top.score, tuple(scores[1:limit]), tier != "confident", tier)
+        return Match(top.topic, top.score, tuple(scores[1:limit]), tier == "suggest", tier)
 
     def _query(self, question: str) -> Vector:
         # A number the document never uses (« on est 5 structures ») says nothing about the subject.
@@ -337,9 +339,10 @@ class Matcher:
         query = self._normalised(self._weigh(_tf(terms)))
         return query if any(term in self._idf for term in query) else {}
 
-    def _rank(self, query: Vector, question: str = "") -> list[Candidate]:
+    def _rank(self, query: Vector, question: str = "") -> tuple[list[Candidate], dict[str, float]]:
+        """Topics by decreasing score, and the naive Bayes probability of each."""
         if not query:
-            return []
+            return [], {}
         best_example: dict[str, float] = defaultdict(float)
         partial: dict[tuple[str, int], float] = defaultdict(float)
         for term, weight in query.items():
@@ -368,9 +371,9 @@ class Matcher:
             if close > 0:
                 scores.append(Candidate(tid, round(min(1.0, score), 4)))
         scores.sort(key=lambda c: (-c.score, c.topic))
-        return scores
+        return scores, posterior
 
-    def evidence(self, query: Vector | str, topic: str) -> Evidence:
+    def evidence(self, query: Vector | str, topic: str, posterior: float = 0.0) -> Evidence:
         """How much of the question the knowledge base, and ``topic`` in particular, accounts for."""
         if isinstance(query, str):
             query = self._query(query)
@@ -389,7 +392,7 @@ class Matcher:
                 anchors += term in self._domain_stems and specificity >= self._thresholds.anchor
         domain = bool(set(query) & self._domain_stems)
         subject = bool(set(query) & self._subject_stems)
-        return Evidence(known, coverage, specific, domain, anchors > 0 or shared > 1, shared, subject)
+        return Evidence(known, coverage, specific, domain, anchors > 0 or shared > 1, shared, subject, posterior)
 
     def _off_topic(self, best: float, evidence: Evidence) -> bool:
         limits = self._thresholds
@@ -415,7 +418,7 @@ class Matcher:
         ratio = scores[1].score / best if len(scores) > 1 else 0.0
         if (
             best >= limits.answer_from
-            and ratio <= limits.confident_ratio
+            and (ratio <= limits.confident_ratio or evidence.posterior >= limits.confident_posterior)
             and evidence.coverage >= limits.coverage
             and evidence.specific >= limits.specific
             and evidence.anchored
