@@ -2,11 +2,20 @@
 
 The method is classic and deterministic: normalise (case, accents,
 elisions), rewrite synonyms and abbreviations from ``lexicon.yaml``, correct
-typos against the knowledge vocabulary, stem, then compare TF-IDF vectors of
-the question with each topic's example questions, title and keywords, and
-with the topic as a whole. Words the knowledge base has never seen weigh
-like the rarest known word, so a question about the weather scores low and
-the matcher abstains instead of answering beside the point.
+typos against the knowledge vocabulary, stem, then score each topic by
+
+- the TF-IDF similarity of the question with the topic's closest example
+  questions, title, keywords and answer sentences, and with the topic as a whole;
+- the similarity of their character 3-grams (« reconnaît » meets « reconnu »);
+- a naive Bayes probability over the topics' words, which separates close topics.
+
+Words the knowledge base has never seen weigh like the rarest known word, so a
+question about the weather scores low. How sure the answer is (``Match.tier``)
+then depends on evidence measured on the question, with thresholds from
+``lexicon.yaml`` (``confidence:``): the best score and its margin over the
+runner-up, how much of the question the topic covers, how much of it rests on
+words specific to the topic rather than generic ones (« PTCE », « projet »,
+« créer »), and whether the question speaks the domain's language at all.
 """
 
 from __future__ import annotations
@@ -25,7 +34,6 @@ from knowledge.text import BASE_STOPWORDS, normalise, stem
 
 #: Weight of the best single example versus the whole topic profile.
 EXAMPLE_WEIGHT = 0.65
-
 #: How many of a topic's closest examples are averaged into its example score.
 NEIGHBOURS = 2
 #: Share of the final score given to the naive Bayes posterior (times the best similarity).
