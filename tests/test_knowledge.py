@@ -329,3 +329,13 @@ def test_version_and_help():
     exe = [sys.executable, "-m", "bot.cli"]
     assert "ptce-bot" in subprocess.run(exe + ["--version"], capture_output=True, text=True).stdout
     assert "chat" in subprocess.run(exe + ["--help"], capture_output=True, text=True).stdout
+
+
+def test_cross_validation_of_the_examples_routes_unseen_examples(kb):
+    from bench.matcher_cv import cross_validate
+
+    report = cross_validate(kb, 4)
+    assert report["questions"] == sum(len(t.questions) for t in kb.topics.values())
+    # Each example is asked of a matcher built without it: a paraphrase it has never seen.
+    assert report["top1"] >= 0.8 and report["first_reply"] >= 0.9, report["confusions"][:10]
+    assert report["wrong_confident"] <= 0.01 * report["questions"], report["wrong_confident_rows"]
