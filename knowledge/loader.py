@@ -114,7 +114,7 @@ class Confidence:
     specific: float = 0.2  # share of the question carried by words specific to the topic (not generic)
     anchor: float = 0.4  # specificity from which one domain word alone can carry a confident answer
     hedge_from: float = 0.2  # below: suggestions only
-    hedge_ratio: float = 0.9  # runner-up / best above this: suggestions
+    hedge_ratio: float = 0.8  # runner-up / best above this: suggestions
     decline_below: float = 0.25  # best score under which a question without domain word is declined
     known_share: float = 0.6  # share of the question that must be known vocabulary, without domain word
     domain_decline_below: float = 0.1  # same with a domain word (PTCE, SCIC, EPCI…)
