@@ -397,6 +397,11 @@ def _add_quality(section: Section, report: dict, label: str = "") -> None:
     """The figures users notice: right topic in the first reply, off-topic declined, sure but wrong."""
     section.add(f"top-3 accuracy{label}", report["top3"] * 100, "%")
     section.add(f"right topic in the first reply{label}", report["first_reply"] * 100, "%")
+    section.add(
+        f"same, if a refusal suggests its 3 closest topics{label}",
+        report["first_reply_with_decline_suggestions"] * 100,
+        "%",
+    )
     section.add(f"off-topic declined{label}", report["offtopic_declined"] * 100, "%")
     section.add(f"confident but wrong{label}", report["wrong_confident"], "")
     tiers = report["tiers"]

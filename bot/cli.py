@@ -100,10 +100,11 @@ def evaluate(matcher, rows: list[tuple[str, set[str]]]) -> dict:
 
     ``top1``/``top3`` count a declined question as right when its gold is « none ».
     ``first_reply`` is the share of on-topic questions whose topic is in the first reply
-    (the confident answer, or one of the topics of a hedge or a suggestion).
+    (the confident answer, or one of the topics of a hedge or a suggestion);
+    ``first_reply_with_decline_suggestions`` also counts the three closest topics of a refusal.
     ``wrong_confident`` counts confident answers that are wrong (including on « none » rows).
     """
-    top1 = top3 = on_topic = on_topic_top1 = first_reply = 0
+    top1 = top3 = on_topic = on_topic_top1 = first_reply = first_reply_with_decline = 0
     abstained = abstained_right = none_total = declined_right = 0
     wrong_confident = 0
     tiers: Counter[str] = Counter()
@@ -124,6 +125,9 @@ def evaluate(matcher, rows: list[tuple[str, set[str]]]) -> dict:
         else:
             on_topic += 1
             first_reply += bool(gold & set(offered_topics(match)))
+            # A refusal also suggests topics: when those are the closest ones, they may hold the answer.
+            closest = {c.topic for c in match.alternatives[:3]} if match.tier == "declined" else set()
+            first_reply_with_decline += bool(gold & (set(offered_topics(match)) | closest))
         if match.topic is None:
             abstained += 1
             if not gold:
@@ -151,6 +155,7 @@ def evaluate(matcher, rows: list[tuple[str, set[str]]]) -> dict:
         "top3": top3 / total if total else 0.0,
         "on_topic_top1": on_topic_top1 / on_topic if on_topic else 0.0,
         "first_reply": first_reply / on_topic if on_topic else 1.0,
+        "first_reply_with_decline_suggestions": first_reply_with_decline / on_topic if on_topic else 1.0,
         "offtopic_declined": declined_right / none_total if none_total else 1.0,
         "wrong_confident": wrong_confident,
         "wrong_confident_rate": wrong_confident / confident if confident else 0.0,
@@ -190,6 +195,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"Abstention — précision  : {report['abstention_precision']:.1%}")
     print(f"Abstention — rappel     : {report['abstention_recall']:.1%}")
     print(f"Bon sujet dès la 1re réponse (réponse, nuance ou suggestions) : {report['first_reply']:.1%}")
+    print(f"  … si un refus propose les 3 sujets les plus proches : {report['first_reply_with_decline_suggestions']:.1%}")
     print(f"Hors sujet déclinés     : {report['offtopic_declined']:.1%}")
     confident = report["tiers"]["confident"]
     print(f"Réponses sûres fausses  : {report['wrong_confident']} sur {confident} ({report['wrong_confident_rate']:.1%})")

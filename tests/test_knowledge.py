@@ -304,6 +304,7 @@ def test_eval_prints_metrics(tmp_path, capsys):
     assert "Exactitude top-1        : 100.0%" in out
     assert "Abstention — rappel     : 100.0%" in out
     assert "Bon sujet dès la 1re réponse (réponse, nuance ou suggestions) : 100.0%" in out
+    assert "si un refus propose les 3 sujets les plus proches : 100.0%" in out
     assert "Hors sujet déclinés     : 100.0%" in out
     assert "Réponses sûres fausses  : 0 sur 1 (0.0%)" in out
     assert "Niveaux de confiance    : sûre 1 (50%), nuancée 0 (0%), suggestions 0 (0%), déclinée 1 (50%)" in out
