@@ -39,6 +39,7 @@ def _answer_json(kb, matcher, question: str) -> dict:
         "score": match.score,
         "alternatives": [{"topic": c.topic, "score": c.score} for c in match.alternatives],
         "ambiguous": match.ambiguous,
+        "tier": match.tier,
         "answer": typeset(match_answer(kb, match)),
     }
 
@@ -80,18 +81,53 @@ def read_gold(path: Path) -> list[tuple[str, set[str]]]:
     return rows
 
 
+#: Tiers in the order the engine trusts them.
+TIERS = ("confident", "hedged", "suggest", "declined")
+TIER_LABELS = {"confident": "sûre", "hedged": "nuancée", "suggest": "suggestions", "declined": "déclinée"}
+
+
+def offered_topics(match) -> tuple[str, ...]:
+    """Topics a user sees in the first reply: the answer, plus the alternatives offered below it."""
+    if match.tier == "declined" or match.topic is None:
+        return ()
+    if match.tier == "confident":
+        return (match.topic,)
+    return (match.topic, *(c.topic for c in match.alternatives[:2]))
+
+
 def evaluate(matcher, rows: list[tuple[str, set[str]]]) -> dict:
-    """Accuracy figures of the matcher on gold rows."""
-    top1 = top3 = on_topic = on_topic_top1 = 0
-    abstained = abstained_right = none_total = 0
+    """Accuracy and confidence figures of the matcher on gold rows.
+
+    ``top1``/``top3`` count a declined question as right when its gold is « none ».
+    ``first_reply`` is the share of on-topic questions whose topic is in the first reply
+    (the confident answer, or one of the topics of a hedge or a suggestion);
+    ``first_reply_with_decline_suggestions`` also counts the three closest topics of a refusal.
+    ``wrong_confident`` counts confident answers that are wrong (including on « none » rows).
+    """
+    top1 = top3 = on_topic = on_topic_top1 = first_reply = first_reply_with_decline = 0
+    abstained = abstained_right = none_total = declined_right = 0
+    wrong_confident = 0
+    tiers: Counter[str] = Counter()
     confusions: Counter[tuple[str, str]] = Counter()
+    wrong_confident_rows: list[dict] = []
     for question, gold in rows:
         match = matcher.match(question)
+        tiers[match.tier] += 1
         ranked = [match.topic] + [c.topic for c in match.alternatives] if match.topic else []
+        if match.tier == "confident" and match.topic not in gold:
+            wrong_confident += 1
+            wrong_confident_rows.append(
+                {"question": question, "gold": ",".join(sorted(gold)) or "none", "predicted": match.topic}
+            )
         if not gold:
             none_total += 1
+            declined_right += match.tier == "declined"
         else:
             on_topic += 1
+            first_reply += bool(gold & set(offered_topics(match)))
+            # A refusal also suggests topics: when those are the closest ones, they may hold the answer.
+            closest = {c.topic for c in match.alternatives[:3]} if match.tier == "declined" else set()
+            first_reply_with_decline += bool(gold & (set(offered_topics(match)) | closest))
         if match.topic is None:
             abstained += 1
             if not gold:
@@ -112,13 +148,21 @@ def evaluate(matcher, rows: list[tuple[str, set[str]]]) -> dict:
         if gold & set(ranked[:3]):
             top3 += 1
     total = len(rows)
+    confident = tiers["confident"]
     return {
         "questions": total,
         "top1": top1 / total if total else 0.0,
         "top3": top3 / total if total else 0.0,
         "on_topic_top1": on_topic_top1 / on_topic if on_topic else 0.0,
+        "first_reply": first_reply / on_topic if on_topic else 1.0,
+        "first_reply_with_decline_suggestions": first_reply_with_decline / on_topic if on_topic else 1.0,
+        "offtopic_declined": declined_right / none_total if none_total else 1.0,
+        "wrong_confident": wrong_confident,
+        "wrong_confident_rate": wrong_confident / confident if confident else 0.0,
+        "tiers": {tier: tiers[tier] for tier in TIERS},
         "abstention_precision": abstained_right / abstained if abstained else 1.0,
         "abstention_recall": abstained_right / none_total if none_total else 1.0,
+        "wrong_confident_rows": wrong_confident_rows,
         "confusions": [
             {"gold": gold, "predicted": predicted, "count": count}
             for (gold, predicted), count in confusions.most_common()
@@ -150,6 +194,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"Top-1 (hors « none »)   : {report['on_topic_top1']:.1%}")
     print(f"Abstention — précision  : {report['abstention_precision']:.1%}")
     print(f"Abstention — rappel     : {report['abstention_recall']:.1%}")
+    print(f"Bon sujet dès la 1re réponse (réponse, nuance ou suggestions) : {report['first_reply']:.1%}")
+    print(f"  … si un refus propose les 3 sujets les plus proches : {report['first_reply_with_decline_suggestions']:.1%}")
+    print(f"Hors sujet déclinés     : {report['offtopic_declined']:.1%}")
+    confident = report["tiers"]["confident"]
+    print(f"Réponses sûres fausses  : {report['wrong_confident']} sur {confident} ({report['wrong_confident_rate']:.1%})")
+    total = report["questions"] or 1
+    print("Niveaux de confiance    : " + ", ".join(
+        f"{TIER_LABELS[tier]} {count} ({count / total:.0%})" for tier, count in report["tiers"].items()
+    ))
+    for row in report["wrong_confident_rows"]:
+        print(f"  sûre mais fausse : « {row['question']} » ({row['gold']} → {row['predicted']})")
     if report["confusions"]:
         print("Confusions (attendu → obtenu) :")
         for row in report["confusions"]:
@@ -219,16 +274,17 @@ def _check_against(args: argparse.Namespace) -> int:
 
     report = check_against(args.data or DATA_DIR, args.against)
     print(f"Comparaison avec {args.against.name} : {report.texts} textes lus, "
-          f"{len(report.findings)} problème(s).")
+          f"{len(report.problems)} problème(s), {len(report.hints)} exemple(s) à revoir.")
     for kind, title in _AGAINST_TITLES.items():
         found = [finding for finding in report.findings if finding.kind == kind]
         if found:
             print(f"{title} ({len(found)}) — {_AGAINST_HINTS[kind]} :")
+            label = "à revoir" if kind == "promesse" else "ERREUR"
             for finding in found:
-                print(f"  ERREUR : {finding.describe()}")
+                print(f"  {label} : {finding.describe()}")
     for unused in report.unused_exceptions:
         print(f"  note : exception devenue inutile dans source_exceptions.yaml : {unused}")
-    return len(report.findings)
+    return len(report.problems)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:

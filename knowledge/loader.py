@@ -6,6 +6,7 @@ so that the domain experts who edit the YAML can fix it themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -125,10 +126,32 @@ class GlossaryTheme:
 
 
 @dataclass(frozen=True, slots=True)
+class Confidence:
+    """Thresholds of the matcher's answer tiers (``confidence:`` in lexicon.yaml); all between 0 and 1."""
+
+    answer_from: float = 0.2  # best score from which an answer may be confident
+    confident_ratio: float = 0.4  # runner-up / best above this: not confident…
+    confident_posterior: float = 0.95  # … unless the best topic is at least this probable (naive Bayes)
+    coverage: float = 0.6  # share of the question the best topic must cover to be confident
+    specific: float = 0.2  # share of the question carried by words specific to the topic (not generic)
+    anchor: float = 0.4  # specificity from which one domain word alone can carry a confident answer
+    hedge_from: float = 0.2  # below: suggestions only
+    hedge_ratio: float = 0.8  # runner-up / best above this: suggestions
+    decline_below: float = 0.25  # best score under which a question without domain word is declined
+    known_share: float = 0.6  # share of the question that must be known vocabulary, without domain word
+    domain_decline_below: float = 0.1  # same with a domain word (PTCE, SCIC, EPCI…)
+    domain_known_share: float = 0.4  # with a domain word, share of the question that must be known vocabulary
+    shallow_known_share: float = 0.6  # same when the best topic shares only one word with the question
+
+
+@dataclass(frozen=True, slots=True)
 class Lexicon:
     synonyms: Mapping[str, str]  # variant (normalised) -> canonical (normalised)
     stopwords: frozenset[str]
     domain_terms: frozenset[str]
+    confidence: Confidence = Confidence()
+    #: The knowledge base's own subject (« PTCE »): a question naming it is never off-topic.
+    subject_terms: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -392,7 +415,9 @@ def load_lexicon(path: Path) -> Lexicon:
     synonyms: dict[str, str] = {}
     stopwords: set[str] = set()
     domain: set[str] = set()
-    if check.fields(raw, None, ("synonyms", "stopwords", "domain_terms")):
+    confidence = Confidence()
+    subject: set[str] = set()
+    if check.fields(raw, None, ("synonyms", "stopwords", "domain_terms"), ("confidence", "subject_terms")):
         if not isinstance(raw["synonyms"], dict):
             check.add("dictionnaire « forme canonique: [variantes] » attendu", None, "synonyms")
         else:
@@ -408,9 +433,27 @@ def load_lexicon(path: Path) -> Lexicon:
                     synonyms[key] = target
         stopwords = {normalise(word) for word in check.strings(raw, "lexicon", "stopwords")}
         domain = {normalise(word) for word in check.strings(raw, "lexicon", "domain_terms", minimum=1)}
+        confidence = _confidence(check, raw.get("confidence"))
+        subject = {normalise(word) for word in check.strings(raw, "lexicon", "subject_terms", optional=True)}
     if check.errors:
         raise KnowledgeErrors(check.errors)
-    return Lexicon(synonyms, frozenset(stopwords), frozenset(domain))
+    return Lexicon(synonyms, frozenset(stopwords), frozenset(domain), confidence, frozenset(subject))
+
+
+def _confidence(check: _Collector, raw: Any) -> Confidence:
+    """The matcher's thresholds: each optional, each a number from 0 to 1."""
+    if raw is None:
+        return Confidence()
+    names = [f.name for f in dataclasses.fields(Confidence)]
+    if not check.fields(raw, "confidence", (), names):
+        return Confidence()
+    values = {}
+    for name, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            check.add("nombre entre 0 et 1 attendu", "confidence", name)
+        else:
+            values[name] = float(value)
+    return Confidence(**values)
 
 
 def _content_version(paths: Iterable[Path], declared: int) -> str:

@@ -2,11 +2,20 @@
 
 The method is classic and deterministic: normalise (case, accents,
 elisions), rewrite synonyms and abbreviations from ``lexicon.yaml``, correct
-typos against the knowledge vocabulary, stem, then compare TF-IDF vectors of
-the question with each topic's example questions, title and keywords, and
-with the topic as a whole. Words the knowledge base has never seen weigh
-like the rarest known word, so a question about the weather scores low and
-the matcher abstains instead of answering beside the point.
+typos against the knowledge vocabulary, stem, then score each topic by
+
+- the TF-IDF similarity of the question with the topic's closest example
+  questions, title, keywords and answer sentences, and with the topic as a whole;
+- the similarity of their character 3-grams (« reconnaît » meets « reconnu »);
+- a naive Bayes probability over the topics' words, which separates close topics.
+
+Words the knowledge base has never seen weigh like the rarest known word, so a
+question about the weather scores low. How sure the answer is (``Match.tier``)
+then depends on evidence measured on the question, with thresholds from
+``lexicon.yaml`` (``confidence:``): the best score and its margin over the
+runner-up, how much of the question the topic covers, how much of it rests on
+words specific to the topic rather than generic ones (« PTCE », « projet »,
+« créer »), and whether the question speaks the domain's language at all.
 """
 
 from __future__ import annotations
@@ -23,19 +32,19 @@ from rapidfuzz import fuzz, process
 from knowledge.loader import KnowledgeBase, Lexicon, Topic
 from knowledge.text import BASE_STOPWORDS, normalise, stem
 
-#: Below this confidence the matcher abstains on questions without any domain word.
-ABSTAIN_BELOW = 0.3
-#: With a domain word (PTCE, SCIC, EPCI…), the matcher answers from this confidence.
-DOMAIN_ABSTAIN_BELOW = 0.1
-#: Share of the question's weight that must be known vocabulary when no domain word is present.
-KNOWN_SHARE = 0.6
-#: A runner-up within this ratio of the best score makes the answer ambiguous.
-AMBIGUOUS_RATIO = 0.85
 #: Weight of the best single example versus the whole topic profile.
 EXAMPLE_WEIGHT = 0.65
-
 #: How many of a topic's closest examples are averaged into its example score.
 NEIGHBOURS = 2
+#: Share of the final score given to the naive Bayes posterior (times the best similarity).
+BAYES_WEIGHT = 0.5
+#: Additive smoothing of the naive Bayes word counts.
+SMOOTHING = 0.3
+#: A sentence of an answer counts this much (times PROSE_WEIGHT) as a word occurrence for naive Bayes.
+PROSE_COUNT = 0.5
+#: Length of the character n-grams, and their share of the similarity.
+GRAM = 3
+GRAM_WEIGHT = 0.3
 #: How much a sentence of an answer counts, compared with an example question.
 PROSE_WEIGHT = 0.85
 
@@ -49,25 +58,50 @@ class Candidate:
     score: float
 
 
+TIERS = ("confident", "hedged", "suggest", "declined")
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
-    """Ranked topics for one question; ``topic`` is None when the matcher abstains."""
+    """Ranked topics for one question and how sure the matcher is.
+
+    ``tier`` is ``confident`` (answer), ``hedged`` (answer, saying so, and offer the next two
+    topics), ``suggest`` (« Vouliez-vous dire… » with three choices) or ``declined`` (off-topic;
+    ``topic`` is then None and ``alternatives`` holds the closest topics). ``ambiguous`` is true
+    for ``suggest`` only, as before tiers existed: callers that know no tiers answer a hedged
+    match. Built without a tier, a match takes the one its other fields imply.
+    """
 
     topic: str | None
     score: float
     alternatives: tuple[Candidate, ...]
     ambiguous: bool
+    tier: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.tier:
+            implied = "declined" if self.topic is None else "suggest" if self.ambiguous else "confident"
+            object.__setattr__(self, "tier", implied)
+        elif self.tier not in TIERS:
+            raise ValueError(f"unknown tier {self.tier!r}")
 
     @property
     def abstained(self) -> bool:
         return self.topic is None
 
-    @property
-    def tier(self) -> str:
-        """How sure the answer is: ``confident``, ``hedged``, ``suggest`` or ``declined``."""
-        if self.topic is None:
-            return "declined"
-        return "suggest" if self.ambiguous else "confident"
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the best topic's score rests on, as shares of the question's weight (0–1)."""
+
+    known: float  # words the knowledge base knows
+    coverage: float  # words found in the best topic
+    specific: float  # words of the best topic, weighted by how specific to it they are
+    domain: bool  # a domain word (PTCE, SCIC, EPCI…) is present
+    anchored: bool  # the match rests on a specific domain word or on several words, not on one generic word
+    shared: int = 0  # distinct words of the question found in the best topic
+    subject: bool = False  # the question names the knowledge base's subject (« PTCE »)
+    posterior: float = 0.0  # naive Bayes probability of the best topic
 
 
 class Analyzer:
@@ -150,8 +184,21 @@ class Matcher:
         self.analyzer.learn(
             word for pieces in texts.values() for piece in pieces for word in self.analyzer.words(piece)
         )
+        # Typos of a lexicon variant (« subvantion », « coordinnateur ») are corrected to the
+        # variant, which the lexicon then rewrites.
+        self.analyzer.learn(variant for variant in kb.lexicon.synonyms if " " not in variant)
         profiles: dict[str, Counter[str]] = {}
         examples: dict[str, list[tuple[Counter[str], float]]] = {}
+        word_counts: dict[str, Counter[str]] = {}
+        # The words of each example question: asked again as such, they need no further evidence.
+        self._asked: dict[frozenset[str], set[str]] = defaultdict(set)
+        analysed: dict[str, list[str]] = {}
+
+        def terms(text: str) -> list[str]:
+            if text not in analysed:
+                analysed[text] = self.analyzer.terms(text, correct=False)
+            return analysed[text]
+
         for topic in topics:
             written = [topic.title, *topic.questions, " ".join(topic.keywords), *topic.keywords]
             # Sentences of the answers themselves also count, a little less than the examples.
@@ -159,13 +206,22 @@ class Matcher:
             examples[topic.id] = [
                 (tf, factor)
                 for texts, factor in ((written, 1.0), (prose, PROSE_WEIGHT))
-                for tf in (_tf(self.analyzer.terms(t, correct=False)) for t in texts)
+                for tf in (_tf(terms(t)) for t in texts)
                 if tf
             ]
+            for question in (topic.title, *topic.questions):
+                self._asked[frozenset(terms(question))].add(topic.id)
             profile: Counter[str] = Counter()
             for text in (topic.title, *topic.questions, *topic.keywords, topic.short):
-                profile.update(set(self.analyzer.terms(text, correct=False)))
+                profile.update(set(terms(text)))
             profiles[topic.id] = profile
+            counts: Counter[str] = Counter()
+            for text in written:
+                counts.update(set(terms(text)))
+            for text in prose:
+                for term in set(terms(text)):
+                    counts[term] += PROSE_WEIGHT * PROSE_COUNT
+            word_counts[topic.id] = counts
         document_frequency: Counter[str] = Counter()
         for profile in profiles.values():
             document_frequency.update(profile.keys())
@@ -176,6 +232,22 @@ class Matcher:
         self._domain_stems = {stem(word) for term in domain_words for word in term.split()} - {
             stem(word) for word in BASE_STOPWORDS | kb.lexicon.stopwords
         }
+        # Character n-grams of each topic's words: « reconnaît » meets « reconnu », « rédige »
+        # meets « rédaction », where stems differ.
+        grams: dict[str, Counter[str]] = {}
+        for topic in topics:
+            grams[topic.id] = Counter()
+            for text in (topic.title, *topic.questions, *topic.keywords, topic.short):
+                grams[topic.id].update(set(self._grams(text)))
+        gram_df: Counter[str] = Counter()
+        for counts in grams.values():
+            gram_df.update(counts.keys())
+        self._gram_idf = {g: math.log(1 + count / df) for g, df in gram_df.items()}
+        self._gram_profiles = {
+            tid: self._normalised({g: (1 + math.log(n)) * self._gram_idf[g] for g, n in counts.items()})
+            for tid, counts in grams.items()
+        }
+        self._subject_stems = {stem(word) for term in kb.lexicon.subject_terms for word in term.split()}
         self._profiles = {tid: self._normalised(self._weigh(p, sublinear=True)) for tid, p in profiles.items()}
         self._examples = {
             tid: [self._normalised(self._weigh(tf)) for tf, _ in pairs] for tid, pairs in examples.items()
@@ -186,6 +258,58 @@ class Matcher:
             for position, vector in enumerate(vectors):
                 for term in vector:
                     self._index[term].append((tid, position))
+        self._thresholds = kb.lexicon.confidence
+        self._likelihoods = self._naive_bayes(word_counts)
+        # Every word a topic uses, answers included; a word used by many topics is generic
+        # (« créer », « projet », « PTCE »), one used by few is specific to them.
+        self._vocabulary = {
+            tid: frozenset(self._profiles[tid]).union(*self._examples[tid]) for tid in self._profiles
+        }
+        spread: Counter[str] = Counter()
+        for words in self._vocabulary.values():
+            spread.update(words)
+        self._specificity = {term: math.log(count / df) / math.log(count) for term, df in spread.items()} if count > 1 else {}
+
+    def _grams(self, text: str) -> list[str]:
+        return [
+            f" {word} "[i : i + GRAM]
+            for word in self.analyzer.words(text)
+            if len(word) >= GRAM - 1
+            for i in range(len(word) + 3 - GRAM)
+        ]
+
+    def _gram_similarity(self, question: str) -> dict[str, float]:
+        counts = Counter(g for g in self._grams(question) if g in self._gram_idf)
+        query = self._normalised({g: (1 + math.log(n)) * self._gram_idf[g] for g, n in counts.items()})
+        return {
+            tid: sum(weight * profile.get(g, 0.0) for g, weight in query.items())
+            for tid, profile in self._gram_profiles.items()
+        }
+
+    @staticmethod
+    def _naive_bayes(word_counts: Mapping[str, Counter[str]]) -> dict[str, tuple[dict[str, float], float]]:
+        """Per topic, the smoothed log-probability of each word (and of a word it never uses)."""
+        vocabulary = set().union(*word_counts.values()) if word_counts else set()
+        likelihoods = {}
+        for tid, counts in word_counts.items():
+            total = sum(counts.values()) + SMOOTHING * len(vocabulary)
+            logs = {term: math.log((count + SMOOTHING) / total) for term, count in counts.items()}
+            likelihoods[tid] = (logs, math.log(SMOOTHING / total))
+        return likelihoods
+
+    def _posterior(self, query: Vector) -> dict[str, float]:
+        """Probability of each topic given the question's known words (naive Bayes, uniform prior)."""
+        terms = [term for term in query if term in self._index]
+        if not terms:
+            return {}
+        logs = {
+            tid: sum(known.get(term, unseen) for term in terms)
+            for tid, (known, unseen) in self._likelihoods.items()
+        }
+        top = max(logs.values())
+        odds = {tid: math.exp(value - top) for tid, value in logs.items()}
+        total = sum(odds.values())
+        return {tid: value / total for tid, value in odds.items()}
 
     @staticmethod
     def _topic_texts(topic: Topic) -> list[str]:
@@ -204,10 +328,29 @@ class Matcher:
         return {t: w / norm for t, w in vector.items()} if norm else {}
 
     def match(self, question: str, *, limit: int = 3) -> Match:
-        terms = self.analyzer.terms(question[:2000])
+        query = self._query(question)
+        scores, posterior = self._rank(query, question[:2000])
+        if not scores:
+            return Match(None, 0.0, (), False, "declined")
+        top = scores[0]
+        if self._asked.get(frozenset(query)) == {top.topic}:
+            tier = "confident"  # an example question of that topic, and of no other
+        else:
+            tier = self._tier(scores, self.evidence(query, top.topic, posterior.get(top.topic, 0.0)))
+        if tier == "declined":
+            return Match(None, top.score, tuple(scores[:limit]), False, tier)
+        return Match(top.topic, top.score, tuple(scores[1:limit]), tier == "suggest", tier)
+
+    def _query(self, question: str) -> Vector:
+        # A number the document never uses (« on est 5 structures ») says nothing about the subject.
+        terms = [t for t in self.analyzer.terms(question[:2000]) if not t.isdigit() or t in self._index]
         query = self._normalised(self._weigh(_tf(terms)))
-        if not query or not any(term in self._idf for term in query):
-            return Match(None, 0.0, (), False)
+        return query if any(term in self._idf for term in query) else {}
+
+    def _rank(self, query: Vector, question: str = "") -> tuple[list[Candidate], dict[str, float]]:
+        """Topics by decreasing score, and the naive Bayes probability of each."""
+        if not query:
+            return [], {}
         best_example: dict[str, float] = defaultdict(float)
         partial: dict[tuple[str, int], float] = defaultdict(float)
         for term, weight in query.items():
@@ -220,25 +363,75 @@ class Matcher:
             # The mean of the closest few examples: one lucky word shared with a single
             # example weighs less than agreement with several.
             best_example[tid] = sum(sorted(sims, reverse=True)[:NEIGHBOURS]) / NEIGHBOURS
-        scores: list[Candidate] = []
+        similarity: dict[str, float] = {}
+        spelled = self._gram_similarity(question) if question else {}
         for tid, profile in self._profiles.items():
             whole = sum(weight * profile.get(term, 0.0) for term, weight in query.items())
-            score = EXAMPLE_WEIGHT * best_example.get(tid, 0.0) + (1 - EXAMPLE_WEIGHT) * whole
-            if score > 0:
+            close = EXAMPLE_WEIGHT * best_example.get(tid, 0.0) + (1 - EXAMPLE_WEIGHT) * whole
+            similarity[tid] = (1 - GRAM_WEIGHT) * close + GRAM_WEIGHT * spelled.get(tid, 0.0) if close > 0 else 0.0
+        # The similarity says how close the question is; naive Bayes, which weighs each word by
+        # how typical it is of each topic, helps decide between close topics.
+        ceiling = max(similarity.values(), default=0.0)
+        posterior = self._posterior(query)
+        scores: list[Candidate] = []
+        for tid, close in similarity.items():
+            score = (1 - BAYES_WEIGHT) * close + BAYES_WEIGHT * ceiling * posterior.get(tid, 0.0)
+            if close > 0:
                 scores.append(Candidate(tid, round(min(1.0, score), 4)))
         scores.sort(key=lambda c: (-c.score, c.topic))
-        if not scores:
-            return Match(None, 0.0, (), False)
-        top = scores[0]
-        alternatives = tuple(scores[1:limit])
-        if not self._confident(query, top.score):
-            return Match(None, top.score, tuple(scores[:limit]), False)
-        ambiguous = bool(alternatives) and alternatives[0].score >= AMBIGUOUS_RATIO * top.score
-        return Match(top.topic, top.score, alternatives, ambiguous)
+        return scores, posterior
 
-    def _confident(self, query: Vector, score: float) -> bool:
-        """Answer only questions that speak the domain's language or match strongly."""
-        if set(query) & self._domain_stems:
-            return score >= DOMAIN_ABSTAIN_BELOW
-        known = sum(weight * weight for term, weight in query.items() if term in self._idf)
-        return score >= ABSTAIN_BELOW and known >= KNOWN_SHARE
+    def evidence(self, query: Vector | str, topic: str, posterior: float = 0.0) -> Evidence:
+        """How much of the question the knowledge base, and ``topic`` in particular, accounts for."""
+        if isinstance(query, str):
+            query = self._query(query)
+        words = self._vocabulary.get(topic, frozenset())
+        known = coverage = specific = 0.0
+        shared = anchors = 0
+        for term, weight in query.items():
+            share = weight * weight  # the squares of a normalised vector add up to 1
+            if term in self._index:
+                known += share
+            if term in words:
+                coverage += share
+                specificity = self._specificity.get(term, 0.0)
+                specific += share * specificity
+                shared += specificity > 0
+                anchors += term in self._domain_stems and specificity >= self._thresholds.anchor
+        domain = bool(set(query) & self._domain_stems)
+        subject = bool(set(query) & self._subject_stems)
+        return Evidence(known, coverage, specific, domain, anchors > 0 or shared > 1, shared, subject, posterior)
+
+    def _off_topic(self, best: float, evidence: Evidence) -> bool:
+        limits = self._thresholds
+        if evidence.domain:
+            # « diagnostic de ma voiture », « projet de rénovation de ma cuisine »: one domain
+            # word lost among words the knowledge base has never seen is not a PTCE question.
+            if best < limits.domain_decline_below or evidence.known < limits.domain_known_share:
+                return True
+        elif best < limits.decline_below or evidence.known < limits.known_share:
+            return True
+        # One word in common, the rest unheard of in the document (« la TVA pour une
+        # association », « gouvernance de l’Union européenne »): another subject.
+        return evidence.shared <= 1 and evidence.known < limits.shallow_known_share
+
+    def _tier(self, scores: list[Candidate], evidence: Evidence) -> str:
+        """Answer only what speaks the domain's language; be sure only of clear, specific matches."""
+        limits = self._thresholds
+        best = scores[0].score
+        # « à quoi reconnaît-on un PTCE ? »: whatever its other words, a question naming the
+        # subject is not off-topic.
+        if not evidence.subject and self._off_topic(best, evidence):
+            return "declined"
+        ratio = scores[1].score / best if len(scores) > 1 else 0.0
+        if (
+            best >= limits.answer_from
+            and (ratio <= limits.confident_ratio or evidence.posterior >= limits.confident_posterior)
+            and evidence.coverage >= limits.coverage
+            and evidence.specific >= limits.specific
+            and evidence.anchored
+        ):
+            return "confident"
+        if best >= limits.hedge_from and ratio <= limits.hedge_ratio and evidence.anchored:
+            return "hedged"
+        return "suggest"

@@ -95,8 +95,17 @@ class Report:
     texts: int
 
     @property
+    def problems(self) -> list[Finding]:
+        """Findings that fail the check; a « promesse » is a heuristic hint for a person to review."""
+        return [finding for finding in self.findings if finding.kind != "promesse"]
+
+    @property
+    def hints(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.kind == "promesse"]
+
+    @property
     def clean(self) -> bool:
-        return not self.findings
+        return not self.problems
 
 
 def load_exceptions(path: Path) -> Exceptions:
