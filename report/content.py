@@ -19,6 +19,9 @@ from knowledge.flows import FORMALISATION_SECTION, NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase
 
 NBSP = "\u00a0"
+#: fpdf2 prints U+00A0 as a plain space in the PDF's text layer (it only keeps it from breaking), so the
+#: report uses the narrow no-break space of French typography, which survives copy-paste and search.
+NNBSP = "\u202f"
 SHORT_MAX = 1200
 TITLE = "Synthèse d’orientation"
 LEGAL = "formes"
@@ -109,8 +112,13 @@ def _escape(text: str) -> str:
     return text
 
 
+def french_spacing(text: str) -> str:
+    """French no-break spaces, bold segment by bold segment (``typeset`` alone misses « … »** )."""
+    return "**".join(typeset(part) for part in text.split("**")).replace(NBSP, NNBSP)
+
+
 def _clean(text: str) -> str:
-    return _escape(typeset(" ".join(text.split())))
+    return _escape(french_spacing(" ".join(text.split())))
 
 
 def _first_sentence(text: str) -> str:
@@ -266,12 +274,12 @@ def build_content(kb: KnowledgeBase, answers: Mapping[str, Any], *, kind: str, p
                 vigilance.append(Cited(_clean(point), document.cite(section.chapter)))
     legal = _legal(kb, synthesis) if kind == LEGAL or _legal_started(kb, answers) else None
     return ReportContent(
-        title=f"{TITLE} — {name}" if name else TITLE,
+        title=french_spacing(f"{TITLE} — {name}" if name else TITLE),
         ptce_name=name,
         date_text=french_date(day),
         day=day,
-        reference=typeset(f"{document.publisher}, « {document.title} », document non daté."),
-        footer=typeset(f"Établi à partir de « {document.title} » ({document.publisher}) — ne remplace pas un accompagnement."),
+        reference=french_spacing(f"{document.publisher}, « {document.title} », document non daté."),
+        footer=french_spacing(f"Établi à partir de « {document.title} » ({document.publisher}) — ne remplace pas un accompagnement."),
         intro=_clean(synthesis.intro),
         short=tuple(short_synthesis(synthesis)),
         sections=sections,

@@ -8,7 +8,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from report.content import ReportContent
+from report.content import ReportContent, french_spacing
 from report.profile import Shape, draw_on_pdf
 
 FONT = "DejaVu"
@@ -70,13 +70,13 @@ class ReportPDF(FPDF):
         self.ln(2)
         self.set_font(FONT, "B", size)
         self.set_text_color(*INK)
-        self.multi_cell(0, size * 0.48, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, size * 0.48, french_spacing(text), align="L", new_x="LMARGIN", new_y="NEXT")
         self.set_text_color(0, 0, 0)
         self.ln(0.8)
 
     def paragraph(self, text: str, *, size: float = BODY, style: str = "") -> None:
         self.set_font(FONT, style, size)
-        self.multi_cell(0, LINE, text, markdown=True, align="L", new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, LINE, french_spacing(text), markdown=True, align="L", new_x="LMARGIN", new_y="NEXT")
         self.ln(1)
 
     def item(self, marker: str, text: str, *, size: float = BODY, indent: float = 6) -> None:
@@ -88,7 +88,7 @@ class ReportPDF(FPDF):
         self.set_x(self.l_margin)
         self.cell(indent, LINE, marker)
         self.set_xy(self.l_margin + indent, top)
-        self.multi_cell(0, LINE, text, markdown=True, align="L", new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, LINE, french_spacing(text), markdown=True, align="L", new_x="LMARGIN", new_y="NEXT")
         self.ln(0.6)
 
     def cited(self, marker: str, text: str, citation: str) -> None:
@@ -108,7 +108,7 @@ def _title_page(pdf: ReportPDF, content: ReportContent) -> None:
     if content.legal is not None:
         pdf.cell(0, 6, "avec le guide des formes juridiques", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    pdf.paragraph(f"**Document de référence**\u00a0: {content.reference}", size=9.5)
+    pdf.paragraph(f"**Document de référence**\u202f: {content.reference}", size=9.5)
     pdf.paragraph(content.intro, size=9.5, style="I")
     pdf.heading("L’essentiel")
     for line in content.short:
@@ -134,7 +134,7 @@ def _synthesis_pages(pdf: ReportPDF, content: ReportContent) -> None:
         pdf.set_text_color(0, 0, 0)
         pdf.ln(1)
         if section.recommendation:
-            pdf.paragraph(f"Piste qui ressort de vos réponses\u00a0: **{section.recommendation}**")
+            pdf.paragraph(f"Piste qui ressort de vos réponses\u202f: **{section.recommendation}**")
         for line in section.lines:
             pdf.item("•", line)
         if section.note:
@@ -146,14 +146,14 @@ def _synthesis_pages(pdf: ReportPDF, content: ReportContent) -> None:
     if content.vigilance:
         pdf.heading("Points de vigilance")
         for point in content.vigilance:
-            pdf.cited("!", point.text, point.citation)
+            pdf.cited("⚠", point.text, point.citation)
 
 
 def _legal_pages(pdf: ReportPDF, content: ReportContent) -> None:
     legal = content.legal
     pdf.heading("Guide des formes juridiques")
     if legal.recommendation:
-        pdf.paragraph(f"Piste qui ressort de vos réponses\u00a0: **{legal.recommendation}** __({legal.citation})__")
+        pdf.paragraph(f"Piste qui ressort de vos réponses\u202f: **{legal.recommendation}** __({legal.citation})__")
     else:
         pdf.paragraph("Vos réponses ne suffisent pas à dégager une piste : voici la comparaison des formes décrites dans le document.")
     if pdf.will_page_break(110):  # keep the table with its title

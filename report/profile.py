@@ -175,9 +175,17 @@ def _columns(spec: ProfileSpec) -> tuple[list[Theme], list[Theme]]:
     return list(spec.themes), []
 
 
+def _fr(text: str) -> str:
+    """French spacing with the narrow no-break space, as in the rest of the report."""
+    from report.content import french_spacing
+
+    return french_spacing(text)
+
+
 def layout(spec: ProfileSpec, answers: Answers, title: str) -> list[Shape]:
     """What the picture shows, as shapes: drawn by matplotlib for the PNG and by fpdf2 in the PDF."""
     width, _ = FIGURE_SIZE
+    title = _fr(title)
     shapes: list[Shape] = [Label(0.2, 0.4, title, 12, bold=True, colour=INK)]
     x = 0.2
     for status in Status:
@@ -190,16 +198,16 @@ def layout(spec: ProfileSpec, answers: Answers, title: str) -> list[Shape]:
         left = 0.2 + column * (width / 2)
         y = 1.25
         for theme in themes:
-            shapes.append(Label(left, y, f"{theme.title} (chap.\u00a0{theme.chapter})", 8.6, bold=True, colour=INK))
+            shapes.append(Label(left, y, _fr(f"{theme.title} (chap.\u202f{theme.chapter})"), 8.6, bold=True, colour=INK))
             y += 0.09
             for item in theme.items:
                 shapes.append(Mark(left, y, item.status(answers)))
-                shapes.append(Label(left + MARK + 0.08, _beside_mark(y, 7.8), item.label, 7.8))
+                shapes.append(Label(left + MARK + 0.08, _beside_mark(y, 7.8), _fr(item.label), 7.8))
                 y += ROW
             y += 0.3
         bottom = max(bottom, y - 0.1)
     shapes.append(Rule(0.2, bottom, width - 0.2, bottom))
-    for number, line in enumerate(textwrap.wrap(spec.caption, CAPTION_WIDTH)):
+    for number, line in enumerate(textwrap.wrap(_fr(spec.caption), CAPTION_WIDTH, break_on_hyphens=False)):
         shapes.append(Label(0.2, bottom + 0.25 + number * 0.16, line, 7.4))
     return shapes
 
