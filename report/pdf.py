@@ -13,8 +13,9 @@ from report.profile import Shape, draw_on_pdf
 
 FONT = "DejaVu"
 MARGIN = 12.0
-BODY = 8.6
-LINE = 3.85
+BODY = 8.4
+LINE = 3.7
+GREY = (80, 80, 80)
 INK = (27, 42, 65)
 
 
@@ -27,7 +28,6 @@ def font_files() -> dict[str, Path]:
     return {
         "": folder / "DejaVuSans.ttf",
         "B": folder / "DejaVuSans-Bold.ttf",
-        "I": folder / "DejaVuSans-Oblique.ttf",
     }
 
 
@@ -74,9 +74,12 @@ class ReportPDF(FPDF):
         self.set_text_color(0, 0, 0)
         self.ln(0.8)
 
-    def paragraph(self, text: str, *, size: float = BODY, style: str = "") -> None:
+    def paragraph(self, text: str, *, size: float = BODY, style: str = "", grey: bool = False) -> None:
         self.set_font(FONT, style, size)
+        if grey:
+            self.set_text_color(*GREY)
         self.multi_cell(0, LINE, french_spacing(text), markdown=True, align="L", new_x="LMARGIN", new_y="NEXT")
+        self.set_text_color(0, 0, 0)
         self.ln(1)
 
     def item(self, marker: str, text: str, *, size: float = BODY, indent: float = 6) -> None:
@@ -92,7 +95,7 @@ class ReportPDF(FPDF):
         self.ln(0.6)
 
     def cited(self, marker: str, text: str, citation: str) -> None:
-        self.item(marker, f"{text} __({citation})__")
+        self.item(marker, f"{text} ({citation})")
 
 
 def _title_page(pdf: ReportPDF, content: ReportContent) -> None:
@@ -109,7 +112,7 @@ def _title_page(pdf: ReportPDF, content: ReportContent) -> None:
         pdf.cell(0, 6, "avec le guide des formes juridiques", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
     pdf.paragraph(f"**Document de référence**\u202f: {content.reference}", size=9.5)
-    pdf.paragraph(content.intro, size=9.5, style="I")
+    pdf.paragraph(content.intro, size=9.5, grey=True)
     pdf.heading("L’essentiel")
     for line in content.short:
         if line.startswith("- "):
@@ -120,7 +123,7 @@ def _title_page(pdf: ReportPDF, content: ReportContent) -> None:
         "Suivent l’image de votre profil, le détail de chaque étape, les prochaines étapes, "
         "les points de vigilance et toutes vos réponses.",
         size=8.5,
-        style="I",
+        grey=True,
     )
 
 
@@ -128,8 +131,8 @@ def _synthesis_pages(pdf: ReportPDF, content: ReportContent) -> None:
     pdf.heading("Synthèse détaillée", 15)
     for number, section in enumerate(content.sections, start=1):
         pdf.heading(f"{number}. {section.title}", 11.5)
-        pdf.set_font(FONT, "I", 8.5)
-        pdf.set_text_color(70, 70, 70)
+        pdf.set_font(FONT, "", 8)
+        pdf.set_text_color(*GREY)
         pdf.cell(0, 4, section.citation, new_x="LMARGIN", new_y="NEXT")
         pdf.set_text_color(0, 0, 0)
         pdf.ln(1)
@@ -138,7 +141,7 @@ def _synthesis_pages(pdf: ReportPDF, content: ReportContent) -> None:
         for line in section.lines:
             pdf.item("•", line)
         if section.note:
-            pdf.paragraph(section.note, size=8.8, style="I")
+            pdf.paragraph(section.note, size=8.2, grey=True)
     if content.next_steps:
         pdf.heading("Prochaines étapes")
         for number, step in enumerate(content.next_steps, start=1):
@@ -153,7 +156,7 @@ def _legal_pages(pdf: ReportPDF, content: ReportContent) -> None:
     legal = content.legal
     pdf.heading("Guide des formes juridiques")
     if legal.recommendation:
-        pdf.paragraph(f"Piste qui ressort de vos réponses\u202f: **{legal.recommendation}** __({legal.citation})__")
+        pdf.paragraph(f"Piste qui ressort de vos réponses\u202f: **{legal.recommendation}** ({legal.citation})")
     else:
         pdf.paragraph("Vos réponses ne suffisent pas à dégager une piste : voici la comparaison des formes décrites dans le document.")
     if pdf.will_page_break(110):  # keep the table with its title
@@ -162,11 +165,11 @@ def _legal_pages(pdf: ReportPDF, content: ReportContent) -> None:
     headings = list(legal.columns)
     if legal.recommended_column is not None:
         headings[legal.recommended_column] += " (votre piste)"
-    pdf.set_font(FONT, "", 7.3)
+    pdf.set_font(FONT, "", 7.1)
     bold = FontFace(emphasis="BOLD")
     with pdf.table(
         col_widths=(22, 54, 55, 55),
-        line_height=3.6,
+        line_height=3.4,
         text_align="LEFT",
         headings_style=FontFace(emphasis="BOLD", fill_color=(225, 229, 236)),
         padding=1.2,
@@ -190,7 +193,7 @@ def _answers_pages(pdf: ReportPDF, content: ReportContent) -> None:
         pdf.heading(flow_title, 11)
         for step in steps:
             for answer in step.answers:
-                value = f"**{answer.answer}**" if answer.answered else f"__{answer.answer}__"
+                value = f"**{answer.answer}**" if answer.answered else answer.answer
                 pdf.item("–", f"{answer.question} → {value}", size=8, indent=4)
 
 
