@@ -56,7 +56,8 @@ async def send_report(
     try:
         files = await asyncio.to_thread(_build, kb, request)
     except EmptyReport as error:
-        await call(lambda: bot.send_message(chat_id=chat_id, text=str(error), message_thread_id=thread_id))
+        explanation = str(error)
+        await call(lambda: bot.send_message(chat_id=chat_id, text=explanation, message_thread_id=thread_id))
         return False
     except Exception:  # a broken report must not take the conversation down with it
         logger.exception("Échec de la préparation du document PDF (chat %s)", chat_id)

@@ -131,7 +131,10 @@ def _short_from_render(synthesis: syn.Synthesis) -> list[str] | None:
     render_short = getattr(syn, "render_short", None)
     if render_short is None:
         return None
-    rendered = render_short(synthesis)
+    try:
+        rendered = render_short(synthesis)
+    except TypeError:  # a different signature than expected: derive the short version ourselves
+        return None
     text = "\n".join(rendered) if isinstance(rendered, (list, tuple)) else str(rendered)
     lines = [line.strip() for line in text.split("\n")]
     return [line for line in lines if line and "voir le détail" not in line.casefold()]

@@ -432,3 +432,28 @@ def test_export_of_a_user_without_answers_explains_and_writes_nothing(tmp_path, 
     assert cli_main(["export", "--user", "lou", "--db", str(db), "--out", str(out)]) == 2
     assert "aucune question" in capsys.readouterr().out
     assert not out.exists() or not list(out.iterdir())
+
+
+# --------------------------------------------------------------------------- the short synthesis
+
+
+def test_derived_short_synthesis_is_short_and_comes_first(kb, mature):
+    from report.content import SHORT_MAX, short_synthesis
+
+    lines = short_synthesis(build_synthesis(kb.synthesis, MATURE_FILIERE_SCIC))
+    assert lines and sum(len(line) for line in lines) <= SHORT_MAX + 200  # the recommendation line is extra
+    first = flat(pages_text(mature.pdf)[0])
+    assert first.index("L’essentiel") < first.index("Synthèse détaillée") if "Synthèse détaillée" in first else True
+    assert "Piste de formalisation qui ressort de vos réponses" in first
+
+
+def test_short_synthesis_of_the_synthesis_module_is_used_when_it_exists(kb, monkeypatch):
+    import dialogue.synthesis as synthesis_module
+
+    def render_short(synthesis):
+        return ["**Votre synthèse en bref**", "- Un constat court et clair.", "Voir le détail"]
+
+    monkeypatch.setattr(synthesis_module, "render_short", render_short, raising=False)
+    first = flat(pages_text(report(kb, MATURE_FILIERE_SCIC).pdf)[0])
+    assert "Votre synthèse en bref" in first and "Un constat court et clair." in first
+    assert "Voir le détail" not in first

@@ -21,14 +21,14 @@ from pypdf import PdfReader
 import bot.telegram as tg
 import bot.telegram_report as tg_report
 from dialogue.types import ReportRequest, Reply, Say
-from tests.test_telegram import (
+from tests.test_telegram import (  # noqa: F401  (no_wait is a fixture)
     OTHER,
     TOKEN,
-    USER,
     USER_ID,
     FakeEngine,
     RecordingRequest,
     _recorder,
+    no_wait,
     text_update,
 )
 
@@ -72,9 +72,6 @@ async def channel(no_wait, kb):
         request.calls.clear()
         yield app, request
     assert errors == [], errors
-
-
-from tests.test_telegram import no_wait  # noqa: E402,F401  (fixture)
 
 
 async def test_pdf_and_picture_are_sent_after_the_text(channel):
