@@ -14,7 +14,8 @@ import threading
 from typing import Any
 
 from telegram import Bot, InputFile
-from telegram.error import BadRequest, Forbidden
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from dialogue.types import ReportRequest
 
@@ -53,6 +54,10 @@ async def send_report(
     from report import EmptyReport
 
     call = call or (lambda action: action())
+    try:  # « envoi d’un fichier… » under the chat's title while the first report imports its libraries
+        await bot.send_chat_action(chat_id=chat_id, action=ChatAction.UPLOAD_DOCUMENT, message_thread_id=thread_id)
+    except TelegramError:
+        pass  # only a courtesy
     try:
         files = await asyncio.to_thread(_build, kb, request)
     except EmptyReport as error:

@@ -441,9 +441,9 @@ def test_derived_short_synthesis_is_short_and_comes_first(kb, mature):
     from report.content import SHORT_MAX, short_synthesis
 
     lines = short_synthesis(build_synthesis(kb.synthesis, MATURE_FILIERE_SCIC))
-    assert lines and sum(len(line) for line in lines) <= SHORT_MAX + 200  # the recommendation line is extra
+    assert lines and sum(len(line) for line in lines) <= SHORT_MAX
     first = flat(pages_text(mature.pdf)[0])
-    assert first.index("L’essentiel") < first.index("Synthèse détaillée") if "Synthèse détaillée" in first else True
+    assert first.index("L’essentiel") < first.index("Synthèse détaillée")
     assert "Piste de formalisation qui ressort de vos réponses" in first
 
 

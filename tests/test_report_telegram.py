@@ -77,7 +77,7 @@ async def channel(no_wait, kb):
 async def test_pdf_and_picture_are_sent_after_the_text(channel):
     app, request = channel
     await app.process_update(text_update(app, "pdf"))
-    assert request.methods() == ["sendMessage", "sendDocument", "sendPhoto"]
+    assert request.methods() == ["sendMessage", "sendChatAction", "sendDocument", "sendPhoto"]
     assert "Voici votre synthèse" in request.sent()[0]["text"]
     (doc_method, doc_name, pdf, doc_params), (photo_method, photo_name, png, photo_params) = request.uploads
     assert doc_method == "sendDocument" and doc_name == "synthese-ptce-2026-05-01.pdf"
@@ -130,7 +130,7 @@ async def test_a_failed_build_apologises_without_breaking_the_conversation(chann
 
     monkeypatch.setattr(tg_report, "_build", broken)
     await app.process_update(text_update(app, "pdf"))
-    assert request.methods() == ["sendMessage", "sendMessage"]
+    assert request.methods() == ["sendMessage", "sendChatAction", "sendMessage"]
     assert "n’a pas pu être préparé" in request.sent()[-1]["text"]
 
 
@@ -140,7 +140,7 @@ async def test_nothing_answered_gets_a_clear_message(channel):
     empty = ReportRequest("synthesis", {"typologie": None}, DAY)
     engine.script[Say("vide")] = [Reply("Voici.", attachment=empty)]
     await app.process_update(text_update(app, "vide"))
-    assert request.methods() == ["sendMessage", "sendMessage"]
+    assert request.methods() == ["sendMessage", "sendChatAction", "sendMessage"]
     assert "aucune question" in request.sent()[-1]["text"]
 
 
