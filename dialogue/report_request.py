@@ -39,6 +39,8 @@ SENT = (
 #: Free text asking for the document: « pdf » alone, or a thing (synthèse, document…) with a way to get it.
 _REPORT_WORDS = frozenset({"pdf"})
 _REPORT_THINGS = ("synthese", "document", "rapport", "compte rendu")
+#: The reference document itself (/source), not the user's synthesis.
+_REFERENCE_WORDS = frozenset({"godin", "reference", "source", "institut"})
 _REPORT_VERBS = frozenset(
     {
         "envoie", "envoyer", "envoyez", "envoi", "recevoir", "telecharger", "imprimer", "imprimable",
@@ -50,6 +52,8 @@ _REPORT_VERBS = frozenset(
 def wants_report(plain: str) -> bool:
     """``plain`` is normalised text (see :func:`knowledge.text.normalise`)."""
     words = set(plain.split())
+    if words & _REFERENCE_WORDS:
+        return False
     if words & _REPORT_WORDS:
         return True
     return any(thing in plain for thing in _REPORT_THINGS) and bool(words & _REPORT_VERBS)

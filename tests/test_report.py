@@ -327,10 +327,14 @@ def test_free_text_asks_for_the_document(engine, text):
     assert "Quel nom donner à votre PTCE" in chat.text
 
 
-def test_other_questions_about_documents_are_not_taken_for_a_request(engine):
+@pytest.mark.parametrize(
+    "text", ["Que dit le document sur le lieu ?", "Où télécharger le document de référence de l’Institut Godin ?"]
+)
+def test_other_questions_about_documents_are_not_taken_for_a_request(engine, text):
     chat = Chat(engine)
-    chat.send("Que dit le document sur le lieu ?")
-    assert "Quel nom" not in chat.text and "rien à mettre" not in chat.text
+    _answer_typology(chat)
+    chat.send(text)
+    assert "Quel nom" not in chat.text and all(reply.attachment is None for reply in chat.replies)
 
 
 def test_request_in_the_middle_of_the_orientation_comes_back_to_the_step(engine):
@@ -457,3 +461,17 @@ def test_short_synthesis_of_the_synthesis_module_is_used_when_it_exists(kb, monk
     first = flat(pages_text(report(kb, MATURE_FILIERE_SCIC).pdf)[0])
     assert "Votre synthèse en bref" in first and "Un constat court et clair." in first
     assert "Voir le détail" not in first
+
+
+def test_terminal_explains_when_the_folder_cannot_be_written_and_goes_on(tmp_path):
+    import argparse
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    stdout = io.StringIO()
+    script = "/orientation\n1\npdf\n1\n/progression\n"
+    args = argparse.Namespace(user="alex", db=tmp_path / "chat.db", data=None, out=blocked)
+    assert run_chat(args, stdin=io.StringIO(script), stdout=stdout) == 0
+    text = stdout.getvalue()
+    assert f"Impossible d’écrire le document dans {blocked}" in text
+    assert "Votre progression" in text  # the chat went on
