@@ -165,7 +165,9 @@ def short_synthesis(synthesis: syn.Synthesis) -> list[str]:
 def _section_view(kb: KnowledgeBase, section: syn.SectionResult) -> SectionView:
     citation = kb.document.cite(section.chapter)
     if section.skipped:
-        return SectionView(section.title, citation, None, (), _clean(syn._skipped_text(section)))
+        reason = "Étape passée" if section.skipped_keys else "Étape non renseignée"
+        note = f"{reason}{NBSP}: sans réponse à ses questions, nous n’en tirons aucune conclusion."
+        return SectionView(section.title, citation, None, (), _clean(note))
     lines = []
     for line in section.lines:
         text = " ".join(line.text.split())

@@ -144,6 +144,8 @@ def test_pdf_lists_every_answer_question_by_question(kb, mature):
 def test_skipped_questions_are_marked(kb):
     text = flat(" ".join(pages_text(report(kb, NASCENT_TERRITORIAL).pdf)))
     assert "→ Question passée" in text
+    # innovation sociale: its only question was skipped, so nothing is concluded about it
+    assert f"Étape passée{NNBSP}: sans réponse à ses questions, nous n’en tirons aucune conclusion." in text
     assert "Vos membres partagent-ils la volonté de formaliser juridiquement la démarche" in text
 
 
