@@ -125,6 +125,8 @@ GREY = "#555555"
 ROW = 0.215  # inches per item row
 MARK = 0.14  # side of a status square, inches
 CAPTION_WIDTH = 118  # characters per caption line
+#: The font the PDF embeds too (shipped with matplotlib), whatever the local matplotlib settings say.
+FONT_FAMILY = "DejaVu Sans"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +224,7 @@ def _mpl_mark(ax, mark: Mark) -> None:
     x, y, status = mark.x, mark.y, mark.status
     if status is Status.UNANSWERED:
         ax.add_patch(Rectangle((x, y), MARK, MARK, fill=False, edgecolor=GREY, linewidth=0.9, linestyle=(0, (1.5, 1.2))))
-        ax.text(x + MARK / 2, y + MARK / 2, "?", ha="center", va="center", fontsize=6.5, color=GREY)
+        ax.text(x + MARK / 2, y + MARK / 2, "?", ha="center", va="center", fontsize=6.5, color=GREY, fontfamily=FONT_FAMILY)
         return
     if status is Status.PARTLY:
         ax.add_patch(Polygon([(x, y + MARK), (x + MARK, y + MARK), (x, y)], closed=True, facecolor=INK, edgecolor="none"))
@@ -247,7 +249,10 @@ def render_png(shapes: list[Shape]) -> bytes:
             _mpl_mark(ax, shape)
         elif isinstance(shape, Label):
             weight = "bold" if shape.bold else "normal"
-            ax.text(shape.x, shape.y, shape.text, fontsize=shape.size, fontweight=weight, color=shape.colour, va="baseline")
+            ax.text(
+                shape.x, shape.y, shape.text, fontsize=shape.size, fontweight=weight, color=shape.colour,
+                va="baseline", fontfamily=FONT_FAMILY,
+            )
         else:
             ax.plot([shape.x1, shape.x2], [shape.y1, shape.y2], color=GREY, linewidth=0.5)
     out = io.BytesIO()
