@@ -20,6 +20,7 @@ def write_files(kb, request: ReportRequest, directory: Path, out: TextIO | None 
     from report import EmptyReport, write_report
 
     out = out or sys.stdout
+    print("Préparation du document…", file=out, flush=True)  # the first one takes a second or two
     try:
         pdf, png = write_report(kb, request, directory)
     except EmptyReport as error:
