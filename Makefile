@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench graph check clean
+.PHONY: run test bench graph report-sample check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ bench: $(STAMP)
 
 graph: $(STAMP)
 	$(BIN)/ptce-bot graph
+
+# One page of a real PDF report, shown in the README (needs pdftoppm: apt-get install poppler-utils).
+report-sample: $(STAMP)
+	$(BIN)/python -m report.sample docs/report-page.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -28,6 +28,7 @@ class Sizes:
     scale_small_users: int = 1_000
     scale_probe_existing: int = 500
     scale_probe_new: int = 100
+    report_runs: int = 5
 
 
 FULL = Sizes()
@@ -41,6 +42,7 @@ QUICK = Sizes(
     scale_small_users=500,
     scale_probe_existing=150,
     scale_probe_new=20,
+    report_runs=2,
 )
 
 
@@ -66,6 +68,7 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
             probe_new=sizes.scale_probe_new,
             kb=kb,
         ),
+        "report": lambda: measures.pdf_report(sizes.report_runs),
     }
     from bench import collective
 

@@ -38,6 +38,9 @@ MAX_COLD_START_S = 1.5
 MAX_RSS_MB = 120.0
 MIN_TOP1 = 0.90  # same floor as tests/test_knowledge.py::test_dev_set_top1_accuracy_is_at_least_90_percent
 MAX_GROWTH = 1.5  # large-DB / small-DB latency ratio tolerated as noise
+MAX_REPORT_S = 1.0  # one PDF report (with its picture) in a running bot
+MAX_REPORT_KB = 300.0
+MAX_REPORT_PAGES = 5
 
 _kb_cache: KnowledgeBase | None = None
 
@@ -647,4 +650,38 @@ def many_users(
     return section
 
 
-SECTIONS = ("engine", "telegram", "startup", "matcher", "scale")
+# --------------------------------------------------------------------------- 6. PDF report
+
+
+def pdf_report(runs: int = 5) -> Section:
+    """Time, size and memory of the PDF report, in a child process (fresh imports, own peak RSS)."""
+    section = Section("report")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.report_child", "--runs", str(runs)],
+        cwd=ROOT,
+        env=_child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.report_child failed ({done.returncode}): {done.stderr[-800:]}")
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    section.details = child
+    section.add(f"one report (PDF + PNG), median of {runs} in a running process", child["median_s"], "s", MAX_REPORT_S, "<=")
+    section.add("same, CPU time (what an idle machine would take)", child["median_cpu_s"], "s")
+    section.add("first report of a process (imports fpdf2, matplotlib)", child["first_s"], "s")
+    section.add(f"PDF size ({child['pages']} pages, longest profile)", child["pdf_bytes"] / 1024, "KB", MAX_REPORT_KB, "<=")
+    section.add("PDF pages", child["pages"], "", MAX_REPORT_PAGES, "<=")
+    section.add("PNG size", child["png_bytes"] / 1024, "KB")
+    section.add("peak RSS of the export process", child["peak_kb"] / 1024, "MB")
+    section.add("of which the report (peak after − before)", (child["peak_kb"] - child["peak_before_kb"]) / 1024, "MB")
+    section.notes.append(
+        "report: fpdf2 and matplotlib are imported by the first report only; start-up of the chat and the bot "
+        "does not load them (see the startup section)."
+    )
+    return section
+
+
+SECTIONS = ("engine", "telegram", "startup", "matcher", "scale", "report")

@@ -299,6 +299,40 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     return telegram.run(args)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a user's PDF report and profile picture, as the chat's « Recevoir le document (PDF) » does."""
+    from datetime import date
+
+    from bot.report_files import default_directory, write_files
+    from dialogue.store import ProgressStore, StorageError
+    from dialogue.types import ReportRequest
+
+    kb = _load(args)
+    try:
+        store = ProgressStore.open(args.db)
+    except StorageError as error:
+        print(f"Impossible d’ouvrir la base de données : {error}", file=sys.stderr)
+        return EXIT_INVALID_KNOWLEDGE
+    try:
+        # Terminal users are stored as « cli:NAME »; a full id (« tg:… ») is accepted as is.
+        user_id = args.user if ":" in args.user else f"cli:{args.user}"
+        record = store.load(user_id)
+    finally:
+        store.close()
+    if record is None:
+        print(f"Aucun utilisateur « {args.user} » dans la base de données.", file=sys.stderr)
+        return EXIT_USAGE
+    questions = {q.id for flow in kb.flows.values() for step in flow.steps for q in step.questions}
+    request = ReportRequest(
+        kind="formes" if record.flow == "formes" else "synthesis",
+        answers={key: value for key, value in record.answers.items() if key in questions},
+        day=date.today(),
+        ptce_name=record.context.get("ptce_name", ""),
+    )
+    directory = Path(args.out) if args.out else default_directory(args.db)
+    return EXIT_OK if write_files(kb, request, directory, sys.stdout) else EXIT_USAGE
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     from dialogue.graph import write_graph
 
@@ -342,7 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="discuter avec le conseiller dans le terminal")
     chat.add_argument("--user", default=None, help="nom de l’utilisateur (progression gardée par nom)")
     chat.add_argument("--db", type=Path, default=None, help="fichier SQLite (par défaut : $PTCE_DB ou ptce.db)")
+    chat.add_argument("--out", type=Path, default=None, help="dossier du document PDF (par défaut : celui de la base)")
     chat.set_defaults(handler=cmd_chat)
+
+    export = sub.add_parser("export", help="écrire la synthèse PDF et l’image du profil d’un utilisateur")
+    export.add_argument("--user", required=True, help="nom de l’utilisateur du chat (ou identifiant complet, ex. tg:…)")
+    export.add_argument("--out", type=Path, default=None, help="dossier de sortie (par défaut : celui de la base)")
+    export.add_argument("--db", type=Path, default=None, help="fichier SQLite (par défaut : $PTCE_DB ou ptce.db)")
+    export.set_defaults(handler=cmd_export)
 
     tg = sub.add_parser("telegram", help="lancer le bot Telegram (jeton dans TELEGRAM_BOT_TOKEN)")
     tg.add_argument("--db", type=Path, default=None, help="fichier SQLite (par défaut : $PTCE_DB ou ptce.db)")

@@ -419,6 +419,14 @@ async def deliver(
             if reply.edit and query is not None and await _edit(context, query, reply):
                 continue
             await _send_parts(context, chat.id, reply, thread_id=thread_id, reply_to=reply_to)
+            if reply.attachment is not None:  # the PDF report: built off the event loop
+                from bot.telegram_report import send_report
+
+                state = _state(context)
+                await send_report(
+                    context.bot, chat.id, reply.attachment, getattr(state.engine, "kb", None), thread_id=thread_id,
+                    call=lambda action: call_with_retries(action, retry_flood_control=state.retry_flood_control),
+                )
     except Forbidden:
         # The user blocked the bot (or removed it from the group) meanwhile.
         logger.info("Envoi refusé par Telegram (chat %s) : utilisateur inactif", chat.id)

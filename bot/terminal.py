@@ -6,10 +6,12 @@ import argparse
 import getpass
 import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from dialogue.store import StorageError
-from dialogue.types import Button, Choose, Command, Event, Reply, Say
+from dialogue.types import Button, Choose, Command, Event, Reply, ReportRequest, Say
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.S)
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
@@ -21,11 +23,15 @@ def render_text(text: str, *, colour: bool) -> str:
     return _BOLD.sub(lambda m: f"\033[1m{m.group(1)}\033[0m" if colour else m.group(1), text)
 
 
-def render_replies(replies: list[Reply], out: TextIO, *, colour: bool) -> list[Button]:
+def render_replies(
+    replies: list[Reply], out: TextIO, *, colour: bool, on_report: Callable[[ReportRequest], object] | None = None
+) -> list[Button]:
     """Print replies; return the numbered buttons of the last reply that has some."""
     numbered: list[Button] = []
     for reply in replies:
         print(render_text(reply.text, colour=colour), file=out)
+        if reply.attachment is not None and on_report is not None:
+            on_report(reply.attachment)
         buttons = reply.all_buttons()
         if buttons:
             numbered = buttons
@@ -65,6 +71,13 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Text
         print(f"Impossible d’ouvrir la base de données : {error}", file=sys.stderr)
         return 1
     user_id = f"cli:{user}"
+    from bot.report_files import default_directory, write_files
+
+    directory = Path(getattr(args, "out", None) or default_directory(args.db))
+
+    def on_report(request: ReportRequest) -> None:
+        write_files(engine.kb, request, directory, stdout)
+
     try:
         buttons = render_replies(engine.handle(user_id, Command("start")), stdout, colour=interactive)
         if interactive:
@@ -82,7 +95,7 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Text
             if not interactive:
                 print(f"> {line.strip()}", file=stdout)
             replies = engine.handle(user_id, event)
-            new_buttons = render_replies(replies, stdout, colour=interactive)
+            new_buttons = render_replies(replies, stdout, colour=interactive, on_report=on_report)
             if new_buttons:
                 buttons = new_buttons
             stdout.flush()

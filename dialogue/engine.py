@@ -19,6 +19,7 @@ from dialogue import machine as m
 from dialogue.collective_flow import ChannelSettings, CollectiveFlow
 from dialogue.collective_store import CollectiveStore
 from dialogue.commands import COMMANDS
+from dialogue import report_request as report
 from dialogue.store import AnswerValue, ProgressStore, UserRecord
 from dialogue.synthesis import build_synthesis, render_legal_guide, render_synthesis
 from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
@@ -161,6 +162,9 @@ class Engine:
     # ------------------------------------------------------------------ dispatch
 
     def _dispatch(self, turn: _Turn, conv: m.Conversation, event: Event) -> list[Reply]:
+        # The PTCE's name for the PDF is the next free text only; anything else cancels the question.
+        if turn.record.context.pop(report.PENDING_KEY, None) and isinstance(event, Say):
+            return self._report(turn, conv, typed_name=event.text)
         if isinstance(event, Command):
             return self._command(turn, conv, event.name.lower().lstrip("/"), event.argument.strip().lower())
         if isinstance(event, Choose):
@@ -250,6 +254,8 @@ class Engine:
             return [self._help()]
         if kind == "syn" and not rest:
             return self._synthesis(turn)
+        if kind in (report.REPORT_PAYLOAD, report.NO_NAME_PAYLOAD) and not rest:
+            return self._report(turn, conv, typed_name="" if kind == report.NO_NAME_PAYLOAD else None)
         if kind == "r" and not rest:
             return self._resume(turn, conv)
         if kind == "rr" and not rest:
@@ -283,6 +289,8 @@ class Engine:
             if handled is not None:
                 return handled
         plain = normalise(text)
+        if report.wants_report(plain):
+            return self._report(turn, conv)
         if any(intent in plain for intent in _ORIENTATION_INTENTS) and position is None:
             return self._start_flow(turn, conv, ORIENTATION)
         glossary = self._glossary_lookup(plain)
@@ -630,7 +638,7 @@ class Engine:
             texts = render_legal_guide(synthesis, flow.comparison)
         else:
             texts = render_synthesis(synthesis)
-        closing = ((Button("Recommencer", "rr"), MENU_BUTTON),)
+        closing = ((report.REPORT_BUTTON,), (Button("Recommencer", "rr"), MENU_BUTTON))
         return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], closing)]
 
     def _synthesis(self, turn: _Turn) -> list[Reply]:
@@ -642,11 +650,26 @@ class Engine:
                 )
             ]
         texts = render_synthesis(build_synthesis(self.kb.synthesis, turn.record.answers))
-        closing: list[tuple[Button, ...]] = []
+        closing: list[tuple[Button, ...]] = [(report.REPORT_BUTTON,)]
         if self._unfinished_flow(turn.record):
             closing.append((Button("Reprendre le parcours", "r"),))
         closing.append((MENU_BUTTON,))
         return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], tuple(closing))]
+
+    def _report(self, turn: _Turn, conv: m.Conversation, typed_name: str | None = None) -> list[Reply]:
+        """The « Recevoir le document (PDF) » request: the channel builds the files."""
+        replies = report.report_replies(
+            turn.record,
+            self._question_flow,
+            day=self._clock().date(),
+            kind=FORMES if turn.record.flow == FORMES else "synthesis",
+            typed_name=typed_name,
+            skip_words=_SKIP_WORDS,
+            menu=None if conv.state in self.fsm.positions else MENU_BUTTON,
+        )
+        if conv.state in self.fsm.positions and report.PENDING_KEY not in turn.record.context:
+            replies.append(self._question(turn.record, conv.state))  # back to the step in progress
+        return replies
 
     def _answer_by_text(self, turn: _Turn, conv: m.Conversation, position: m.FlowPosition, text: str) -> list[Reply] | None:
         plain = normalise(text)

@@ -15,8 +15,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from dialogue.no_numpy import numpy_hidden
+
+with numpy_hidden():  # sqlite-utils would import numpy (installed for the PDF report) at start-up
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
 
 DEFAULT_DB = "ptce.db"
 

@@ -7,7 +7,9 @@ and ``[label](https://url)`` links. Nothing else is interpreted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 #: Telegram refuses callback data longer than this; the engine never exceeds it.
 MAX_PAYLOAD_BYTES = 64
@@ -47,17 +49,35 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """Asks the channel to build the PDF report and the profile picture.
+
+    The engine stays free of I/O: it hands over a snapshot of what the report
+    needs, and the channel builds the files (see the ``report`` package).
+    ``kind`` is ``"synthesis"`` or ``"formes"`` (the legal-form guide adds its
+    comparison table).
+    """
+
+    kind: str
+    answers: Mapping[str, str | list[str] | None]
+    day: date
+    ptce_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One message to show the user.
 
     ``buttons`` is a tuple of rows. ``edit`` asks channels that can do so to
     update the message whose button was just pressed instead of sending a new
     one (used when toggling options of a multiple-choice question).
+    ``attachment`` asks the channel to send the report after the text.
     """
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
     edit: bool = False
+    attachment: ReportRequest | None = None
 
     def all_buttons(self) -> list[Button]:
         """Buttons in reading order, rows flattened."""

@@ -92,7 +92,8 @@ def parse_parameters(content_type: str, body: bytes, query: str = "") -> dict[st
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
             if part.get_filename():
-                params[name] = {"filename": part.get_filename(), "size": len(part.get_content())}
+                content = part.get_content()
+                params[name] = {"filename": part.get_filename(), "size": len(content), "content": content}
             else:
                 payload = part.get_payload(decode=True) or b""
                 params[name] = _decode_value(payload.decode("utf-8"))

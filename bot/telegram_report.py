@@ -1,0 +1,94 @@
+"""Sending the PDF report and the profile picture on Telegram.
+
+The files are built in a worker thread (``asyncio.to_thread``) so the event loop
+keeps answering other users meanwhile; one report is built at a time, which
+bounds the memory a burst of requests can take. fpdf2 and matplotlib are
+imported by the first report, never at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from telegram import Bot, InputFile
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from dialogue.types import ReportRequest
+
+logger = logging.getLogger(__name__)
+
+PHOTO_CAPTION = "Votre profil au regard des listes du document — ce n’est pas un score."
+DOCUMENT_CAPTION = "Votre synthèse d’orientation (PDF)"
+FAILED = (
+    "Désolé, le document n’a pas pu être préparé. Votre synthèse reste disponible ici avec /synthese ; "
+    "réessayez dans un moment."
+)
+
+_build_lock = threading.Lock()
+
+
+def _build(kb: Any, request: ReportRequest):
+    from report import build_report
+
+    with _build_lock:
+        return build_report(kb, request)
+
+
+async def send_report(
+    bot: Bot,
+    chat_id: int,
+    request: ReportRequest,
+    kb: Any,
+    *,
+    thread_id: int | None = None,
+    call: Any = None,
+) -> bool:
+    """Build the files off the event loop, then send the PDF and the picture. False if it failed.
+
+    ``call`` wraps each Bot API call (the channel passes its retrying wrapper).
+    """
+    from report import EmptyReport
+
+    call = call or (lambda action: action())
+    try:  # « envoi d’un fichier… » under the chat's title while the first report imports its libraries
+        await bot.send_chat_action(chat_id=chat_id, action=ChatAction.UPLOAD_DOCUMENT, message_thread_id=thread_id)
+    except TelegramError:
+        pass  # only a courtesy
+    try:
+        files = await asyncio.to_thread(_build, kb, request)
+    except EmptyReport as error:
+        explanation = str(error)
+        await call(lambda: bot.send_message(chat_id=chat_id, text=explanation, message_thread_id=thread_id))
+        return False
+    except Exception:  # a broken report must not take the conversation down with it
+        logger.exception("Échec de la préparation du document PDF (chat %s)", chat_id)
+        await call(lambda: bot.send_message(chat_id=chat_id, text=FAILED, message_thread_id=thread_id))
+        return False
+    try:
+        await call(
+            lambda: bot.send_document(
+                chat_id=chat_id,
+                document=InputFile(files.pdf, filename=files.pdf_name),
+                caption=DOCUMENT_CAPTION,
+                message_thread_id=thread_id,
+            )
+        )
+        await call(
+            lambda: bot.send_photo(
+                chat_id=chat_id,
+                photo=InputFile(files.png, filename=files.png_name),
+                caption=PHOTO_CAPTION,
+                message_thread_id=thread_id,
+            )
+        )
+    except Forbidden:
+        raise  # the channel marks the user inactive
+    except BadRequest as error:
+        logger.warning("Document refusé par Telegram (chat %s) : %s", chat_id, error.message)
+        await call(lambda: bot.send_message(chat_id=chat_id, text=FAILED, message_thread_id=thread_id))
+        return False
+    return True

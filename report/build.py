@@ -1,0 +1,60 @@
+"""Build the report's two files from a :class:`~dialogue.types.ReportRequest`.
+
+Called by every channel (terminal, Telegram, ``ptce-bot export``), never by the
+engine itself: the engine only asks for a report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from dialogue.types import ReportRequest
+from knowledge.loader import KnowledgeBase
+from report.content import NOTHING_TO_REPORT, EmptyReport, build_content, has_answers
+from report.profile import layout, load_profile, render_png
+
+PROFILE_TITLE = "Votre profil au regard des listes du document"
+
+__all__ = ["NOTHING_TO_REPORT", "EmptyReport", "ReportFiles", "build_report", "file_names", "write_report"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFiles:
+    pdf: bytes
+    png: bytes
+    pdf_name: str
+    png_name: str
+
+
+def file_names(day: date) -> tuple[str, str]:
+    """``synthese-ptce-AAAA-MM-JJ.pdf`` and the matching picture name."""
+    return f"synthese-ptce-{day.isoformat()}.pdf", f"profil-ptce-{day.isoformat()}.png"
+
+
+def build_report(kb: KnowledgeBase, request: ReportRequest) -> ReportFiles:
+    """The PDF and the PNG of the profile; raises :class:`EmptyReport` when nothing was answered."""
+    if not has_answers(request.answers):
+        raise EmptyReport(NOTHING_TO_REPORT)
+    content = build_content(kb, request.answers, kind=request.kind, ptce_name=request.ptce_name, day=request.day)
+    title = f"{PROFILE_TITLE} — {content.ptce_name}" if content.ptce_name else PROFILE_TITLE
+    if len(title) > 70:
+        title = PROFILE_TITLE
+    shapes = layout(load_profile(), request.answers, title)
+    from report.pdf import render_pdf  # fpdf2: only when a report is really built
+
+    pdf = render_pdf(content, shapes)
+    png = render_png(shapes)
+    pdf_name, png_name = file_names(request.day)
+    return ReportFiles(pdf, png, pdf_name, png_name)
+
+
+def write_report(kb: KnowledgeBase, request: ReportRequest, directory: Path) -> tuple[Path, Path]:
+    """Write both files into ``directory`` (created if needed); returns their paths."""
+    files = build_report(kb, request)
+    directory.mkdir(parents=True, exist_ok=True)
+    pdf_path, png_path = directory / files.pdf_name, directory / files.png_name
+    pdf_path.write_bytes(files.pdf)
+    png_path.write_bytes(files.png)
+    return pdf_path, png_path
