@@ -284,7 +284,9 @@ class Harness:
     errors: list[BaseException] = field(default_factory=list)
 
     async def feed(self, update: Update) -> None:
+        """Process one update, then wait until its replies left the outbox."""
         await self.app.process_update(update)
+        await tg.drain(self.app)
 
     def buttons(self, params: dict[str, Any]) -> list[tuple[str, str]]:
         markup = params.get("reply_markup") or {}
@@ -682,25 +684,56 @@ class TestRetries:
         assert no_wait == [pytest.approx(3.1)]
         assert_no_errors(harness)
 
-    async def test_network_errors_retried_then_bounded(self, harness: Harness, no_wait: list[float]) -> None:
+    async def test_timeout_after_sending_is_not_retried(self, harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+        """A late answer may hide a delivered message: sending again could duplicate it."""
         harness.request.fail("sendMessage", TimedOut())
         await harness.feed(text_update(harness.app, "/menu"))
+        assert len(harness.request.sent()) == 1
+        assert "pas renvoyé" in caplog.text
+        assert tg.channel_of(harness.app).queue.count_outbox() == 0
+        await harness.feed(text_update(harness.app, "/menu"))  # the next reply goes out normally
         assert len(harness.request.sent()) == 2
         assert_no_errors(harness)
 
-        for _ in range(tg.SEND_ATTEMPTS):
-            harness.request.fail("sendMessage", TimedOut())
-        await harness.feed(text_update(harness.app, "/menu"))
-        assert len(harness.request.sent()) == 2 + tg.SEND_ATTEMPTS
-        assert [type(e) for e in harness.errors] == [TimedOut]  # reported, not fatal
-        harness.errors.clear()
+    async def test_failure_before_sending_is_retried(self, harness: Harness, no_wait: list[float]) -> None:
+        import httpx
+        from telegram.error import NetworkError
 
-    async def test_bad_request_not_retried(self, harness: Harness) -> None:
+        for _ in range(4):
+            try:
+                raise NetworkError("httpx.ConnectError") from httpx.ConnectError("refused")
+            except NetworkError as exc:
+                harness.request.fail("sendMessage", exc)
+        await harness.feed(text_update(harness.app, "/menu"))
+        assert len(harness.request.sent()) == 5
+        assert no_wait == [0.5, 1.0, 2.0, 4.0]  # doubling back-off
+        assert_no_errors(harness)
+
+    @pytest.mark.parametrize("status", [500, 502])
+    async def test_server_errors_are_retried_in_order(self, harness: Harness, no_wait: list[float], status: int) -> None:
+        for _ in range(3):
+            harness.request.fail("sendMessage", (status, {"ok": False, "error_code": status, "description": "Internal"}))
+        await harness.feed(text_update(harness.app, "un"))
+        await harness.feed(text_update(harness.app, "deux"))
+        texts = [p["text"] for p in harness.request.sent()]
+        assert texts[-2:] == ["Vous avez écrit : un", "Vous avez écrit : deux"]
+        assert len(texts) == 5
+        assert_no_errors(harness)
+
+    async def test_long_flood_wait_is_capped(self, harness: Harness, no_wait: list[float]) -> None:
+        harness.request.fail("sendMessage", too_many_requests(40))
+        await harness.feed(text_update(harness.app, "/menu"))
+        assert len(harness.request.sent()) == 2
+        assert no_wait == [pytest.approx(tg.MAX_RETRY_AFTER + 0.1)]
+        assert_no_errors(harness)
+
+    async def test_bad_request_not_retried(self, harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
         harness.request.fail("sendMessage", bad_request("chat not found"))
         await harness.feed(text_update(harness.app, "/menu"))
         assert len(harness.request.sent()) == 1
-        assert len(harness.errors) == 1
-        harness.errors.clear()
+        assert "refusé" in caplog.text
+        assert tg.channel_of(harness.app).queue.count_outbox() == 0
+        assert_no_errors(harness)
 
     async def test_retry_after_with_rate_limiter(self) -> None:
         engine, request = FakeEngine(), RecordingRequest()
@@ -711,6 +744,7 @@ class TestRetries:
         async with app:
             started = time.monotonic()
             await app.process_update(text_update(app, "/menu"))
+            await tg.drain(app)
             elapsed = time.monotonic() - started
         assert len(request.sent()) == 2
         assert elapsed >= 1.0
@@ -745,16 +779,13 @@ class TestOrdering:
         app.add_error_handler(_recorder(errors))
         users = [dict(USER, id=1000 + k) for k in range(5)]
         async with app:
-            await app.start()
             for i in range(12):
                 for user in users:
                     chat = PRIVATE | {"id": user["id"]}
                     await app.update_queue.put(text_update(app, f"m{i}", chat=chat, user=user))
-            await asyncio.wait_for(app.update_queue.join(), timeout=20)
-            processor = app.update_processor
-            assert isinstance(processor, tg.PerUserUpdateProcessor)
-            assert processor.active_users == 0  # idle locks dropped
-            await app.stop()
+            await asyncio.wait_for(tg.drain(app), timeout=20)
+            dispatcher = tg.channel_of(app).dispatcher
+            assert dispatcher.active_users == 0  # idle queues dropped
         for user in users:
             texts = [p["text"] for p in request.sent() if p["chat_id"] == user["id"]]
             assert texts == [f"Vous avez écrit : m{i}" for i in range(12)]
@@ -764,36 +795,33 @@ class TestOrdering:
         assert errors == []
 
     async def test_order_kept_when_concurrency_is_saturated(self) -> None:
-        processor = tg.PerUserUpdateProcessor(max_concurrent_updates=2)
         rng = random.Random(3)
         done: list[tuple[int, int]] = []
         running: dict[int, int] = {}
 
-        async def work(user_id: int, index: int) -> None:
-            running[user_id] = running.get(user_id, 0) + 1
-            assert running[user_id] == 1  # never two updates of one user at once
-            await asyncio.sleep(rng.uniform(0, 0.005))
-            done.append((user_id, index))
-            running[user_id] -= 1
+        class Work:
+            async def process_update(self, update: Update) -> None:
+                user_id, index = update.effective_user.id, int(update.message.text)
+                running[user_id] = running.get(user_id, 0) + 1
+                assert running[user_id] == 1  # never two updates of one user at once
+                await asyncio.sleep(rng.uniform(0, 0.005))
+                done.append((user_id, index))
+                running[user_id] -= 1
 
-        def update_of(user_id: int) -> Update:
-            return Update.de_json({"update_id": next(_update_ids), "message": message_dict(
-                "x", user=dict(USER, id=user_id), chat=PRIVATE | {"id": user_id})}, None)
-
-        async with processor:
-            tasks = [
-                asyncio.create_task(processor.process_update(update_of(user_id), work(user_id, index)))
-                for index in range(15)
-                for user_id in (1, 2, 3)
-            ]
-            await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
-            assert processor.active_users == 0
+        app = tg.build_application(FakeEngine(), TOKEN, request=RecordingRequest(), rate_limit=False)
+        dispatcher = tg.Dispatcher(Work(), tg.channel_of(app), max_concurrent_updates=2)  # type: ignore[arg-type]
+        for index in range(15):
+            for user_id in (1, 2, 3):
+                dispatcher.submit(Update.de_json({"update_id": next(_update_ids), "message": message_dict(
+                    str(index), user=dict(USER, id=user_id), chat=PRIVATE | {"id": user_id})}, None))
+        await asyncio.wait_for(dispatcher.join(), timeout=10)
+        assert dispatcher.active_users == 0
         for user_id in (1, 2, 3):
             assert [i for u, i in done if u == user_id] == list(range(15))
 
     def test_ordering_key(self) -> None:
         app = tg.build_application(FakeEngine(), TOKEN, request=RecordingRequest(), rate_limit=False)
-        key = tg.PerUserUpdateProcessor.ordering_key
+        key = tg.Dispatcher.ordering_key
         assert key(Update.de_json({"update_id": 1, "message": message_dict("x")}, app.bot)) == USER_ID
         channel = {"id": -100777, "type": "channel", "title": "Actus"}
         assert key(Update.de_json({"update_id": 2, "channel_post": message_dict("x", chat=channel, user=None)}, app.bot)) is None
