@@ -215,6 +215,11 @@ class ProgressStore:
             raise StorageError(f"{path} : {_describe(error)}") from error
         return cls(db, path)
 
+    @classmethod
+    def memory(cls) -> ProgressStore:
+        """A throw-away in-memory store usable from a worker thread (tests, benchmarks)."""
+        return cls(Database(sqlite3.connect(":memory:", check_same_thread=False)))
+
     def set_busy_timeout(self, milliseconds: int) -> None:
         self.db.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
 

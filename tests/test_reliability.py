@@ -486,7 +486,7 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
     pool = concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context(method))
     futures = [asyncio.wrap_future(pool.submit(simulate_chunk, chunk)) for chunk in chunks]
     # In memory: this test is about ordering and isolation; durability on disk is the SIGKILL test's.
-    engine = Engine(kb, ProgressStore(Database(memory=True)))
+    engine = Engine(kb, ProgressStore.memory())
     app, request, errors = telegram_app(engine)
     update_ids = itertools.count(1)
     gc.collect()
@@ -505,7 +505,6 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
 
     try:
         async with app:
-            await app.start()
             try:
                 producers = []
                 for finished in asyncio.as_completed(futures):
@@ -515,9 +514,9 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
                         expected_texts[telegram_id] = texts
                         producers.append(asyncio.create_task(producer(telegram_id, events)))
                 await asyncio.gather(*producers)
-                await asyncio.wait_for(app.update_queue.join(), timeout=240)
+                await asyncio.wait_for(tg.drain(app), timeout=240)
             finally:
-                await app.stop()
+                pass
     finally:
         pool.shutdown(cancel_futures=True)
         gc.unfreeze()
@@ -525,7 +524,7 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
         assert len(plans) == CONCURRENT_USERS
         assert sum(map(len, plans.values())) == CONCURRENT_USERS * EVENTS_PER_USER
         assert errors == [], errors[:3]
-        assert app.update_processor.active_users == 0
+        assert tg.channel_of(app).dispatcher.active_users == 0
         wrong_state = [uid for uid in plans if snapshot(engine.store, tg.user_key(uid)) != expected_state[uid]]
         assert wrong_state == [], (
             f"{len(wrong_state)} users differ, e.g. {wrong_state[0]}: "
@@ -803,17 +802,14 @@ ODD_UPDATES: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("name", list(ODD_UPDATES))
 async def test_odd_update_never_raises(name: str, kb: KnowledgeBase) -> None:
-    engine = Engine(kb, ProgressStore(Database(memory=True)))
+    engine = Engine(kb, ProgressStore.memory())
     app, request, errors = telegram_app(engine)
     async with app:
-        # Directly, then through the update queue and the per-user processor.
+        # Directly, then through the durable update queue and the per-user dispatcher.
         await app.process_update(Update.de_json({"update_id": 1, **ODD_UPDATES[name]}, app.bot))
-        await app.start()
-        try:
-            await app.update_queue.put(Update.de_json({"update_id": 2, **ODD_UPDATES[name]}, app.bot))
-            await asyncio.wait_for(app.update_queue.join(), timeout=30)
-        finally:
-            await app.stop()
+        await app.update_queue.put(Update.de_json({"update_id": 2, **ODD_UPDATES[name]}, app.bot))
+        await asyncio.wait_for(tg.drain(app), timeout=30)
+        assert tg.channel_of(app).queue.is_done(2)
     assert errors == [], errors
     sent = [text for texts in request.texts.values() for _, text in texts]
     assert tg.ERROR_TEXT not in sent
