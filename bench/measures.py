@@ -147,6 +147,9 @@ def engine_latency(users: int = 1000, events: int = 30, *, kb: KnowledgeBase | N
 
 async def _feed(app, updates, errors: list) -> tuple[float, float]:
     """Put every update on the application's queue (started app) and wait until all are done."""
+    import bot.telegram as tg
+
+    durable = isinstance(app.update_queue, tg.DurableUpdateQueue)
     async with app:
         await app.start()
         try:
@@ -155,7 +158,10 @@ async def _feed(app, updates, errors: list) -> tuple[float, float]:
             wall0 = time.perf_counter()
             for update in updates:
                 app.update_queue.put_nowait(update)
-            await app.update_queue.join()
+            if durable:  # the bot's path: durable intake, per-user dispatcher, outbox
+                await tg.drain(app)
+            else:
+                await app.update_queue.join()
             return time.perf_counter() - wall0, time.process_time() - cpu0
         finally:
             await app.stop()
@@ -216,7 +222,7 @@ def _application(kind: str, engine, errors: list):
             .token(TOKEN)
             .request(request)
             .get_updates_request(OfflineRequest())
-            .concurrent_updates(tg.PerUserUpdateProcessor())
+            .concurrent_updates(tg.MAX_CONCURRENT_UPDATES)
             .build()
         )
 
@@ -293,7 +299,7 @@ def telegram_throughput(
     section.notes.append(
         "rate_limit=False: AIORateLimiter would throttle to Telegram's ~30 msg/s by design; "
         f"{'pinned to CPU ' + str(cpu) if cpu is not None else 'not pinned'}; one event loop, updates fed "
-        "through application.update_queue (the production path, PerUserUpdateProcessor on); "
+        "through application.update_queue (the production path: durable intake, per-user dispatcher, engine in one worker thread, outbox); "
         "offline BaseRequest answers instantly."
     )
     return section

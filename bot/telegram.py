@@ -161,7 +161,7 @@ _sleep = asyncio.sleep  # indirection so tests can skip real waits
 #: The outbox row whose request is being made (set by the sender, read by the request layer).
 _SENDING_ROW: contextvars.ContextVar[int | None] = contextvars.ContextVar("ptce_sending_row", default=None)
 
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.get_updates'", category=PTBUserWarning)
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(get_updates|getUpdates)'", category=PTBUserWarning)
 
 
 class EngineLike(Protocol):
@@ -757,7 +757,7 @@ class DurableUpdateQueue(asyncio.Queue):
 
     channel: _ChannelState | None = None
 
-    async def put(self, item: Any) -> None:
+    def put_nowait(self, item: Any) -> None:
         channel = self.channel
         if isinstance(item, Update) and channel is not None and channel.dispatcher is not None:
             if channel.stopping:
@@ -765,6 +765,12 @@ class DurableUpdateQueue(asyncio.Queue):
             new = channel.queue.record([(item.update_id, item.to_dict())])
             if item.update_id in new:
                 channel.dispatcher.submit(item)
+            return
+        super().put_nowait(item)
+
+    async def put(self, item: Any) -> None:
+        if isinstance(item, Update):
+            self.put_nowait(item)
             return
         await super().put(item)
 
@@ -1465,8 +1471,13 @@ def run(args: argparse.Namespace) -> int:
         if url_path is None:
             url_path = urlparse(webhook_url).path
         webhook = WebhookOptions(args.listen, args.port, url_path.lstrip("/"), webhook_url, secret)
+    if hasattr(signal, "SIGXFSZ"):
+        # A file-size limit then fails the write (handled like a full disk) instead of killing the bot.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # Only for a Bot API server without limits (tests): Telegram itself needs the limiter.
+    rate_limit = os.environ.get("PTCE_TELEGRAM_RATE_LIMIT", "1") != "0"
     try:
-        application = build_application(engine, token, base_url=base_url, queue=queue)
+        application = build_application(engine, token, base_url=base_url, queue=queue, rate_limit=rate_limit)
         return asyncio.run(serve(application, webhook))
     except InvalidToken:
         print("Erreur : Telegram a refusé le jeton TELEGRAM_BOT_TOKEN.", file=sys.stderr)
