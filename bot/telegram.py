@@ -132,6 +132,8 @@ FIRST_LOCK_RETRY = 0.05
 MAX_LOCK_RETRY = 1.0
 #: How often the database file's identity is checked.
 WATCH_INTERVAL = 1.0
+#: Messages in flight at once (all chats): enough for Telegram's 30/s, few to leave in doubt after a crash.
+MAX_SENDS_IN_FLIGHT = 8
 #: At shutdown, requests already sent get this long to be answered.
 SHUTDOWN_GRACE = 5.0
 #: Exit code when the database file disappears or is replaced while running.
@@ -491,6 +493,7 @@ class OutboxSender:
         self._channel = channel
         self._tasks: dict[int, asyncio.Task] = {}
         self._in_request: set[asyncio.Task] = set()
+        self._in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
         self.uncertain = 0
         self.delivered = 0
 
@@ -532,7 +535,8 @@ class OutboxSender:
             task = asyncio.current_task()
             self._in_request.add(task)
             try:
-                await self._call(row)
+                async with self._in_flight:
+                    await self._call(row)
             except RetryAfter as exc:
                 wait = min(_retry_after_seconds(exc), MAX_RETRY_AFTER)
                 self._channel.log_limited("flood", logging.WARNING,

@@ -161,8 +161,16 @@ class FakeBotApi:
 
     def _make_server(self, host: str, port: int) -> ThreadingHTTPServer:
         assert host in ("127.0.0.1", "localhost"), "loopback only"
-        server = ThreadingHTTPServer((host, port), self._handler_class())
+        server = ThreadingHTTPServer((host, port), self._handler_class(), bind_and_activate=False)
         server.daemon_threads = True
+        server.request_queue_size = 256  # many chats connect at once; the default backlog is 5
+        server.allow_reuse_address = True
+        try:
+            server.server_bind()
+            server.server_activate()
+        except OSError:
+            server.server_close()
+            raise
         return server
 
     # ------------------------------------------------------------------ faults

@@ -332,8 +332,17 @@ def _total(api: FakeBotApi) -> int:
         return len(api.messages)
 
 
-def _wait_total(api: FakeBotApi, count: int, timeout: float) -> None:
-    api.wait_until(lambda: len(api.messages) >= count, timeout=timeout)
+def _wait_total(api: FakeBotApi, count: int, timeout: float, expected: dict[int, list[str]] | None = None) -> None:
+    try:
+        api.wait_until(lambda: len(api.messages) >= count, timeout=timeout)
+    except TimeoutError:
+        if expected:
+            for chat_id, texts in expected.items():
+                got = _received(api, chat_id)
+                if got != texts:
+                    raise AssertionError(f"chat {chat_id}: {len(got)} received, {len(texts)} expected; "
+                                         f"first difference: {next((g[:80], t[:80]) for g, t in zip(got + [''] * 99, texts) if g != t)}")
+        raise
     time.sleep(1.0)  # anything sent twice would arrive now
 
 
@@ -400,13 +409,16 @@ def test_sigkill_mid_burst_then_restart_processes_every_update_once(api: FakeBot
         killed_at = _total(api)
         assert killed_at < total, "the burst ended before the kill: nothing tested"
         second = _start_bot(api, tmp_path, db, run=2, extra_env=NO_LIMITER)
-        _wait_total(api, total, timeout=120)
-        assert second.terminate(timeout=TIMEOUT_STOP_SEC) == 0
-        output = second.output()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while "mode long polling" not in second.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
         dropped = 0
-        for line in output.splitlines():
+        for line in second.output().splitlines():
             if "peut-être déjà remise" in line:
                 dropped = int(line.split("WARNING bot.telegram: ")[1].split()[0])
+        _wait_total(api, total - dropped, timeout=60, expected=expected)
+        time.sleep(1.0)
+        assert second.terminate(timeout=TIMEOUT_STOP_SEC) == 0
         missing = duplicated = 0
         for chat_id, texts in expected.items():
             got = _received(api, chat_id)
@@ -416,7 +428,8 @@ def test_sigkill_mid_burst_then_restart_processes_every_update_once(api: FakeBot
                 assert Counter(got) <= Counter(texts), chat_id  # never more, never other
         assert duplicated == 0
         # A request in flight at the kill may or may not have reached Telegram: it is never resent.
-        assert missing <= dropped <= 3, (missing, dropped)
+        assert missing <= dropped <= 8, (missing, dropped)
+        print(f"SIGKILL after {killed_at} replies: {dropped} in flight left in doubt, {missing} of them lost")
         assert _updates_done(db) == Counter({"done": 600})
         _integrity(db)
     finally:
@@ -440,7 +453,7 @@ def test_sigterm_with_backlog_stops_in_time_and_loses_nothing(api: FakeBotApi, t
         assert stop_time < TIMEOUT_STOP_SEC / 3, stop_time
         assert _total(api) < total
         second = _start_bot(api, tmp_path, db, run=2, extra_env=NO_LIMITER)
-        _wait_total(api, total, timeout=120)
+        _wait_total(api, total, timeout=60, expected=expected)
         assert {chat: _received(api, chat) for chat in expected} == expected
         assert second.terminate(timeout=TIMEOUT_STOP_SEC) == 0
         print(f"SIGTERM with a backlog: stopped in {stop_time:.1f} s")
