@@ -156,6 +156,10 @@ UNAVAILABLE_TEXT = (
     "Le service est momentanément indisponible : votre dernier message n’a pas pu être enregistré. "
     "Renvoyez-le dans quelques minutes, s’il vous plaît."
 )
+DELAYED_TEXT = (
+    "Le service est momentanément indisponible : votre message sera traité dès que possible, "
+    "inutile de le renvoyer."
+)
 EMPTY_TEXT = "…"
 
 _STATE_KEY = "ptce"
@@ -642,6 +646,7 @@ class Poller:
         self._channel = channel
         self.bad_updates = 0
         self._told: dict[int, float] = {}
+        self._intake_failing = False
 
     def accept(self, raw: Sequence[Any]) -> int | None:
         """Parse and record one batch; the offset that confirms it (``None``: nothing to confirm)."""
@@ -709,9 +714,13 @@ class Poller:
                 # Not recorded, so not confirmed: Telegram keeps them, we ask again.
                 channel.log_limited("intake", logging.ERROR,
                                     "Impossible d’enregistrer les messages reçus : %s", exc)
+                self._intake_failing = True
                 await self._tell_unavailable(raw)
                 await _sleep(1.0)
                 continue
+            if self._intake_failing:
+                self._intake_failing = False
+                logger.warning("Enregistrement des messages reçus de nouveau possible.")
             if confirmed is not None:
                 offset = max(offset or 0, confirmed)
 
@@ -751,7 +760,7 @@ class Poller:
                 continue
             self._told[chat_id] = now
             try:
-                await self._application.bot.send_message(chat_id=chat_id, text=UNAVAILABLE_TEXT)
+                await self._application.bot.send_message(chat_id=chat_id, text=DELAYED_TEXT)
             except TelegramError:
                 pass
 

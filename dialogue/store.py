@@ -136,8 +136,9 @@ class DatabaseGone(StorageError):
 
 #: Lock wait inside SQLite for the bot's writes: short, the caller retries off the event loop.
 BOT_BUSY_TIMEOUT_MS = 20
-#: Lock wait for the command-line tools and the terminal chat.
-DEFAULT_BUSY_TIMEOUT_MS = 5000
+#: Lock wait for the command-line tools and the terminal chat: SQLite retries the write
+#: until the other program's (short) transaction ends, up to this long (``PTCE_LOCK_WAIT`` s).
+DEFAULT_BUSY_TIMEOUT_MS = int(float(os.environ.get("PTCE_LOCK_WAIT") or 60) * 1000)
 #: Turn markers older than this are pruned (their replies were queued long ago).
 MARKER_TTL = 24 * 3600.0
 
@@ -450,6 +451,8 @@ def _describe(error: BaseException) -> str:
         return "la base de données est verrouillée par un autre programme."
     if "disk is full" in message:
         return "le disque est plein."
+    if "disk i/o error" in message:
+        return "écriture impossible sur le disque (disque plein, limite de taille atteinte ou fichier supprimé)."
     if "unable to open" in message:
         return "impossible d’ouvrir le fichier (dossier en lecture seule, droits insuffisants ou chemin invalide)."
     if "not a database" in message or "file is encrypted" in message:
