@@ -1099,3 +1099,81 @@ def datetime_now_iso() -> str:
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- 7. turns under locks (issue 14)
+
+
+def _hold_write_lock(db: Path) -> sqlite3.Connection:
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_turn_is_stored_once_with_its_replies(tmp_path: Path, kb: KnowledgeBase) -> None:
+    from dialogue.store import ProgressStore
+
+    store = ProgressStore.open(tmp_path / "p.db")
+    engine = Engine(kb, store)
+    try:
+        calls = []
+
+        def run() -> list[Reply]:
+            calls.append(1)
+            return engine.handle("tg:1", Command("start", "orientation"))
+
+        encode = lambda replies: json.dumps([r.text for r in replies])  # noqa: E731
+        decode = lambda text: [Reply(t) for t in json.loads(text)]  # noqa: E731
+        first = store.once("tg:update:1", "tg:1", run, encode, decode)
+        again = store.once("tg:update:1", "tg:1", run, encode, decode)
+        assert len(calls) == 1  # the second time, the stored replies are returned
+        assert [r.text for r in again] == [r.text for r in first]
+        store.forget("tg:1")
+        assert store.db.execute("SELECT COUNT(*) FROM turn_markers").fetchone()[0] == 0  # /oublier erases them
+    finally:
+        engine.close()
+
+
+def test_locked_turn_writes_nothing_and_read_only_turn_goes_through(tmp_path: Path, kb: KnowledgeBase) -> None:
+    from dialogue.store import BOT_BUSY_TIMEOUT_MS, DatabaseBusy, ProgressStore
+
+    db = tmp_path / "p.db"
+    store = ProgressStore.open(db, busy_timeout_ms=BOT_BUSY_TIMEOUT_MS)
+    engine = Engine(kb, store)
+    try:
+        engine.handle("tg:1", Command("start"))
+        before = snapshot(store, "tg:1")
+        holder = _hold_write_lock(db)
+        try:
+            started = time.monotonic()
+            with pytest.raises(DatabaseBusy):
+                store.once("k1", "tg:1", lambda: engine.handle("tg:1", Command("start", "orientation")), str, list)
+            assert time.monotonic() - started < 1.0  # fails fast: the caller retries off the event loop
+            help_replies = store.once("k2", "tg:1", lambda: engine.handle("tg:1", Command("aide")), str, list)
+            assert help_replies and "Comment" in help_replies[0].text
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert snapshot(store, "tg:1") == before  # nothing half-written
+        with sqlite3.connect(db) as check:
+            assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        engine.close()
+
+
+def test_replaced_database_file_is_noticed(tmp_path: Path) -> None:
+    from dialogue.store import DatabaseGone, ProgressStore
+
+    db = tmp_path / "p.db"
+    store = ProgressStore.open(db)
+    try:
+        assert not store.file_replaced()
+        db.rename(tmp_path / "moved.db")
+        ProgressStore.open(db).close()  # a new, empty file at the same path
+        assert store.file_replaced()
+        with pytest.raises(DatabaseGone):
+            store.once("k", "u", lambda: [], str, list)
+        rescued = store.rescue_copy()
+        assert rescued is not None and rescued.exists()
+    finally:
+        store.close()

@@ -974,3 +974,73 @@ class TestWithRealEngine:
         texts = " ".join(p["text"] for p in real.request.sent())
         assert "Étape" in texts
         assert_no_errors(real)
+
+
+# --------------------------------------------------------------------------- storage faults
+
+
+class BusyEngine(FakeEngine):
+    """Fails the first ``busy`` turns as if another program held the write lock."""
+
+    def __init__(self, busy: int, error: type[Exception] | None = None) -> None:
+        super().__init__()
+        self.busy = busy
+        self.error = error
+
+    def handle(self, user_id: str, event: Event) -> list[Reply]:
+        from dialogue.store import DatabaseBusy
+
+        if self.busy:
+            self.busy -= 1
+            raise (self.error or DatabaseBusy)("la base de données est verrouillée par un autre programme.")
+        return super().handle(user_id, event)
+
+
+class TestStorageFaults:
+    async def _run(self, engine: FakeEngine, *texts: str) -> tuple[RecordingRequest, list[BaseException]]:
+        request = RecordingRequest()
+        app = tg.build_application(engine, TOKEN, request=request, get_updates_request=RecordingRequest(), rate_limit=False)
+        errors: list[BaseException] = []
+        app.add_error_handler(_recorder(errors))
+        async with app:
+            for text in texts:
+                await app.process_update(text_update(app, text))
+                await tg.drain(app)
+        return request, errors
+
+    async def test_locked_turn_is_retried_then_answered(self, no_wait: list[float]) -> None:
+        engine = BusyEngine(busy=4)
+        request, errors = await self._run(engine, "bonjour")
+        assert [p["text"] for p in request.sent()] == ["Vous avez écrit : bonjour"]
+        assert no_wait == [0.05, 0.1, 0.2, 0.4]  # growing pauses, none blocking the event loop
+        assert errors == []
+
+    async def test_lock_held_too_long_asks_to_resend(self, no_wait: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(tg, "LOCK_WAIT_LIMIT", 0.0)
+        engine = BusyEngine(busy=1)
+        request, errors = await self._run(engine, "bonjour", "encore")
+        texts = [p["text"] for p in request.sent()]
+        assert texts == [tg.BUSY_TEXT, "Vous avez écrit : encore"]
+        assert "Renvoyez" in texts[0]
+        assert errors == []
+
+    async def test_unwritable_database_tells_the_user(self, no_wait: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+        from dialogue.store import StorageUnavailable
+
+        monkeypatch.setattr(tg, "UNAVAILABLE_WAIT_LIMIT", 0.0)
+        request, errors = await self._run(BusyEngine(busy=1, error=StorageUnavailable), "bonjour")
+        assert [p["text"] for p in request.sent()] == [tg.UNAVAILABLE_TEXT]
+        assert "momentanément indisponible" in tg.UNAVAILABLE_TEXT
+        assert errors == []
+
+    async def test_forged_callback_from_another_private_chat_is_ignored(self, harness: Harness) -> None:
+        victim_chat = PRIVATE | {"id": OTHER["id"]}
+        await harness.feed(callback_update(harness.app, "o:start", user=USER, chat=victim_chat))
+        assert harness.engine.events == []
+        assert harness.request.methods() == ["answerCallbackQuery"]
+        assert_no_errors(harness)
+
+    async def test_unknown_command_name_is_echoed_without_markup(self, harness: Harness) -> None:
+        await harness.feed(text_update(harness.app, "/[x](https://evil.example)"))
+        assert harness.engine.events == [("tg:4242", Command("xhttpsevilexample", ""))]
+        assert_no_errors(harness)
