@@ -293,8 +293,9 @@ class _ChannelState:
                     raise
                 busy = isinstance(exc, DatabaseBusy)
                 limit = LOCK_WAIT_LIMIT if busy else UNAVAILABLE_WAIT_LIMIT
-                self._storage_problem(str(exc))
                 waited = time.monotonic() - started
+                if not busy or waited >= 1.0:  # brief locks (another program's short write) are normal
+                    self._storage_problem(str(exc))
                 if waited >= limit:
                     logger.warning("Message abandonné après %.0f s d’attente de la base (chat %s)", waited, user_id)
                     raise TurnNotStored(BUSY_TEXT if busy else UNAVAILABLE_TEXT) from None
