@@ -327,15 +327,20 @@ class _ChannelState:
         self.database_gone = True
         self.exit_code = EXIT_DATABASE_GONE
         store = self._store()
-        rescued = store.rescue_copy() if store is not None else None
         logger.critical(
             "Le fichier de la base de données %s a été supprimé ou remplacé pendant que le bot tournait : "
-            "plus aucune écriture, arrêt du bot (code %d). Copie de ce qui était ouvert : %s",
-            getattr(store, "path", "?"), EXIT_DATABASE_GONE, rescued or "impossible",
+            "plus aucune écriture, arrêt du bot (code %d).", getattr(store, "path", "?"), EXIT_DATABASE_GONE,
         )
+        asyncio.get_running_loop().create_task(self._rescue_then_stop(store))
+
+    async def _rescue_then_stop(self, store: ProgressStore | None) -> None:
+        """Copy what the open connection still sees (in the worker: it owns the connection), then stop."""
+        rescued = await self.in_worker(store.rescue_copy) if store is not None else None
+        logger.warning("Copie de la base encore ouverte : %s", rescued or "impossible")
+        # A few seconds for the users already waiting to be told, then stop.
+        await _sleep(2.0)
         if self.stop_requested is not None:
-            # A few seconds for the users already waiting to be told, then stop.
-            asyncio.get_running_loop().call_later(2.0, self.stop_requested.set)
+            self.stop_requested.set()
 
     def check_files(self) -> None:
         store = self._store()
@@ -1274,7 +1279,10 @@ async def serve(application: Application, webhook: WebhookOptions | None = None,
         await channel.dispatcher.stop()
         await channel.sender.stop()
         if poller is not None:
-            await asyncio.wait_for(poller.confirm(), timeout=READ_TIMEOUT + 1)
+            try:
+                await asyncio.wait_for(poller.confirm(), timeout=2.0)
+            except asyncio.TimeoutError:
+                pass  # unconfirmed updates come back at the next start and are recognised
         logger.info("Bot arrêté en %.1f s", time.monotonic() - started)
     return channel.exit_code
 

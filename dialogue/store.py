@@ -186,7 +186,7 @@ class ProgressStore:
         self.db = db
         self.path = path
         self._identity = _identity(path) if path else None
-        self._wrote = False
+        self._wrote = self._forgot = False
         try:
             migrations.apply(db)
         except sqlite3.DatabaseError as error:
@@ -285,14 +285,15 @@ class ProgressStore:
             raise _storage_error(error) from error
         if row is not None:
             return decode(row[0])
-        self._wrote = False
+        self._wrote = self._forgot = False
         try:
             self.db.execute("BEGIN")
             replies = run()
             if self._wrote:
+                # After /oublier, the marker keeps no link to the person.
                 self.db.execute(
                     "INSERT INTO turn_markers (key, user_id, replies, at) VALUES (?, ?, ?, ?)",
-                    [key, user_id, encode(replies), time.time()],
+                    [key, None if self._forgot else user_id, encode(replies), time.time()],
                 )
             self.db.execute("COMMIT")
         except BaseException as error:
@@ -401,7 +402,7 @@ class ProgressStore:
                 self.db.execute("DELETE FROM users WHERE id = ?", [user_id])
         except sqlite3.DatabaseError as error:
             raise _storage_error(error) from error
-        self._wrote = True
+        self._wrote = self._forgot = True
 
     def mark_inactive(self, user_id: str) -> None:
         try:

@@ -265,6 +265,17 @@ def test_webhook_mode_checks_secret(api: FakeBotApi, tmp_path: Path) -> None:
                     time.sleep(0.2)
 
         assert post({}) == 403
+        big = urllib.request.Request(
+            f"http://127.0.0.1:{port}/hook", data=b"{" + b" " * 3_000_000 + b"}",
+            headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}, method="POST")
+        try:
+            with urllib.request.urlopen(big, timeout=10) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (ConnectionError, urllib.error.URLError):
+            status = None  # the server closed the connection without reading the body
+        assert status != 200  # bodies over 1 MB are refused before being read
         assert post({"X-Telegram-Bot-Api-Secret-Token": secret}) == 200
         sent = api.wait_for_call("sendMessage", timeout=STEP_TIMEOUT)
         assert int(sent.params["chat_id"]) == CHAT_ID
