@@ -385,7 +385,7 @@ class ProgressStore:
                     record.answered_at[question] = stamp
         except sqlite3.DatabaseError as error:
             failure = _storage_error(error)
-            if touch_only and isinstance(failure, DatabaseBusy):
+            if touch_only and failure.transient:
                 return  # only the « last seen » stamp is lost; the next real write carries it
             raise failure from error
         if not touch_only:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -756,3 +757,39 @@ def test_users_served_while_another_process_holds_the_write_lock(api: FakeBotApi
         bot.kill()
         if second is not None:
             second.kill()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("chattr"),
+                    reason="an open file can be made read-only only with the immutable flag (root)")
+def test_database_read_only_while_running_then_recovery(api: FakeBotApi, tmp_path: Path) -> None:
+    db = tmp_path / "rorun.db"
+    bot = _start_bot(api, tmp_path, db, run=1, extra_env=NO_LIMITER)
+    files = [db, Path(f"{db}-wal")]
+    try:
+        user, reader = _user(1), _user(2)
+        for someone in (user, reader):
+            api.send_text(someone, "/start")
+        api.wait_until(lambda: _received(api, user["id"]) and _received(api, reader["id"]), timeout=STEP_TIMEOUT)
+        time.sleep(0.5)
+        seen = len(_received(api, user["id"]))
+        subprocess.run(["chattr", "+i", *map(str, files)], check=True)
+        try:
+            api.send_text(user, "/start orientation")  # must be written: waits, then the user is told
+            api.send_text(reader, "/aide")  # writes nothing that matters: answered at once
+            api.wait_until(lambda: len(_received(api, reader["id"])) >= 2, timeout=STEP_TIMEOUT)
+            told = api.wait_until(lambda: _received(api, user["id"])[seen:], timeout=30)
+            assert len(told) == 1 and "momentanément indisponible" in told[0]
+        finally:
+            subprocess.run(["chattr", "-i", *map(str, files)], check=True)
+        api.send_text(user, "/start orientation")
+        api.wait_until(lambda: len(_received(api, user["id"])) > seen + 1, timeout=STEP_TIMEOUT)
+        time.sleep(1.0)
+        question = _expected(tmp_path, {user["id"]: ["/start", "/start orientation"]})[user["id"]][seen:]
+        assert _received(api, user["id"])[seen + 1:] == question  # recovered by itself
+        assert bot.terminate(timeout=TIMEOUT_STOP_SEC) == 0
+        output = bot.output()
+        assert output.count("Base de données indisponible") == 1, output  # one clear error
+        _integrity(db)
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, files)], capture_output=True)
+        bot.kill()
