@@ -260,12 +260,13 @@ class _ChannelState:
         store = getattr(self.engine, "store", None)
         return store if isinstance(store, ProgressStore) else None
 
-    def _turn_in_worker(self, key: str, user: str, event: Event) -> list[Reply]:
-        """Runs in the worker thread."""
+    def _turn_in_worker(self, key: str, user: str, event: Event) -> tuple[list[Reply], bool]:
+        """Runs in the worker thread: the replies, and whether the turn wrote to the database."""
         store = self._store()
         if store is None:
-            return list(self.engine.handle(user, event))
-        return store.once(key, user, lambda: list(self.engine.handle(user, event)), _encode_replies, _decode_replies)
+            return list(self.engine.handle(user, event)), True
+        replies = store.once(key, user, lambda: list(self.engine.handle(user, event)), _encode_replies, _decode_replies)
+        return replies, store.last_turn_wrote
 
     async def in_worker(self, function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.worker, functools.partial(function, *args))
@@ -284,7 +285,7 @@ class _ChannelState:
             if self.database_gone:
                 raise TurnNotStored(UNAVAILABLE_TEXT)
             try:
-                replies = await self.in_worker(self._turn_in_worker, f"tg:{update_id}", user_key(user_id), event)
+                replies, wrote = await self.in_worker(self._turn_in_worker, f"tg:{update_id}", user_key(user_id), event)
             except DatabaseGone:
                 self.on_database_gone()
                 raise TurnNotStored(UNAVAILABLE_TEXT) from None
@@ -302,7 +303,7 @@ class _ChannelState:
                 await _sleep(min(delay, limit - waited))
                 delay = min(delay * 2, MAX_LOCK_RETRY)
                 continue
-            if self.storage_trouble is not None:
+            if self.storage_trouble is not None and wrote:
                 logger.warning("Base de données de nouveau disponible.")
                 self.storage_trouble = None
             return replies

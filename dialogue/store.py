@@ -187,6 +187,8 @@ class ProgressStore:
         self.path = path
         self._identity = _identity(path) if path else None
         self._wrote = self._forgot = False
+        #: Whether the last :meth:`once` turn changed the progress (set in the thread that ran it).
+        self.last_turn_wrote = False
         try:
             migrations.apply(db)
         except sqlite3.DatabaseError as error:
@@ -284,6 +286,7 @@ class ProgressStore:
         except sqlite3.DatabaseError as error:
             raise _storage_error(error) from error
         if row is not None:
+            self.last_turn_wrote = True
             return decode(row[0])
         self._wrote = self._forgot = False
         try:
@@ -295,7 +298,16 @@ class ProgressStore:
                     "INSERT INTO turn_markers (key, user_id, replies, at) VALUES (?, ?, ?, ?)",
                     [key, None if self._forgot else user_id, encode(replies), time.time()],
                 )
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.DatabaseError as error:
+                # WAL pages reach the disk at COMMIT: a turn that only stamped « last seen »
+                # stays valid when that stamp cannot be written (read-only file, full disk).
+                if self._wrote or not _storage_error(error).transient:
+                    raise
+                if self.db.conn.in_transaction:
+                    self.db.execute("ROLLBACK")
+            self.last_turn_wrote = self._wrote
         except BaseException as error:
             if self.db.conn.in_transaction:
                 self.db.execute("ROLLBACK")
@@ -445,7 +457,7 @@ def _json_object(text: str | None) -> dict[str, Any]:
 
 
 def _describe(error: BaseException) -> str:
-    message = str(error)
+    message = str(error).lower()
     if "readonly" in message or "read-only" in message:
         return "la base de données est en lecture seule (vérifiez les droits du fichier)."
     if "locked" in message or "busy" in message:
