@@ -1105,7 +1105,7 @@ def datetime_now_iso() -> str:
 
 
 def _hold_write_lock(db: Path) -> sqlite3.Connection:
-    holder = sqlite3.connect(db, isolation_level=None)
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
     return holder
 
@@ -1177,3 +1177,18 @@ def test_replaced_database_file_is_noticed(tmp_path: Path) -> None:
         assert rescued is not None and rescued.exists()
     finally:
         store.close()
+
+
+def test_chat_waits_for_a_short_lock_instead_of_failing(tmp_path: Path) -> None:
+    """Issue 14: another program's write lock (2 s here) delays the terminal chat; nothing fails."""
+    db = tmp_path / "p.db"
+    _make_db(db)
+    holder = _hold_write_lock(db)
+    release = __import__("threading").Timer(2.0, lambda: (holder.execute("COMMIT"), holder.close()))
+    release.start()
+    try:
+        done = run_chat(db, "/aide\n/start orientation\n", timeout=90)
+    finally:
+        release.join()
+    assert done.returncode == 0, done.stderr
+    assert "verrouillée" not in done.stderr and "Étape" in done.stdout

@@ -1044,3 +1044,48 @@ class TestStorageFaults:
         await harness.feed(text_update(harness.app, "/[x](https://evil.example)"))
         assert harness.engine.events == [("tg:4242", Command("xhttpsevilexample", ""))]
         assert_no_errors(harness)
+
+
+class TestLogging:
+    def _configure(self, level: str) -> None:
+        root = logging.getLogger()
+        self._before = list(root.handlers), root.level
+        tg.configure_logging(VALID, level=level)
+
+    def _restore(self) -> None:
+        root = logging.getLogger()
+        handlers, level = self._before
+        for handler in root.handlers:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        for handler in handlers:
+            for f in list(handler.filters):
+                if isinstance(f, (tg.RedactSecrets, tg.DropPayloads)):
+                    handler.removeFilter(f)
+        root.setLevel(level)
+        for name in ("telegram", "transitions", "telegram.ext.AIORateLimiter"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+    def test_debug_level_keeps_libraries_that_print_user_text_quieter(self) -> None:
+        self._configure("DEBUG")
+        try:
+            assert logging.getLogger().getEffectiveLevel() == logging.DEBUG
+            assert logging.getLogger("telegram.ext.ExtBot").getEffectiveLevel() >= logging.INFO
+            assert logging.getLogger("transitions.core").getEffectiveLevel() >= logging.WARNING
+            assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+        finally:
+            self._restore()
+
+    def test_library_payload_dumps_are_dropped(self) -> None:
+        record = logging.LogRecord("telegram.ext.Updater", logging.CRITICAL, __file__, 1,
+                                   "Something went wrong. Received data was: %r", ({"text": "mon secret"},), None)
+        assert tg.DropPayloads().filter(record)
+        assert "mon secret" not in record.getMessage()
+
+    def test_log_level_option(self) -> None:
+        parser = argparse.ArgumentParser()
+        tg.add_arguments(parser)
+        assert parser.parse_args([]).log_level == "INFO"
+        assert parser.parse_args(["--log-level", "WARNING"]).log_level == "WARNING"
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--log-level", "BAVARD"])
