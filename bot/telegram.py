@@ -42,6 +42,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import sys
 import time
 import warnings
@@ -64,7 +65,6 @@ from telegram import (
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import (
     BadRequest,
-    Conflict,
     Forbidden,
     InvalidToken,
     NetworkError,
@@ -417,7 +417,7 @@ class Dispatcher:
         try:
             if not self._channel.queue.is_done(update.update_id):
                 self._channel.queue.finish(update.update_id)
-        except StorageError as exc:
+        except (StorageError, sqlite3.DatabaseError) as exc:
             self._channel.log_limited("finish", logging.ERROR, "File des updates inaccessible : %s", exc)
 
     async def join(self) -> None:
@@ -706,7 +706,13 @@ class Poller:
             except RetryAfter as exc:
                 await _sleep(min(_retry_after_seconds(exc), MAX_RETRY_AFTER))
                 continue
-            except (NetworkError, Conflict) as exc:
+            except InvalidToken:
+                logger.critical("Telegram refuse désormais le jeton (révoqué ?) : arrêt du bot (code 2).")
+                channel.exit_code = 2
+                if channel.stop_requested is not None:
+                    channel.stop_requested.set()
+                return
+            except TelegramError as exc:  # network, conflict with another instance, Telegram's errors
                 channel.log_limited("poll", logging.WARNING, "Réception des messages impossible (%s), nouvel essai",
                                     type(exc).__name__)
                 await _sleep(delay)
