@@ -135,6 +135,10 @@ class TelegramQueue:
     def check_writable(self) -> None:
         if self.path is not None and not os.access(self.path, os.W_OK):
             raise StorageError(f"{self.path} : {_describe(sqlite3.OperationalError('readonly'))}")
+        self.prune()
+
+    def prune(self) -> None:
+        """Forget processed updates older than :data:`DONE_TTL` (Telegram never resends them)."""
         self._write(lambda: self.db.execute("DELETE FROM updates WHERE status != ? AND done_at < ?",
                                             [NEW, time.time() - DONE_TTL]))
 

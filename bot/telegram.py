@@ -1301,9 +1301,14 @@ async def _watch(channel: _ChannelState) -> None:
     while True:
         await _sleep(WATCH_INTERVAL)
         channel.check_files()
-        if store is not None and time.monotonic() - last_prune > 3600:
+        if time.monotonic() - last_prune > 3600:
             last_prune = time.monotonic()
-            await channel.in_worker(store.prune_markers)
+            try:
+                channel.queue.prune()
+            except StorageError:
+                pass  # next hour
+            if store is not None:
+                await channel.in_worker(store.prune_markers)
 
 
 # --------------------------------------------------------------------------- command line
