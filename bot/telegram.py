@@ -473,6 +473,8 @@ class TrackingRequest(BaseRequest):
     def __init__(self, inner: BaseRequest, on_sending: Callable[[int], None] | None = None) -> None:
         self.inner = inner
         self.on_sending = on_sending
+        #: Tasks whose message request has left (waited for at shutdown; the others are not).
+        self.on_wire: set[asyncio.Task] = set()
 
     async def initialize(self) -> None:
         await self.inner.initialize()
@@ -489,11 +491,19 @@ class TrackingRequest(BaseRequest):
                          connect_timeout: Any = BaseRequest.DEFAULT_NONE,
                          pool_timeout: Any = BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
         row = _SENDING_ROW.get()
-        if row is not None and self.on_sending is not None:
-            self.on_sending(row)
-        return await self.inner.do_request(url, method, request_data, read_timeout=read_timeout,
-                                           write_timeout=write_timeout, connect_timeout=connect_timeout,
-                                           pool_timeout=pool_timeout)
+        if row is None or self.on_sending is None:
+            return await self.inner.do_request(url, method, request_data, read_timeout=read_timeout,
+                                               write_timeout=write_timeout, connect_timeout=connect_timeout,
+                                               pool_timeout=pool_timeout)
+        self.on_sending(row)
+        task = asyncio.current_task()
+        self.on_wire.add(task)
+        try:
+            return await self.inner.do_request(url, method, request_data, read_timeout=read_timeout,
+                                               write_timeout=write_timeout, connect_timeout=connect_timeout,
+                                               pool_timeout=pool_timeout)
+        finally:
+            self.on_wire.discard(task)
 
 
 class OutboxSender:
@@ -503,7 +513,6 @@ class OutboxSender:
         self._bot = application.bot
         self._channel = channel
         self._tasks: dict[int, asyncio.Task] = {}
-        self._in_request: set[asyncio.Task] = set()
         self._in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
         self.uncertain = 0
         self.delivered = 0
@@ -543,8 +552,6 @@ class OutboxSender:
         delay = NETWORK_BACKOFF
         while True:
             token = _SENDING_ROW.set(row.id)
-            task = asyncio.current_task()
-            self._in_request.add(task)
             try:
                 async with self._in_flight:
                     await self._call(row)
@@ -598,7 +605,6 @@ class OutboxSender:
                 delay = min(delay * 2, MAX_NETWORK_BACKOFF)
                 continue
             finally:
-                self._in_request.discard(task)
                 _SENDING_ROW.reset(token)
             queue.remove(row.id)
             self.delivered += 1
@@ -634,8 +640,10 @@ class OutboxSender:
 
     async def stop(self) -> None:
         """Let requests already sent finish (bounded), cancel the waits; rows stay in the file."""
-        if self._in_request:
-            await asyncio.wait(list(self._in_request), timeout=SHUTDOWN_GRACE)
+        transport = self._bot.request
+        on_wire = list(getattr(transport, "on_wire", ()))
+        if on_wire:
+            await asyncio.wait(on_wire, timeout=SHUTDOWN_GRACE)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()

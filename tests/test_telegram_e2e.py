@@ -457,7 +457,7 @@ def test_sigkill_mid_burst_then_restart_processes_every_update_once(api: FakeBot
 def test_sigterm_with_backlog_stops_in_time_and_loses_nothing(api: FakeBotApi, tmp_path: Path) -> None:
     db = tmp_path / "term.db"
     bot = _start_bot(api, tmp_path, db, run=1)  # rate limiter on: a real backlog of replies
-    plans = _burst(api, users=40)  # 400 updates, ≥ 400 replies at 30/s
+    plans = _burst(api, users=120)  # 1,200 updates, ≥ 1,200 replies at 30/s: a long backlog
     expected = _expected(tmp_path, plans)
     total = sum(map(len, expected.values()))
     second = None
