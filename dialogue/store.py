@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -164,14 +164,16 @@ class UserRecord:
     loaded: tuple | None = field(default=None, repr=False, compare=False)
 
 
+#: Fields whose change alone does not make a turn worth a write (see ``ProgressStore.save``).
+_NOT_ESSENTIAL = frozenset({"last_seen", "answers", "answered_at", "is_new", "loaded"})
+
+
 def _essentials(record: UserRecord) -> tuple:
-    return (
-        record.state,
-        record.flow,
-        record.knowledge_version,
-        record.first_seen,
-        int(record.active),
-        json.dumps(record.context, ensure_ascii=False, sort_keys=True),
+    """Every stored field but ``last_seen`` (fields added later are included automatically)."""
+    return tuple(
+        json.dumps(getattr(record, item.name), ensure_ascii=False, sort_keys=True, default=str)
+        for item in fields(record)
+        if item.name not in _NOT_ESSENTIAL
     )
 
 
