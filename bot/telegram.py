@@ -475,6 +475,8 @@ class TrackingRequest(BaseRequest):
         self.on_sending = on_sending
         #: Tasks whose message request has left (waited for at shutdown; the others are not).
         self.on_wire: set[asyncio.Task] = set()
+        #: Set at shutdown: no message request leaves any more.
+        self.closed = False
 
     async def initialize(self) -> None:
         await self.inner.initialize()
@@ -495,6 +497,8 @@ class TrackingRequest(BaseRequest):
             return await self.inner.do_request(url, method, request_data, read_timeout=read_timeout,
                                                write_timeout=write_timeout, connect_timeout=connect_timeout,
                                                pool_timeout=pool_timeout)
+        if self.closed:
+            raise ShuttingDown  # not sent: the row stays pending for the next start
         self.on_sending(row)
         task = asyncio.current_task()
         self.on_wire.add(task)
@@ -590,6 +594,8 @@ class OutboxSender:
                 queue.remove(row.id)
                 return
             except NetworkError as exc:  # includes TimedOut
+                if isinstance(exc.__cause__, ShuttingDown) or self._channel.stopping and not _may_have_reached_telegram(exc):
+                    return  # never sent: stays pending in the file
                 if _may_have_reached_telegram(exc):
                     self.uncertain += 1
                     logger.warning(
@@ -641,6 +647,8 @@ class OutboxSender:
     async def stop(self) -> None:
         """Let requests already sent finish (bounded), cancel the waits; rows stay in the file."""
         transport = self._bot.request
+        if isinstance(transport, TrackingRequest):
+            transport.closed = True  # from now on, only requests already sent may finish
         on_wire = list(getattr(transport, "on_wire", ()))
         if on_wire:
             await asyncio.wait(on_wire, timeout=SHUTDOWN_GRACE)
@@ -1293,6 +1301,8 @@ async def serve(application: Application, webhook: WebhookOptions | None = None,
             await application.updater.stop()
         await channel.dispatcher.stop()
         await channel.sender.stop()
+        # The turn already in the worker thread commits (exactly once) before the store closes.
+        await loop.run_in_executor(None, functools.partial(channel.worker.shutdown, wait=True))
         if poller is not None:
             try:
                 await asyncio.wait_for(poller.confirm(), timeout=2.0)

@@ -472,6 +472,7 @@ def test_sigterm_with_backlog_stops_in_time_and_loses_nothing(api: FakeBotApi, t
         _wait_total(api, total, timeout=60, expected=expected)
         assert {chat: _received(api, chat) for chat in expected} == expected
         assert second.terminate(timeout=TIMEOUT_STOP_SEC) == 0
+        assert "peut-être déjà remise" not in second.output()  # a clean stop leaves nothing in doubt
         print(f"SIGTERM with a backlog: stopped in {stop_time:.1f} s")
     finally:
         bot.kill()
