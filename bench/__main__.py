@@ -21,6 +21,8 @@ class Sizes:
     latency_events: int = 30
     telegram_users: int = 200
     telegram_events: int = 30
+    latency_tg_users: int = 50
+    latency_tg_events: int = 40
     storage_upserts: int = 3000
     cold_runs: int = 5
     rss_events: int = 1000
@@ -35,6 +37,8 @@ FULL = Sizes()
 QUICK = Sizes(
     latency_users=100,
     telegram_users=50,
+    latency_tg_users=10,
+    latency_tg_events=10,
     storage_upserts=500,
     cold_runs=3,
     rss_events=300,
@@ -59,6 +63,7 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
         "telegram": lambda: measures.telegram_throughput(
             sizes.telegram_users, sizes.telegram_events, upserts=sizes.storage_upserts, kb=kb
         ),
+        "telegram_latency": lambda: measures.telegram_latency(sizes.latency_tg_users, sizes.latency_tg_events, kb=kb),
         "startup": lambda: measures.cold_start(sizes.cold_runs, sizes.rss_events),
         "matcher": lambda: measures.matcher_quality(kb=kb),
         "scale": lambda: measures.many_users(

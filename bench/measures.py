@@ -150,6 +150,9 @@ def engine_latency(users: int = 1000, events: int = 30, *, kb: KnowledgeBase | N
 
 async def _feed(app, updates, errors: list) -> tuple[float, float]:
     """Put every update on the application's queue (started app) and wait until all are done."""
+    import bot.telegram as tg
+
+    durable = isinstance(app.update_queue, tg.DurableUpdateQueue)
     async with app:
         await app.start()
         try:
@@ -158,7 +161,10 @@ async def _feed(app, updates, errors: list) -> tuple[float, float]:
             wall0 = time.perf_counter()
             for update in updates:
                 app.update_queue.put_nowait(update)
-            await app.update_queue.join()
+            if durable:  # the bot's path: durable intake, per-user dispatcher, outbox
+                await tg.drain(app)
+            else:
+                await app.update_queue.join()
             return time.perf_counter() - wall0, time.process_time() - cpu0
         finally:
             await app.stop()
@@ -219,7 +225,7 @@ def _application(kind: str, engine, errors: list):
             .token(TOKEN)
             .request(request)
             .get_updates_request(OfflineRequest())
-            .concurrent_updates(tg.PerUserUpdateProcessor())
+            .concurrent_updates(tg.MAX_CONCURRENT_UPDATES)
             .build()
         )
 
@@ -296,7 +302,7 @@ def telegram_throughput(
     section.notes.append(
         "rate_limit=False: AIORateLimiter would throttle to Telegram's ~30 msg/s by design; "
         f"{'pinned to CPU ' + str(cpu) if cpu is not None else 'not pinned'}; one event loop, updates fed "
-        "through application.update_queue (the production path, PerUserUpdateProcessor on); "
+        "through application.update_queue (the production path: durable intake, per-user dispatcher, engine in one worker thread, outbox); "
         "offline BaseRequest answers instantly."
     )
     return section
@@ -680,8 +686,146 @@ def pdf_report(runs: int = 5) -> Section:
     section.notes.append(
         "report: fpdf2 and matplotlib are imported by the first report only; start-up of the chat and the bot "
         "does not load them (see the startup section)."
+# --------------------------------------------------------------------------- 6. telegram latency under limits
+
+
+#: Telegram accepts about this many messages per second from one bot.
+TELEGRAM_MSG_PER_S = 30.0
+#: Updates per second offered to the bot (below what 30 msg/s can carry: most updates get one reply).
+OFFERED_UPDATES_PER_S = 20.0
+P99_TELEGRAM_MS = 2000.0
+
+
+class _LockHog:
+    """A second connection holding the write lock ``share`` of the time (100 ms at a time)."""
+
+    def __init__(self, path: Path, share: float) -> None:
+        import sqlite3
+        import threading
+
+        self._path, self._share = path, share
+        self._stop = threading.Event()
+        self.held_s = 0.0
+        self._thread = threading.Thread(target=self._run, name="lock-hog", daemon=True)
+        self._sqlite3 = sqlite3
+
+    def _run(self) -> None:
+        connection = self._sqlite3.connect(self._path, isolation_level=None, timeout=5)
+        hold = 0.1
+        while not self._stop.is_set():
+            connection.execute("BEGIN IMMEDIATE")
+            started = time.perf_counter()
+            time.sleep(hold)
+            connection.execute("COMMIT")
+            self.held_s += time.perf_counter() - started
+            self._stop.wait(hold * (1 - self._share) / self._share)
+        connection.close()
+
+    def __enter__(self) -> _LockHog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def _paced_run(app, updates, offered_per_s: float) -> dict:
+    """Offer ``updates`` at a steady rate; latency = intake → last reply of the update accepted by the API."""
+    import bot.telegram as tg
+
+    channel = tg.channel_of(app)
+    queue = channel.queue
+    put_at: dict[int, float] = {}
+    rows_of: dict[int, set[int]] = {}
+    row_update: dict[int, int] = {}
+    done_at: dict[int, float] = {}
+    complete, remove = queue.complete, queue.remove
+
+    def traced_complete(update_id, actions):
+        complete(update_id, actions)
+        ids = {row for (row,) in queue.db.execute("SELECT id FROM outbox WHERE update_id = ?", [update_id])}
+        rows_of[update_id] = set(ids)
+        row_update.update({row: update_id for row in ids})
+        if not ids:
+            done_at[update_id] = time.perf_counter()
+
+    def traced_remove(row_id):
+        remove(row_id)
+        update_id = row_update.pop(row_id, None)
+        if update_id is not None:
+            rows_of[update_id].discard(row_id)
+            if not rows_of[update_id]:
+                done_at[update_id] = time.perf_counter()
+
+    queue.complete, queue.remove = traced_complete, traced_remove
+    async with app:
+        gc.collect()
+        wall0 = time.perf_counter()
+        for index, update in enumerate(updates):
+            delay = wall0 + index / offered_per_s - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            put_at[update.update_id] = time.perf_counter()
+            app.update_queue.put_nowait(update)
+        await tg.drain(app)
+        wall = time.perf_counter() - wall0
+    samples = [int((done_at[u] - put_at[u]) * 1e9) for u in put_at if u in done_at]
+    return {"updates": len(updates), "answered": len(samples), "wall_s": wall,
+            "messages": channel.sender.delivered, "messages_per_s": channel.sender.delivered / wall,
+            "latency": summarise_ms(samples)}
+
+
+def telegram_latency(users: int = 50, events: int = 40, *, kb: KnowledgeBase | None = None,
+                     lock_share: float = 0.1, seed: int = 3) -> Section:
+    """p99 latency of the Telegram path with AIORateLimiter on, with and without a concurrent writer."""
+    import bot.telegram as tg
+    from bench.offline import TOKEN, OfflineRequest, make_updates
+    from bot.durable import TelegramQueue, queue_path_for
+    from dialogue.store import BOT_BUSY_TIMEOUT_MS
+
+    kb = kb or knowledge()
+    section = Section("telegram_latency")
+    order = interleave(Workload.from_kb(kb).scripts(users, events, seed=seed))
+    results: dict[str, dict] = {}
+    with workdir() as tmp:
+        for label, share in (("alone", 0.0), ("writer", lock_share)):
+            path = tmp / f"lat-{label}.db"
+            engine = Engine(kb, ProgressStore.open(path, busy_timeout_ms=BOT_BUSY_TIMEOUT_MS))
+            queue = TelegramQueue.open(queue_path_for(path))
+            try:
+                app = tg.build_application(engine, TOKEN, request=OfflineRequest(), get_updates_request=OfflineRequest(),
+                                           rate_limit=True, queue=queue)
+                updates = make_updates(app.bot, order)
+                if share:
+                    with _LockHog(path, share) as hog:
+                        results[label] = asyncio.run(_paced_run(app, updates, OFFERED_UPDATES_PER_S))
+                    results[label]["lock_held_share"] = hog.held_s / results[label]["wall_s"]
+                else:
+                    results[label] = asyncio.run(_paced_run(app, updates, OFFERED_UPDATES_PER_S))
+            finally:
+                engine.close()
+                queue.close()
+    section.details = {"users": users, "events_per_user": events, "offered_updates_per_s": OFFERED_UPDATES_PER_S,
+                       **results}
+    alone, writer = results["alone"], results["writer"]
+    section.add(f"p99, {users} users × {events} updates, rate limiter on", alone["latency"]["p99_ms"], "ms",
+                P99_TELEGRAM_MS, "<=")
+    section.add("p50, same", alone["latency"]["p50_ms"], "ms")
+    section.add("messages/s delivered (Telegram allows ~30)", alone["messages_per_s"], "msg/s",
+                TELEGRAM_MSG_PER_S, "<=")
+    section.add(f"p99 with a writer holding the lock {lock_share:.0%} of the time", writer["latency"]["p99_ms"], "ms",
+                P99_TELEGRAM_MS, "<=")
+    section.add("lock actually held (share of the run)", writer.get("lock_held_share"), "×")
+    section.add("updates answered (both runs)", alone["answered"] + writer["answered"], "",
+                alone["updates"] + writer["updates"], ">=")
+    section.notes.append(
+        f"updates offered at {OFFERED_UPDATES_PER_S:.0f}/s through the durable intake, per-user dispatcher, "
+        "engine worker thread and outbox; AIORateLimiter on (30 msg/s overall); offline Bot API answering at once; "
+        "latency = update received → its last reply accepted by the API."
     )
     return section
 
 
 SECTIONS = ("engine", "telegram", "startup", "matcher", "scale", "report")
+SECTIONS = ("engine", "telegram", "telegram_latency", "startup", "matcher", "scale")

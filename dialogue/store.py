@@ -3,6 +3,15 @@
 Every event's changes (state, answers, context) are written in one
 transaction, so a crash never loses an answer that was acknowledged.
 The schema is created and upgraded with sqlite-utils' ``Migrations``.
+
+Concurrency: the bot writes from one worker thread; other programs (the team's
+commands, a backup, the sqlite3 shell) may hold the write lock meanwhile. A write
+that meets a lock raises :class:`DatabaseBusy` quickly instead of blocking, so the
+caller can retry later without holding up other users; a turn whose only change is
+its ``last_seen`` stamp does not need the lock at all (the stamp is written when the
+lock is free, skipped otherwise). :meth:`ProgressStore.once` runs a channel's turn
+exactly once: its changes and the replies it produced commit together, keyed by the
+channel's event id.
 """
 
 from __future__ import annotations
@@ -10,7 +19,9 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -86,6 +97,17 @@ def m_collectives_001(db: Database) -> None:
     create_tables(db)
 
 
+@migrations()
+def m003_turn_markers(db: Database) -> None:
+    # A channel's turn that changed the progress, with the replies it produced, kept until the
+    # channel has queued those replies (then pruned): a turn found here is never applied twice.
+    db["turn_markers"].create(
+        {"key": str, "user_id": str, "replies": str, "at": float}, pk="key"
+    )
+    db["turn_markers"].create_index(["user_id"])
+    db["turn_markers"].create_index(["at"])
+
+
 _UPSERT_USER = (
     "INSERT INTO users (id, state, flow, knowledge_version, first_seen, last_seen, context, active) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
@@ -102,6 +124,34 @@ _INSERT_HISTORY = "INSERT INTO answer_history (user_id, question, value, skipped
 
 class StorageError(RuntimeError):
     """The database cannot be opened or written (read-only file, locked, not SQLite)."""
+
+    #: True when waiting may help (lock held by another program, disk full, file read-only).
+    transient = False
+
+
+class DatabaseBusy(StorageError):
+    """Another program holds the write lock: the change was not made, try again later."""
+
+    transient = True
+
+
+class StorageUnavailable(StorageError):
+    """The file cannot be written right now (read-only, disk full, I/O error)."""
+
+    transient = True
+
+
+class DatabaseGone(StorageError):
+    """The database file was deleted or replaced while open: writing on would lose everything."""
+
+
+#: Lock wait inside SQLite for the bot's writes: short, the caller retries off the event loop.
+BOT_BUSY_TIMEOUT_MS = 20
+#: Lock wait for the command-line tools and the terminal chat: SQLite retries the write
+#: until the other program's (short) transaction ends, up to this long (``PTCE_LOCK_WAIT`` s).
+DEFAULT_BUSY_TIMEOUT_MS = int(float(os.environ.get("PTCE_LOCK_WAIT") or 60) * 1000)
+#: Turn markers older than this are pruned (their replies were queued long ago).
+MARKER_TTL = 24 * 3600.0
 
 
 def now() -> str:
@@ -121,6 +171,21 @@ class UserRecord:
     answers: dict[str, AnswerValue] = field(default_factory=dict)
     answered_at: dict[str, str] = field(default_factory=dict)
     is_new: bool = False
+    #: The stored row as loaded (last_seen excluded): a save that changes nothing else may be skipped.
+    loaded: tuple | None = field(default=None, repr=False, compare=False)
+
+
+#: Fields whose change alone does not make a turn worth a write (see ``ProgressStore.save``).
+_NOT_ESSENTIAL = frozenset({"last_seen", "answers", "answered_at", "is_new", "loaded"})
+
+
+def _essentials(record: UserRecord) -> tuple:
+    """Every stored field but ``last_seen`` (fields added later are included automatically)."""
+    return tuple(
+        json.dumps(getattr(record, item.name), ensure_ascii=False, sort_keys=True, default=str)
+        for item in fields(record)
+        if item.name not in _NOT_ESSENTIAL
+    )
 
 
 def default_db_path() -> Path:
@@ -130,22 +195,33 @@ def default_db_path() -> Path:
 class ProgressStore:
     """Reads and writes users' progress. One instance per process."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, path: Path | None = None) -> None:
         self.db = db
+        self.path = path
+        self._identity = _identity(path) if path else None
+        self._wrote = self._forgot = False
+        #: Whether the last :meth:`once` turn changed the progress (set in the thread that ran it).
+        self.last_turn_wrote = False
         try:
             migrations.apply(db)
         except sqlite3.DatabaseError as error:
-            raise StorageError(_describe(error)) from error
+            raise _storage_error(error) from error
 
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None) -> ProgressStore:
-        """Open (creating or upgrading) the database file, in WAL mode."""
+    def open(
+        cls, path: str | os.PathLike | None = None, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    ) -> ProgressStore:
+        """Open (creating or upgrading) the database file, in WAL mode.
+
+        The connection may be used from another thread than the one that opened it (the
+        Telegram channel runs the engine in one worker thread), never from two at once.
+        """
         path = Path(path) if path else default_db_path()
         try:
             if path.parent and not path.parent.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
-            db = Database(path)
-            db.execute("PRAGMA busy_timeout = 5000")
+            db = Database(sqlite3.connect(str(path), check_same_thread=False))
+            db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if db.journal_mode != "wal":
                 db.enable_wal()
             # WAL + NORMAL: a commit survives the process being killed; only a power cut or an OS crash
@@ -153,7 +229,113 @@ class ProgressStore:
             db.execute("PRAGMA synchronous = NORMAL")
         except (sqlite3.DatabaseError, OSError) as error:
             raise StorageError(f"{path} : {_describe(error)}") from error
-        return cls(db)
+        return cls(db, path)
+
+    @classmethod
+    def memory(cls) -> ProgressStore:
+        """A throw-away in-memory store usable from a worker thread (tests, benchmarks)."""
+        return cls(Database(sqlite3.connect(":memory:", check_same_thread=False)))
+
+    def set_busy_timeout(self, milliseconds: int) -> None:
+        self.db.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
+
+    # ------------------------------------------------------------------ health
+
+    def check_writable(self) -> None:
+        """Raise :class:`StorageError` unless a write can be committed now (start-up check)."""
+        if self.path is not None and not os.access(self.path, os.W_OK):
+            raise StorageError(f"{self.path} : {_describe(sqlite3.OperationalError('readonly'))}")
+        try:
+            with self.db.atomic():
+                # A real write (rolled back by nothing: the same value is written back).
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                self.db.execute(f"PRAGMA user_version = {int(version)}")
+                self.db.execute("DELETE FROM turn_markers WHERE at < ?", [time.time() - MARKER_TTL])
+        except sqlite3.DatabaseError as error:
+            raise StorageError(f"{self.path} : {_describe(error)}") from error
+
+    def file_replaced(self) -> bool:
+        """True if the database file was deleted, moved away or replaced since it was opened."""
+        if self.path is None or self._identity is None:
+            return False
+        return _identity(self.path) != self._identity
+
+    def rescue_copy(self) -> Path | None:
+        """Copy the still-open (deleted or replaced) database beside its old path; the copy's path."""
+        if self.path is None:
+            return None
+        target = self.path.with_name(f"{self.path.name}.rescued-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            destination = sqlite3.connect(str(target))
+            with destination:
+                self.db.conn.backup(destination)
+            destination.close()
+        except (sqlite3.DatabaseError, OSError):
+            return None
+        return target
+
+    # ------------------------------------------------------------------ exactly-once turns
+
+    def once(
+        self,
+        key: str,
+        user_id: str,
+        run: Callable[[], list[Any]],
+        encode: Callable[[list[Any]], str],
+        decode: Callable[[str], list[Any]],
+    ) -> list[Any]:
+        """Run one turn (``run`` calls the engine) at most once for ``key``.
+
+        The turn's writes and its encoded replies commit in one transaction; if ``key``
+        was already committed, its stored replies are returned and ``run`` is not called.
+        A turn that changed nothing (or only its ``last_seen`` stamp) leaves no marker:
+        running it again gives the same replies. On any error the whole turn is rolled
+        back, so nothing half-written remains.
+        """
+        if self.file_replaced():
+            raise DatabaseGone(_describe(sqlite3.OperationalError("disk I/O error")))
+        try:
+            row = self.db.execute("SELECT replies FROM turn_markers WHERE key = ?", [key]).fetchone()
+        except sqlite3.DatabaseError as error:
+            raise _storage_error(error) from error
+        if row is not None:
+            self.last_turn_wrote = True
+            return decode(row[0])
+        self._wrote = self._forgot = False
+        try:
+            self.db.execute("BEGIN")
+            replies = run()
+            if self._wrote:
+                # After /oublier, the marker keeps no link to the person.
+                self.db.execute(
+                    "INSERT INTO turn_markers (key, user_id, replies, at) VALUES (?, ?, ?, ?)",
+                    [key, None if self._forgot else user_id, encode(replies), time.time()],
+                )
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.DatabaseError as error:
+                # WAL pages reach the disk at COMMIT: a turn that only stamped « last seen »
+                # stays valid when that stamp cannot be written (read-only file, full disk).
+                if self._wrote or not _storage_error(error).transient:
+                    raise
+                if self.db.conn.in_transaction:
+                    self.db.execute("ROLLBACK")
+            self.last_turn_wrote = self._wrote
+        except BaseException as error:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.DatabaseError):
+                raise _storage_error(error) from error
+            raise
+        return replies
+
+    def prune_markers(self, older_than: float = MARKER_TTL) -> None:
+        """Drop old turn markers (best effort: skipped while another program holds the lock)."""
+        try:
+            with self.db.atomic():
+                self.db.execute("DELETE FROM turn_markers WHERE at < ?", [time.time() - older_than])
+        except sqlite3.DatabaseError:
+            pass
 
     def load(self, user_id: str) -> UserRecord | None:
         rows = list(self.db.query("SELECT * FROM users WHERE id = ?", [user_id]))
@@ -170,6 +352,7 @@ class ProgressStore:
             active=bool(row["active"]),
             context=_json_object(row["context"]),
         )
+        record.loaded = _essentials(record)
         for answer in self.db.query(
             "SELECT question, value, skipped, answered_at FROM answers WHERE user_id = ?", [user_id]
         ):
@@ -183,8 +366,15 @@ class ProgressStore:
         changed: dict[str, AnswerValue] | None = None,
         removed: list[str] | None = None,
     ) -> None:
-        """Write the user row and the changed answers in one transaction."""
+        """Write the user row and the changed answers in one transaction.
+
+        When nothing but ``last_seen`` changed, the write is best effort: skipped (not
+        waited for) while another program holds the lock.
+        """
         stamp = now()
+        touch_only = (
+            not record.is_new and not changed and not removed and record.loaded == _essentials(record)
+        )
         try:
             with self.db.atomic():
                 # Plain SQL: sqlite-utils' upsert()/insert() inspect the schema on every call
@@ -219,27 +409,59 @@ class ProgressStore:
                     self.db.execute(_INSERT_HISTORY, row)
                     record.answered_at[question] = stamp
         except sqlite3.DatabaseError as error:
-            raise StorageError(_describe(error)) from error
+            failure = _storage_error(error)
+            if touch_only and failure.transient:
+                return  # only the « last seen » stamp is lost; the next real write carries it
+            raise failure from error
+        if not touch_only:
+            self._wrote = True
+        record.loaded = _essentials(record)
+        record.is_new = False
 
     def forget(self, user_id: str) -> None:
         """Delete everything stored about a user."""
-        with self.db.atomic():
-            for table in ("answer_history", "answers"):
-                self.db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])
-            self.db.execute("DELETE FROM users WHERE id = ?", [user_id])
-            from dialogue.collective_store import forget_person  # their place in every collective
+        try:
+            with self.db.atomic():
+                for table in ("answer_history", "answers", "turn_markers"):
+                    self.db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])
+                self.db.execute("DELETE FROM users WHERE id = ?", [user_id])
+                from dialogue.collective_store import forget_person  # their place in every collective
 
-            forget_person(self.db, user_id)
+                forget_person(self.db, user_id)
+        except sqlite3.DatabaseError as error:
+            raise _storage_error(error) from error
+        self._wrote = self._forgot = True
 
     def mark_inactive(self, user_id: str) -> None:
-        with self.db.atomic():
-            self.db.execute("UPDATE users SET active = 0 WHERE id = ?", [user_id])
+        try:
+            with self.db.atomic():
+                self.db.execute("UPDATE users SET active = 0 WHERE id = ?", [user_id])
+        except sqlite3.DatabaseError as error:
+            raise _storage_error(error) from error
 
     def count_users(self) -> int:
         return self.db["users"].count
 
     def close(self) -> None:
         self.db.close()
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def _storage_error(error: BaseException) -> StorageError:
+    """The :class:`StorageError` subclass matching an SQLite error."""
+    message = str(error).lower()
+    if "locked" in message or "busy" in message:
+        return DatabaseBusy(_describe(error))
+    if "readonly" in message or "read-only" in message or "disk is full" in message or "disk i/o" in message:
+        return StorageUnavailable(_describe(error))
+    return StorageError(_describe(error))
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
@@ -251,11 +473,15 @@ def _json_object(text: str | None) -> dict[str, Any]:
 
 
 def _describe(error: BaseException) -> str:
-    message = str(error)
+    message = str(error).lower()
     if "readonly" in message or "read-only" in message:
         return "la base de données est en lecture seule (vérifiez les droits du fichier)."
-    if "locked" in message:
+    if "locked" in message or "busy" in message:
         return "la base de données est verrouillée par un autre programme."
+    if "disk is full" in message:
+        return "le disque est plein."
+    if "disk i/o error" in message:
+        return "écriture impossible sur le disque (disque plein, limite de taille atteinte ou fichier supprimé)."
     if "unable to open" in message:
         return "impossible d’ouvrir le fichier (dossier en lecture seule, droits insuffisants ou chemin invalide)."
     if "not a database" in message or "file is encrypted" in message:

@@ -14,6 +14,17 @@ answerCallbackQuery, setMyCommands, getMyCommands, deleteWebhook, setWebhook,
 getWebhookInfo, close and logOut. Parameters are read the way PTB's ``HTTPXRequest``
 sends them: form-encoded with JSON-encoded values, multipart when files are sent,
 or a JSON body.
+
+Faults, per method, to check what the bot does when Telegram misbehaves::
+
+    api.inject("sendMessage", Status(429, retry_after=5))   # the next call only
+    api.fail_during("sendMessage", 6.0, Status(502))         # every call for 6 s
+    api.inject("sendMessage", Late(3.0))                      # handled, answered 3 s late
+    api.close_port(); …; api.open_port()                      # connection refused meanwhile
+    api.push_raw({"update_id": 7, "message": {"date": "x"}})  # an update PTB cannot parse
+
+A call answered with an error status does nothing (no message is created); a late
+call is handled at once and only its answer is delayed, as when Telegram is slow.
 """
 
 from __future__ import annotations
@@ -37,6 +48,33 @@ BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "Conseiller PTCE", "user
 FAKE_TOKEN = f"{BOT_ID}:AAF-fake_e2e_token_000000000000000000"
 #: Longest time a getUpdates call is held open (the bot asks for longer; Telegram may answer early).
 MAX_POLL_WAIT = 0.5
+
+
+@dataclass(frozen=True)
+class Status:
+    """Answer with this HTTP status (429 carries ``retry_after``)."""
+
+    code: int
+    retry_after: int | None = None
+    description: str = ""
+
+    def body(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {"ok": False, "error_code": self.code,
+                                  "description": self.description or f"Error {self.code}"}
+        if self.retry_after is not None:
+            answer["parameters"] = {"retry_after": self.retry_after}
+            answer["description"] = f"Too Many Requests: retry after {self.retry_after}"
+        return answer
+
+
+@dataclass(frozen=True)
+class Late:
+    """Handle the call normally, then wait ``seconds`` before answering."""
+
+    seconds: float
+
+
+Fault = Status | Late
 
 
 @dataclass
@@ -115,9 +153,72 @@ class FakeBotApi:
         self._message_ids = itertools.count(1)
         self._user_message_ids = itertools.count(100_000)
         self._changed = threading.Condition()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._faults: dict[str, list[Fault]] = {}
+        self._windows: dict[str, list[tuple[float, Fault]]] = {}
+        self.failed_calls: list[Call] = []
+        self._host = host
+        self._server = self._make_server(host, port)
         self._thread: threading.Thread | None = None
+
+    def _make_server(self, host: str, port: int) -> ThreadingHTTPServer:
+        assert host in ("127.0.0.1", "localhost"), "loopback only"
+        server = ThreadingHTTPServer((host, port), self._handler_class(), bind_and_activate=False)
+        server.daemon_threads = True
+        server.request_queue_size = 256  # many chats connect at once; the default backlog is 5
+        server.allow_reuse_address = True
+        try:
+            server.server_bind()
+            server.server_activate()
+        except OSError:
+            server.server_close()
+            raise
+        return server
+
+    # ------------------------------------------------------------------ faults
+
+    def inject(self, method: str, *faults: Fault) -> None:
+        """The next calls to ``method`` get these faults, one each, in order."""
+        with self._changed:
+            self._faults.setdefault(method, []).extend(faults)
+
+    def fail_during(self, method: str, seconds: float, fault: Fault) -> None:
+        """Every call to ``method`` during the next ``seconds`` gets ``fault``."""
+        with self._changed:
+            self._windows.setdefault(method, []).append((time.monotonic() + seconds, fault))
+
+    def _take_fault(self, method: str) -> Fault | None:
+        queued = self._faults.get(method)
+        if queued:
+            return queued.pop(0)
+        now = time.monotonic()
+        for until, fault in self._windows.get(method, []):
+            if now < until:
+                return fault
+        return None
+
+    def close_port(self) -> None:
+        """Stop listening: the bot's connections are refused until :meth:`open_port`."""
+        port = self.port
+        self._server.shutdown()
+        self._server.server_close()
+        self._closed_port = port
+
+    def open_port(self) -> None:
+        self._server = self._make_server(self._host, self._closed_port)
+        self.start()
+
+    def push_raw(self, payload: dict[str, Any]) -> int:
+        """Queue an update exactly as given (it may be one the library cannot parse)."""
+        with self._changed:
+            update_id = payload.get("update_id")
+            if not isinstance(update_id, int):
+                update_id = next(self._update_ids)
+                payload = {"update_id": update_id, **payload}
+            else:
+                self._update_ids = itertools.count(update_id + 1)
+            self._updates.append(payload)
+            self._changed.notify_all()
+            return update_id
 
     # ------------------------------------------------------------------ life cycle
 
@@ -329,10 +430,19 @@ class FakeBotApi:
                     status, answer = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
                 else:
                     params = parse_parameters(self.headers.get("Content-Type", ""), body, url.query)
+                    late = 0.0
                     with api._changed:
-                        status, answer = api._answer(method, params)
-                        api.calls.append(Call(method, params))
+                        fault = api._take_fault(method)
+                        if isinstance(fault, Status):
+                            status, answer = fault.code, fault.body()
+                            api.failed_calls.append(Call(method, params))
+                        else:
+                            status, answer = api._answer(method, params)
+                            api.calls.append(Call(method, params))
+                            late = fault.seconds if isinstance(fault, Late) else 0.0
                         api._changed.notify_all()
+                    if late:
+                        time.sleep(late)
                 data = json.dumps(answer).encode()
                 try:
                     self.send_response(status)

@@ -486,7 +486,7 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
     pool = concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context(method))
     futures = [asyncio.wrap_future(pool.submit(simulate_chunk, chunk)) for chunk in chunks]
     # In memory: this test is about ordering and isolation; durability on disk is the SIGKILL test's.
-    engine = Engine(kb, ProgressStore(Database(memory=True)))
+    engine = Engine(kb, ProgressStore.memory())
     app, request, errors = telegram_app(engine)
     update_ids = itertools.count(1)
     gc.collect()
@@ -505,7 +505,6 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
 
     try:
         async with app:
-            await app.start()
             try:
                 producers = []
                 for finished in asyncio.as_completed(futures):
@@ -515,9 +514,9 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
                         expected_texts[telegram_id] = texts
                         producers.append(asyncio.create_task(producer(telegram_id, events)))
                 await asyncio.gather(*producers)
-                await asyncio.wait_for(app.update_queue.join(), timeout=240)
+                await asyncio.wait_for(tg.drain(app), timeout=240)
             finally:
-                await app.stop()
+                pass
     finally:
         pool.shutdown(cancel_futures=True)
         gc.unfreeze()
@@ -525,7 +524,7 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
         assert len(plans) == CONCURRENT_USERS
         assert sum(map(len, plans.values())) == CONCURRENT_USERS * EVENTS_PER_USER
         assert errors == [], errors[:3]
-        assert app.update_processor.active_users == 0
+        assert tg.channel_of(app).dispatcher.active_users == 0
         wrong_state = [uid for uid in plans if snapshot(engine.store, tg.user_key(uid)) != expected_state[uid]]
         assert wrong_state == [], (
             f"{len(wrong_state)} users differ, e.g. {wrong_state[0]}: "
@@ -803,17 +802,14 @@ ODD_UPDATES: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("name", list(ODD_UPDATES))
 async def test_odd_update_never_raises(name: str, kb: KnowledgeBase) -> None:
-    engine = Engine(kb, ProgressStore(Database(memory=True)))
+    engine = Engine(kb, ProgressStore.memory())
     app, request, errors = telegram_app(engine)
     async with app:
-        # Directly, then through the update queue and the per-user processor.
+        # Directly, then through the durable update queue and the per-user dispatcher.
         await app.process_update(Update.de_json({"update_id": 1, **ODD_UPDATES[name]}, app.bot))
-        await app.start()
-        try:
-            await app.update_queue.put(Update.de_json({"update_id": 2, **ODD_UPDATES[name]}, app.bot))
-            await asyncio.wait_for(app.update_queue.join(), timeout=30)
-        finally:
-            await app.stop()
+        await app.update_queue.put(Update.de_json({"update_id": 2, **ODD_UPDATES[name]}, app.bot))
+        await asyncio.wait_for(tg.drain(app), timeout=30)
+        assert tg.channel_of(app).queue.is_done(2)
     assert errors == [], errors
     sent = [text for texts in request.texts.values() for _, text in texts]
     assert tg.ERROR_TEXT not in sent
@@ -1023,7 +1019,9 @@ def test_locked_database(tmp_path: Path) -> None:
     holder = sqlite3.connect(db, isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
-        done = run_chat(db, "/menu\n", timeout=90)
+        # The default waits a minute for the lock to be released; two seconds are enough here.
+        done = subprocess.run(chat_command(db), input="/menu\n", capture_output=True, text=True, timeout=90,
+                              cwd=ROOT, env=child_env() | {"PTCE_LOCK_WAIT": "2"})
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -1101,3 +1099,96 @@ def datetime_now_iso() -> str:
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- 7. turns under locks (issue 14)
+
+
+def _hold_write_lock(db: Path) -> sqlite3.Connection:
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_turn_is_stored_once_with_its_replies(tmp_path: Path, kb: KnowledgeBase) -> None:
+    from dialogue.store import ProgressStore
+
+    store = ProgressStore.open(tmp_path / "p.db")
+    engine = Engine(kb, store)
+    try:
+        calls = []
+
+        def run() -> list[Reply]:
+            calls.append(1)
+            return engine.handle("tg:1", Command("start", "orientation"))
+
+        encode = lambda replies: json.dumps([r.text for r in replies])  # noqa: E731
+        decode = lambda text: [Reply(t) for t in json.loads(text)]  # noqa: E731
+        first = store.once("tg:update:1", "tg:1", run, encode, decode)
+        again = store.once("tg:update:1", "tg:1", run, encode, decode)
+        assert len(calls) == 1  # the second time, the stored replies are returned
+        assert [r.text for r in again] == [r.text for r in first]
+        store.forget("tg:1")
+        assert store.db.execute("SELECT COUNT(*) FROM turn_markers").fetchone()[0] == 0  # /oublier erases them
+    finally:
+        engine.close()
+
+
+def test_locked_turn_writes_nothing_and_read_only_turn_goes_through(tmp_path: Path, kb: KnowledgeBase) -> None:
+    from dialogue.store import BOT_BUSY_TIMEOUT_MS, DatabaseBusy, ProgressStore
+
+    db = tmp_path / "p.db"
+    store = ProgressStore.open(db, busy_timeout_ms=BOT_BUSY_TIMEOUT_MS)
+    engine = Engine(kb, store)
+    try:
+        engine.handle("tg:1", Command("start"))
+        before = snapshot(store, "tg:1")
+        holder = _hold_write_lock(db)
+        try:
+            started = time.monotonic()
+            with pytest.raises(DatabaseBusy):
+                store.once("k1", "tg:1", lambda: engine.handle("tg:1", Command("start", "orientation")), str, list)
+            assert time.monotonic() - started < 1.0  # fails fast: the caller retries off the event loop
+            help_replies = store.once("k2", "tg:1", lambda: engine.handle("tg:1", Command("aide")), str, list)
+            assert help_replies and "Comment" in help_replies[0].text
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert snapshot(store, "tg:1") == before  # nothing half-written
+        with sqlite3.connect(db) as check:
+            assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        engine.close()
+
+
+def test_replaced_database_file_is_noticed(tmp_path: Path) -> None:
+    from dialogue.store import DatabaseGone, ProgressStore
+
+    db = tmp_path / "p.db"
+    store = ProgressStore.open(db)
+    try:
+        assert not store.file_replaced()
+        db.rename(tmp_path / "moved.db")
+        ProgressStore.open(db).close()  # a new, empty file at the same path
+        assert store.file_replaced()
+        with pytest.raises(DatabaseGone):
+            store.once("k", "u", lambda: [], str, list)
+        rescued = store.rescue_copy()
+        assert rescued is not None and rescued.exists()
+    finally:
+        store.close()
+
+
+def test_chat_waits_for_a_short_lock_instead_of_failing(tmp_path: Path) -> None:
+    """Issue 14: another program's write lock (2 s here) delays the terminal chat; nothing fails."""
+    db = tmp_path / "p.db"
+    _make_db(db)
+    holder = _hold_write_lock(db)
+    release = __import__("threading").Timer(2.0, lambda: (holder.execute("COMMIT"), holder.close()))
+    release.start()
+    try:
+        done = run_chat(db, "/aide\n/start orientation\n", timeout=90)
+    finally:
+        release.join()
+    assert done.returncode == 0, done.stderr
+    assert "verrouillée" not in done.stderr and "Étape" in done.stdout

@@ -77,6 +77,7 @@ async def channel(no_wait, kb):
 async def test_pdf_and_picture_are_sent_after_the_text(channel):
     app, request = channel
     await app.process_update(text_update(app, "pdf"))
+    await tg.drain(app)
     assert request.methods() == ["sendMessage", "sendChatAction", "sendDocument", "sendPhoto"]
     assert "Voici votre synthèse" in request.sent()[0]["text"]
     (doc_method, doc_name, pdf, doc_params), (photo_method, photo_name, png, photo_params) = request.uploads
@@ -103,7 +104,7 @@ async def test_another_user_is_answered_while_a_report_is_built(channel, monkeyp
         return real_build(kb, report_request)
 
     monkeypatch.setattr(tg_report, "_build", slow_build)
-    first = asyncio.create_task(app.process_update(text_update(app, "pdf")))
+    await app.process_update(text_update(app, "pdf"))
     try:
         for _ in range(200):
             if building.is_set():
@@ -113,12 +114,13 @@ async def test_another_user_is_answered_while_a_report_is_built(channel, monkeyp
         # The event loop is free: the other user's message is answered at once.
         other = text_update(app, "bonjour", user=OTHER, chat={"id": OTHER["id"], "type": "private"})
         await asyncio.wait_for(app.process_update(other), timeout=10)
+        await asyncio.wait_for(tg.channel_of(app).sender.join(), timeout=10)
         answered = [p for p in request.sent() if int(p["chat_id"]) == OTHER["id"]]
         assert answered and "bonjour" in answered[0]["text"]
         assert "sendDocument" not in request.methods()
     finally:
         release.set()
-        await asyncio.wait_for(first, timeout=30)
+        await asyncio.wait_for(tg.drain(app), timeout=30)
     assert request.methods()[-2:] == ["sendDocument", "sendPhoto"]
 
 
@@ -130,6 +132,7 @@ async def test_a_failed_build_apologises_without_breaking_the_conversation(chann
 
     monkeypatch.setattr(tg_report, "_build", broken)
     await app.process_update(text_update(app, "pdf"))
+    await tg.drain(app)
     assert request.methods() == ["sendMessage", "sendChatAction", "sendMessage"]
     assert "n’a pas pu être préparé" in request.sent()[-1]["text"]
 
@@ -140,6 +143,7 @@ async def test_nothing_answered_gets_a_clear_message(channel):
     empty = ReportRequest("synthesis", {"typologie": None}, DAY)
     engine.script[Say("vide")] = [Reply("Voici.", attachment=empty)]
     await app.process_update(text_update(app, "vide"))
+    await tg.drain(app)
     assert request.methods() == ["sendMessage", "sendChatAction", "sendMessage"]
     assert "aucune question" in request.sent()[-1]["text"]
 

@@ -284,7 +284,9 @@ class Harness:
     errors: list[BaseException] = field(default_factory=list)
 
     async def feed(self, update: Update) -> None:
+        """Process one update, then wait until its replies left the outbox."""
         await self.app.process_update(update)
+        await tg.drain(self.app)
 
     def buttons(self, params: dict[str, Any]) -> list[tuple[str, str]]:
         markup = params.get("reply_markup") or {}
@@ -682,25 +684,56 @@ class TestRetries:
         assert no_wait == [pytest.approx(3.1)]
         assert_no_errors(harness)
 
-    async def test_network_errors_retried_then_bounded(self, harness: Harness, no_wait: list[float]) -> None:
+    async def test_timeout_after_sending_is_not_retried(self, harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+        """A late answer may hide a delivered message: sending again could duplicate it."""
         harness.request.fail("sendMessage", TimedOut())
         await harness.feed(text_update(harness.app, "/menu"))
+        assert len(harness.request.sent()) == 1
+        assert "pas renvoyé" in caplog.text
+        assert tg.channel_of(harness.app).queue.count_outbox() == 0
+        await harness.feed(text_update(harness.app, "/menu"))  # the next reply goes out normally
         assert len(harness.request.sent()) == 2
         assert_no_errors(harness)
 
-        for _ in range(tg.SEND_ATTEMPTS):
-            harness.request.fail("sendMessage", TimedOut())
-        await harness.feed(text_update(harness.app, "/menu"))
-        assert len(harness.request.sent()) == 2 + tg.SEND_ATTEMPTS
-        assert [type(e) for e in harness.errors] == [TimedOut]  # reported, not fatal
-        harness.errors.clear()
+    async def test_failure_before_sending_is_retried(self, harness: Harness, no_wait: list[float]) -> None:
+        import httpx
+        from telegram.error import NetworkError
 
-    async def test_bad_request_not_retried(self, harness: Harness) -> None:
+        for _ in range(4):
+            try:
+                raise NetworkError("httpx.ConnectError") from httpx.ConnectError("refused")
+            except NetworkError as exc:
+                harness.request.fail("sendMessage", exc)
+        await harness.feed(text_update(harness.app, "/menu"))
+        assert len(harness.request.sent()) == 5
+        assert no_wait == [0.5, 1.0, 2.0, 4.0]  # doubling back-off
+        assert_no_errors(harness)
+
+    @pytest.mark.parametrize("status", [500, 502])
+    async def test_server_errors_are_retried_in_order(self, harness: Harness, no_wait: list[float], status: int) -> None:
+        for _ in range(3):
+            harness.request.fail("sendMessage", (status, {"ok": False, "error_code": status, "description": "Internal"}))
+        await harness.feed(text_update(harness.app, "un"))
+        await harness.feed(text_update(harness.app, "deux"))
+        texts = [p["text"] for p in harness.request.sent()]
+        assert texts[-2:] == ["Vous avez écrit : un", "Vous avez écrit : deux"]
+        assert len(texts) == 5
+        assert_no_errors(harness)
+
+    async def test_long_flood_wait_is_capped(self, harness: Harness, no_wait: list[float]) -> None:
+        harness.request.fail("sendMessage", too_many_requests(40))
+        await harness.feed(text_update(harness.app, "/menu"))
+        assert len(harness.request.sent()) == 2
+        assert no_wait == [pytest.approx(tg.MAX_RETRY_AFTER + 0.1)]
+        assert_no_errors(harness)
+
+    async def test_bad_request_not_retried(self, harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
         harness.request.fail("sendMessage", bad_request("chat not found"))
         await harness.feed(text_update(harness.app, "/menu"))
         assert len(harness.request.sent()) == 1
-        assert len(harness.errors) == 1
-        harness.errors.clear()
+        assert "refusé" in caplog.text
+        assert tg.channel_of(harness.app).queue.count_outbox() == 0
+        assert_no_errors(harness)
 
     async def test_retry_after_with_rate_limiter(self) -> None:
         engine, request = FakeEngine(), RecordingRequest()
@@ -711,6 +744,7 @@ class TestRetries:
         async with app:
             started = time.monotonic()
             await app.process_update(text_update(app, "/menu"))
+            await tg.drain(app)
             elapsed = time.monotonic() - started
         assert len(request.sent()) == 2
         assert elapsed >= 1.0
@@ -745,16 +779,13 @@ class TestOrdering:
         app.add_error_handler(_recorder(errors))
         users = [dict(USER, id=1000 + k) for k in range(5)]
         async with app:
-            await app.start()
             for i in range(12):
                 for user in users:
                     chat = PRIVATE | {"id": user["id"]}
                     await app.update_queue.put(text_update(app, f"m{i}", chat=chat, user=user))
-            await asyncio.wait_for(app.update_queue.join(), timeout=20)
-            processor = app.update_processor
-            assert isinstance(processor, tg.PerUserUpdateProcessor)
-            assert processor.active_users == 0  # idle locks dropped
-            await app.stop()
+            await asyncio.wait_for(tg.drain(app), timeout=20)
+            dispatcher = tg.channel_of(app).dispatcher
+            assert dispatcher.active_users == 0  # idle queues dropped
         for user in users:
             texts = [p["text"] for p in request.sent() if p["chat_id"] == user["id"]]
             assert texts == [f"Vous avez écrit : m{i}" for i in range(12)]
@@ -764,36 +795,33 @@ class TestOrdering:
         assert errors == []
 
     async def test_order_kept_when_concurrency_is_saturated(self) -> None:
-        processor = tg.PerUserUpdateProcessor(max_concurrent_updates=2)
         rng = random.Random(3)
         done: list[tuple[int, int]] = []
         running: dict[int, int] = {}
 
-        async def work(user_id: int, index: int) -> None:
-            running[user_id] = running.get(user_id, 0) + 1
-            assert running[user_id] == 1  # never two updates of one user at once
-            await asyncio.sleep(rng.uniform(0, 0.005))
-            done.append((user_id, index))
-            running[user_id] -= 1
+        class Work:
+            async def process_update(self, update: Update) -> None:
+                user_id, index = update.effective_user.id, int(update.message.text)
+                running[user_id] = running.get(user_id, 0) + 1
+                assert running[user_id] == 1  # never two updates of one user at once
+                await asyncio.sleep(rng.uniform(0, 0.005))
+                done.append((user_id, index))
+                running[user_id] -= 1
 
-        def update_of(user_id: int) -> Update:
-            return Update.de_json({"update_id": next(_update_ids), "message": message_dict(
-                "x", user=dict(USER, id=user_id), chat=PRIVATE | {"id": user_id})}, None)
-
-        async with processor:
-            tasks = [
-                asyncio.create_task(processor.process_update(update_of(user_id), work(user_id, index)))
-                for index in range(15)
-                for user_id in (1, 2, 3)
-            ]
-            await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
-            assert processor.active_users == 0
+        app = tg.build_application(FakeEngine(), TOKEN, request=RecordingRequest(), rate_limit=False)
+        dispatcher = tg.Dispatcher(Work(), tg.channel_of(app), max_concurrent_updates=2)  # type: ignore[arg-type]
+        for index in range(15):
+            for user_id in (1, 2, 3):
+                dispatcher.submit(Update.de_json({"update_id": next(_update_ids), "message": message_dict(
+                    str(index), user=dict(USER, id=user_id), chat=PRIVATE | {"id": user_id})}, None))
+        await asyncio.wait_for(dispatcher.join(), timeout=10)
+        assert dispatcher.active_users == 0
         for user_id in (1, 2, 3):
             assert [i for u, i in done if u == user_id] == list(range(15))
 
     def test_ordering_key(self) -> None:
         app = tg.build_application(FakeEngine(), TOKEN, request=RecordingRequest(), rate_limit=False)
-        key = tg.PerUserUpdateProcessor.ordering_key
+        key = tg.Dispatcher.ordering_key
         assert key(Update.de_json({"update_id": 1, "message": message_dict("x")}, app.bot)) == USER_ID
         channel = {"id": -100777, "type": "channel", "title": "Actus"}
         assert key(Update.de_json({"update_id": 2, "channel_post": message_dict("x", chat=channel, user=None)}, app.bot)) is None
@@ -946,3 +974,118 @@ class TestWithRealEngine:
         texts = " ".join(p["text"] for p in real.request.sent())
         assert "Étape" in texts
         assert_no_errors(real)
+
+
+# --------------------------------------------------------------------------- storage faults
+
+
+class BusyEngine(FakeEngine):
+    """Fails the first ``busy`` turns as if another program held the write lock."""
+
+    def __init__(self, busy: int, error: type[Exception] | None = None) -> None:
+        super().__init__()
+        self.busy = busy
+        self.error = error
+
+    def handle(self, user_id: str, event: Event) -> list[Reply]:
+        from dialogue.store import DatabaseBusy
+
+        if self.busy:
+            self.busy -= 1
+            raise (self.error or DatabaseBusy)("la base de données est verrouillée par un autre programme.")
+        return super().handle(user_id, event)
+
+
+class TestStorageFaults:
+    async def _run(self, engine: FakeEngine, *texts: str) -> tuple[RecordingRequest, list[BaseException]]:
+        request = RecordingRequest()
+        app = tg.build_application(engine, TOKEN, request=request, get_updates_request=RecordingRequest(), rate_limit=False)
+        errors: list[BaseException] = []
+        app.add_error_handler(_recorder(errors))
+        async with app:
+            for text in texts:
+                await app.process_update(text_update(app, text))
+                await tg.drain(app)
+        return request, errors
+
+    async def test_locked_turn_is_retried_then_answered(self, no_wait: list[float]) -> None:
+        engine = BusyEngine(busy=4)
+        request, errors = await self._run(engine, "bonjour")
+        assert [p["text"] for p in request.sent()] == ["Vous avez écrit : bonjour"]
+        assert no_wait == [0.05, 0.1, 0.2, 0.4]  # growing pauses, none blocking the event loop
+        assert errors == []
+
+    async def test_lock_held_too_long_asks_to_resend(self, no_wait: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(tg, "LOCK_WAIT_LIMIT", 0.0)
+        engine = BusyEngine(busy=1)
+        request, errors = await self._run(engine, "bonjour", "encore")
+        texts = [p["text"] for p in request.sent()]
+        assert texts == [tg.BUSY_TEXT, "Vous avez écrit : encore"]
+        assert "Renvoyez" in texts[0]
+        assert errors == []
+
+    async def test_unwritable_database_tells_the_user(self, no_wait: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+        from dialogue.store import StorageUnavailable
+
+        monkeypatch.setattr(tg, "UNAVAILABLE_WAIT_LIMIT", 0.0)
+        request, errors = await self._run(BusyEngine(busy=1, error=StorageUnavailable), "bonjour")
+        assert [p["text"] for p in request.sent()] == [tg.UNAVAILABLE_TEXT]
+        assert "momentanément indisponible" in tg.UNAVAILABLE_TEXT
+        assert errors == []
+
+    async def test_forged_callback_from_another_private_chat_is_ignored(self, harness: Harness) -> None:
+        victim_chat = PRIVATE | {"id": OTHER["id"]}
+        await harness.feed(callback_update(harness.app, "o:start", user=USER, chat=victim_chat))
+        assert harness.engine.events == []
+        assert harness.request.methods() == ["answerCallbackQuery"]
+        assert_no_errors(harness)
+
+    async def test_unknown_command_name_is_echoed_without_markup(self, harness: Harness) -> None:
+        await harness.feed(text_update(harness.app, "/[x](https://evil.example)"))
+        assert harness.engine.events == [("tg:4242", Command("xhttpsevilexample", ""))]
+        assert_no_errors(harness)
+
+
+class TestLogging:
+    def _configure(self, level: str) -> None:
+        root = logging.getLogger()
+        self._before = list(root.handlers), root.level
+        tg.configure_logging(VALID, level=level)
+
+    def _restore(self) -> None:
+        root = logging.getLogger()
+        handlers, level = self._before
+        for handler in root.handlers:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        for handler in handlers:
+            for f in list(handler.filters):
+                if isinstance(f, (tg.RedactSecrets, tg.DropPayloads)):
+                    handler.removeFilter(f)
+        root.setLevel(level)
+        for name in ("telegram", "transitions", "telegram.ext.AIORateLimiter"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+
+    def test_debug_level_keeps_libraries_that_print_user_text_quieter(self) -> None:
+        self._configure("DEBUG")
+        try:
+            assert logging.getLogger().getEffectiveLevel() == logging.DEBUG
+            assert logging.getLogger("telegram.ext.ExtBot").getEffectiveLevel() >= logging.INFO
+            assert logging.getLogger("transitions.core").getEffectiveLevel() >= logging.WARNING
+            assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+        finally:
+            self._restore()
+
+    def test_library_payload_dumps_are_dropped(self) -> None:
+        record = logging.LogRecord("telegram.ext.Updater", logging.CRITICAL, __file__, 1,
+                                   "Something went wrong. Received data was: %r", ({"text": "mon secret"},), None)
+        assert tg.DropPayloads().filter(record)
+        assert "mon secret" not in record.getMessage()
+
+    def test_log_level_option(self) -> None:
+        parser = argparse.ArgumentParser()
+        tg.add_arguments(parser)
+        assert parser.parse_args([]).log_level == "INFO"
+        assert parser.parse_args(["--log-level", "WARNING"]).log_level == "WARNING"
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--log-level", "BAVARD"])

@@ -1,0 +1,265 @@
+"""Durable intake and outbox of the Telegram channel, in their own SQLite file.
+
+Telegram forgets an update once the bot asks for the next offset (long polling) or once the
+webhook call is answered. Every update is therefore recorded here *before* that
+confirmation, processed from here, and marked done in the same transaction that queues its
+replies. Replies wait in the outbox until Telegram accepted them, so they survive a restart
+and are sent in order per chat.
+
+Why a separate file (``ptce-telegram.db`` beside ``ptce.db``): another program holding the
+progress database's write lock (a backup, the team's commands, the sqlite3 shell) must not
+stop the bot from taking in updates and delivering replies. A turn that changes a user's
+progress is made exactly once through :meth:`dialogue.store.ProgressStore.once`, whose
+marker bridges the two files.
+
+Privacy: an update's payload (which holds the user's text) is erased as soon as the update
+is processed; an outbox row is deleted once delivered; done rows keep only the update id
+(for duplicates) and are pruned after a day.
+
+Only the event loop's thread uses this connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from dialogue.store import StorageError, _describe, _storage_error
+
+migrations = Migrations("ptce_telegram")
+
+#: Done updates are remembered this long (Telegram resends nothing older than 24 h).
+DONE_TTL = 24 * 3600.0
+
+NEW, DONE, BAD = "new", "done", "bad"
+PENDING, SENDING = "pending", "sending"
+
+
+@migrations()
+def m001_updates_and_outbox(db: Database) -> None:
+    db["updates"].create(
+        {"update_id": int, "payload": str, "status": str, "received_at": float, "done_at": float},
+        pk="update_id",
+        not_null={"status"},
+    )
+    db["updates"].create_index(["status"])
+    db["outbox"].create(
+        {
+            "id": int,
+            "update_id": int,
+            "chat_id": int,
+            "kind": str,  # "send" or "edit"
+            "text": str,  # the engine's markup text (rendered to HTML when sent)
+            "buttons": str,  # JSON rows of [label, payload]
+            "options": str,  # JSON: thread_id, reply_to, message_id, inline_message_id, plain
+            "status": str,
+            "created_at": float,
+        },
+        pk="id",
+        not_null={"chat_id", "kind", "status"},
+    )
+    db["outbox"].create_index(["chat_id", "id"])
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One message to send (or edit) in a chat."""
+
+    chat_id: int
+    text: str
+    buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
+    kind: str = "send"
+    options: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    chat_id: int
+    kind: str
+    text: str
+    buttons: tuple[tuple[tuple[str, str], ...], ...]
+    options: dict[str, Any]
+    status: str
+
+
+def queue_path_for(db_path: str | os.PathLike) -> Path:
+    """``/var/lib/ptce/ptce.db`` → ``/var/lib/ptce/ptce-telegram.db``."""
+    path = Path(db_path)
+    return path.with_name(f"{path.stem}-telegram{path.suffix or '.db'}")
+
+
+class TelegramQueue:
+    """The ``updates`` and ``outbox`` tables."""
+
+    def __init__(self, db: Database, path: Path | None) -> None:
+        self.db = db
+        self.path = path
+        self._identity = _identity(path)
+        try:
+            migrations.apply(db)
+        except sqlite3.DatabaseError as error:
+            raise _storage_error(error) from error
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None) -> TelegramQueue:
+        """Open (creating) the queue file; ``None`` keeps it in memory (tests)."""
+        try:
+            if path is None:
+                return cls(Database(memory=True), None)
+            path = Path(path)
+            db = Database(sqlite3.connect(str(path), check_same_thread=False))
+            db.execute("PRAGMA busy_timeout = 200")
+            if db.journal_mode != "wal":
+                db.enable_wal()
+            db.execute("PRAGMA synchronous = NORMAL")
+        except (sqlite3.DatabaseError, OSError) as error:
+            raise StorageError(f"{path} : {_describe(error)}") from error
+        return cls(db, path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def file_replaced(self) -> bool:
+        return self.path is not None and _identity(self.path) != self._identity
+
+    def check_writable(self) -> None:
+        if self.path is not None and not os.access(self.path, os.W_OK):
+            raise StorageError(f"{self.path} : {_describe(sqlite3.OperationalError('readonly'))}")
+        self.prune()
+
+    def prune(self) -> None:
+        """Forget processed updates older than :data:`DONE_TTL` (Telegram never resends them)."""
+        self._write(lambda: self.db.execute("DELETE FROM updates WHERE status != ? AND done_at < ?",
+                                            [NEW, time.time() - DONE_TTL]))
+
+    def _write(self, work) -> Any:
+        try:
+            with self.db.atomic():
+                return work()
+        except sqlite3.DatabaseError as error:
+            raise _storage_error(error) from error
+
+    # ------------------------------------------------------------------ intake
+
+    def next_offset(self) -> int | None:
+        row = self.db.execute("SELECT MAX(update_id) FROM updates").fetchone()
+        return None if row[0] is None else int(row[0]) + 1
+
+    def record(self, items: Sequence[tuple[int, dict[str, Any] | None]]) -> set[int]:
+        """Record updates (``None`` payload: unparseable, kept as « bad »); the ids that were new."""
+
+        def work() -> set[int]:
+            new: set[int] = set()
+            now = time.time()
+            for update_id, payload in items:
+                if payload is None:
+                    cursor = self.db.execute(
+                        "INSERT OR IGNORE INTO updates (update_id, payload, status, received_at, done_at) "
+                        "VALUES (?, NULL, ?, ?, ?)", [update_id, BAD, now, now])
+                else:
+                    cursor = self.db.execute(
+                        "INSERT OR IGNORE INTO updates (update_id, payload, status, received_at) "
+                        "VALUES (?, ?, ?, ?)", [update_id, json.dumps(payload, ensure_ascii=False), NEW, now])
+                if cursor.rowcount and payload is not None:
+                    new.add(update_id)
+            return new
+
+        return self._write(work)
+
+    def pending(self) -> list[tuple[int, dict[str, Any]]]:
+        """Recorded updates not processed yet, oldest first."""
+        rows = self.db.execute(
+            "SELECT update_id, payload FROM updates WHERE status = ? ORDER BY update_id", [NEW]
+        ).fetchall()
+        return [(int(update_id), json.loads(payload)) for update_id, payload in rows]
+
+    def is_done(self, update_id: int) -> bool:
+        row = self.db.execute("SELECT status FROM updates WHERE update_id = ?", [update_id]).fetchone()
+        return row is not None and row[0] != NEW
+
+    def complete(self, update_id: int | None, actions: Iterable[Action]) -> None:
+        """Queue the replies of an update and mark it done, in one transaction."""
+
+        def work() -> None:
+            now = time.time()
+            for action in actions:
+                self.db.execute(
+                    "INSERT INTO outbox (update_id, chat_id, kind, text, buttons, options, status, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [update_id, action.chat_id, action.kind, action.text,
+                     json.dumps(action.buttons, ensure_ascii=False),
+                     json.dumps(action.options or {}), PENDING, now],
+                )
+            if update_id is not None:
+                self.db.execute(
+                    "INSERT INTO updates (update_id, payload, status, received_at, done_at) "
+                    "VALUES (?, NULL, ?, ?, ?) ON CONFLICT (update_id) DO UPDATE SET "
+                    "payload = NULL, status = excluded.status, done_at = excluded.done_at",
+                    [update_id, DONE, now, now],
+                )
+
+        self._write(work)
+
+    def finish(self, update_id: int) -> None:
+        """Mark an update done without replies (ignored updates, failed handlers)."""
+        self.complete(update_id, ())
+
+    # ------------------------------------------------------------------ outbox
+
+    def pending_chats(self) -> list[int]:
+        return [int(r[0]) for r in self.db.execute("SELECT DISTINCT chat_id FROM outbox").fetchall()]
+
+    def count_outbox(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def next_row(self, chat_id: int) -> OutboxRow | None:
+        row = self.db.execute(
+            "SELECT id, chat_id, kind, text, buttons, options, status FROM outbox "
+            "WHERE chat_id = ? ORDER BY id LIMIT 1", [chat_id]).fetchone()
+        if row is None:
+            return None
+        buttons = tuple(tuple(tuple(b) for b in line) for line in json.loads(row[4] or "[]"))
+        return OutboxRow(int(row[0]), int(row[1]), row[2], row[3] or "", buttons, json.loads(row[5] or "{}"), row[6])
+
+    def mark_sending(self, row_id: int) -> None:
+        """Recorded before the request leaves: after a crash, such a row is never sent again."""
+        self._write(lambda: self.db.execute("UPDATE outbox SET status = ? WHERE id = ?", [SENDING, row_id]))
+
+    def mark_pending(self, row_id: int) -> None:
+        """The request certainly did not reach Telegram (refused before sending, 429, 5xx)."""
+        self._write(lambda: self.db.execute("UPDATE outbox SET status = ? WHERE id = ?", [PENDING, row_id]))
+
+    def update_row(self, row_id: int, *, kind: str, options: dict[str, Any]) -> None:
+        self._write(lambda: self.db.execute(
+            "UPDATE outbox SET kind = ?, options = ?, status = ? WHERE id = ?",
+            [kind, json.dumps(options), PENDING, row_id]))
+
+    def remove(self, row_id: int) -> None:
+        self._write(lambda: self.db.execute("DELETE FROM outbox WHERE id = ?", [row_id]))
+
+    def drop_chat(self, chat_id: int) -> int:
+        return self._write(lambda: self.db.execute("DELETE FROM outbox WHERE chat_id = ?", [chat_id]).rowcount)
+
+    def drop_uncertain(self) -> int:
+        """At start-up: rows whose request may have reached Telegram are not sent again."""
+        return self._write(lambda: self.db.execute("DELETE FROM outbox WHERE status = ?", [SENDING]).rowcount)
+
+
+def _identity(path: Path | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
