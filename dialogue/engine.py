@@ -20,7 +20,7 @@ from dialogue.collective_flow import ChannelSettings, CollectiveFlow
 from dialogue.collective_store import CollectiveStore
 from dialogue.commands import COMMANDS
 from dialogue.store import AnswerValue, ProgressStore, UserRecord
-from dialogue.synthesis import build_synthesis, render_legal_guide, render_synthesis
+from dialogue.synthesis import DETAIL_BUTTON, build_synthesis, render_full, render_legal_guide, render_short
 from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
 from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
 from knowledge.debate import load_debate
@@ -250,6 +250,8 @@ class Engine:
             return [self._help()]
         if kind == "syn" and not rest:
             return self._synthesis(turn)
+        if kind == "synd" and not rest:
+            return self._synthesis(turn, full=True)
         if kind == "r" and not rest:
             return self._resume(turn, conv)
         if kind == "rr" and not rest:
@@ -626,14 +628,13 @@ class Engine:
     def _flow_result(self, turn: _Turn, flow_id: str) -> list[Reply]:
         flow = self.flows[flow_id]
         synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
-        if flow.result == "formes":
-            texts = render_legal_guide(synthesis, flow.comparison)
-        else:
-            texts = render_synthesis(synthesis)
+        if flow.result != "formes":  # the short synthesis first, the rest on demand
+            return [Reply(render_short(synthesis), ((Button(DETAIL_BUTTON, "synd"),), (Button("Recommencer", "rr"), MENU_BUTTON)))]
+        texts = render_legal_guide(synthesis, flow.comparison)
         closing = ((Button("Recommencer", "rr"), MENU_BUTTON),)
         return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], closing)]
 
-    def _synthesis(self, turn: _Turn) -> list[Reply]:
+    def _synthesis(self, turn: _Turn, *, full: bool = False) -> list[Reply]:
         if not any(q in turn.record.answers for q in self._question_flow):
             return [
                 Reply(
@@ -641,8 +642,9 @@ class Engine:
                     ((Button("Commencer l’orientation", f"f:{ORIENTATION}"),), (MENU_BUTTON,)),
                 )
             ]
-        texts = render_synthesis(build_synthesis(self.kb.synthesis, turn.record.answers))
-        closing: list[tuple[Button, ...]] = []
+        synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
+        texts = render_full(synthesis) if full else [render_short(synthesis)]
+        closing: list[tuple[Button, ...]] = [] if full else [(Button(DETAIL_BUTTON, "synd"),)]
         if self._unfinished_flow(turn.record):
             closing.append((Button("Reprendre le parcours", "r"),))
         closing.append((MENU_BUTTON,))
