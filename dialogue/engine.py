@@ -569,6 +569,8 @@ class Engine:
         if question_id in pending:
             return list(pending[question_id])
         stored = record.answers.get(question_id)
+        if isinstance(stored, str):  # stored when the question was single-choice
+            return [stored]
         return list(stored) if isinstance(stored, list) else []
 
     def _flow_button(self, turn: _Turn, conv: m.Conversation, kind: str, rest: str) -> list[Reply]:

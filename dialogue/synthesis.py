@@ -446,6 +446,10 @@ def render_short(synthesis: Synthesis) -> str:
         lines.extend(_line_text(line, next_steps) for line in next_steps.lines)
     if synthesis.key_vigilance:
         lines.append(f"**Un point de vigilance**\n- {synthesis.key_vigilance}")
+    passed = [s.title for s in synthesis.sections if s.explicitly_skipped and s.id != NEXT_STEPS_SECTION]
+    if passed:
+        names = ", ".join(passed) if len(", ".join(passed)) <= 150 else f"{len(passed)} étapes"
+        lines.append(f"Étapes passées, dont rien n’est conclu{NBSP}: {names}.")
     lines.append(
         f"C’est l’essentiel{NBSP}; le détail reprend chaque étape, avec ses sources dans le document "
         f"(bouton «{NBSP}{DETAIL_BUTTON}{NBSP}» ou /synthese)."
