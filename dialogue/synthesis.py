@@ -437,9 +437,9 @@ def render_short(synthesis: Synthesis) -> str:
         )
         return "\n".join(lines)
     if synthesis.profile:
-        lines.append(f"**Votre profil**{NBSP}: {' ; '.join(synthesis.profile).replace(' ;', NBSP + ';')}.")
+        lines.append(f"**Votre profil**\n{' ; '.join(synthesis.profile).replace(' ;', NBSP + ';')}.")
     else:
-        lines.append(f"**Votre profil**{NBSP}: à préciser (typologie, maturité et formalisation sans réponse).")
+        lines.append("**Votre profil**\nÀ préciser (typologie, maturité et formalisation sans réponse).")
     next_steps = synthesis.section(NEXT_STEPS_SECTION)
     if next_steps is not None and next_steps.lines:
         lines.append(f"**{next_steps.title}**")

@@ -654,7 +654,7 @@ def test_short_synthesis_fits_and_keeps_the_essentials(name, rules):
 def test_short_synthesis_of_an_emerging_ptce(rules):
     synthesis = build_synthesis(rules, EMERGING_RURAL)
     short = text_of([render_short(synthesis)])
-    assert "**Votre profil** : PTCE de territoire ; maturité indicative « émergent » ; piste de formalisation : garder" in short
+    assert "**Votre profil**\nPTCE de territoire ; maturité indicative « émergent » ; piste de formalisation : garder" in short
     assert short.count("\n- ") == 4  # three next steps and one vigilance point
     assert "**Un point de vigilance**" in short and "relation privilégiée avec la collectivité" in short
     assert len(short) < sum(len(message) for message in render_full(synthesis)) / 4
