@@ -337,3 +337,9 @@ def test_every_broken_fixture_is_tested():
     tested = {case[0] for case in FLOW_CASES + SYNTHESIS_CASES}
     tested |= {"flow_many_errors", "flow_shared_a", "flow_shared_b", "flow_invalid_yaml"}
     assert {path.stem for path in BROKEN.glob("*.yaml")} == tested
+
+
+def test_rule_texts_end_with_a_full_stop_before_their_citation(rules):
+    # the page is cited inside the sentence, « … (p. 17). »: a question mark would leave it dangling
+    for rule in rules.rules():
+        assert rule.text.endswith("."), rule.id
