@@ -340,7 +340,7 @@ def _citation(line: Line, section: SectionResult | None) -> str:
     return ", ".join(parts)
 
 
-def _line_text(line: Line, section: SectionResult | None) -> str:
+def cited_line(line: Line, section: SectionResult | None) -> str:
     """A list item ending with its source (page, and chapter when it differs from the section's)."""
     citation = _citation(line, section)
     if not citation:
@@ -370,7 +370,7 @@ def _section_block(section: SectionResult, number: int | None = None) -> str:
     if section.recommendation_label:
         lines.append(_recommendation_heading(section))
     if section.lines:
-        lines.extend(_line_text(line, section) for line in section.lines)
+        lines.extend(cited_line(line, section) for line in section.lines)
     else:
         lines.append("Vos réponses à cette étape n’appellent pas de remarque particulière.")
     if section.checklist is not None:
@@ -443,7 +443,7 @@ def render_short(synthesis: Synthesis) -> str:
     next_steps = synthesis.section(NEXT_STEPS_SECTION)
     if next_steps is not None and next_steps.lines:
         lines.append(f"**{next_steps.title}**")
-        lines.extend(_line_text(line, next_steps) for line in next_steps.lines)
+        lines.extend(cited_line(line, next_steps) for line in next_steps.lines)
     if synthesis.key_vigilance:
         lines.append(f"**Un point de vigilance**\n- {synthesis.key_vigilance}")
     passed = [s.title for s in synthesis.sections if s.explicitly_skipped and s.id != NEXT_STEPS_SECTION]
@@ -502,7 +502,7 @@ def render_legal_guide(synthesis: Synthesis, comparison: Comparison | None) -> l
         )
     else:
         lines = [head, _recommendation_heading(section), "**Pourquoi**"]
-        lines.extend(_line_text(line, section) for line in section.lines)
+        lines.extend(cited_line(line, section) for line in section.lines)
         lines.extend(_vigilance_block(section.vigilance))
         if section.partial:
             lines.append(
