@@ -686,6 +686,10 @@ def pdf_report(runs: int = 5) -> Section:
     section.notes.append(
         "report: fpdf2 and matplotlib are imported by the first report only; start-up of the chat and the bot "
         "does not load them (see the startup section)."
+    )
+    return section
+
+
 # --------------------------------------------------------------------------- 6. telegram latency under limits
 
 
@@ -827,5 +831,4 @@ def telegram_latency(users: int = 50, events: int = 40, *, kb: KnowledgeBase | N
     return section
 
 
-SECTIONS = ("engine", "telegram", "startup", "matcher", "scale", "report")
-SECTIONS = ("engine", "telegram", "telegram_latency", "startup", "matcher", "scale")
+SECTIONS = ("engine", "telegram", "telegram_latency", "startup", "matcher", "scale", "report")

@@ -141,7 +141,8 @@ def _spread(question: QuestionSpec, values: Sequence[AnswerValue]) -> QuestionSp
     counts = dict.fromkeys((option_id for option_id, _ in question.options), 0)
     if question.kind == "multiple":
         for value in given:
-            for option_id in set(value) if isinstance(value, list) else ():
+            # a single value was stored when the question was single-choice
+            for option_id in set(value) if isinstance(value, list) else {value} if isinstance(value, str) else ():
                 if option_id in counts:
                     counts[option_id] += 1
         options = tuple(

@@ -34,7 +34,7 @@ from dialogue.collective_store import (
     Membership,
     looks_like_code,
 )
-from dialogue.synthesis import pack_messages
+from dialogue.synthesis import cited_line, pack_messages
 from dialogue.types import Button, Reply
 from knowledge.debate import DebateRules
 from knowledge.flows import NEXT_STEPS_SECTION
@@ -598,7 +598,7 @@ def _group_synthesis_blocks(kb: KnowledgeBase, profile: GroupProfile) -> list[st
             if contested:
                 lines.append(f"{CONTESTED} Piste fragile : vos avis divergent sur " + _joined(contested) + ". À trancher ensemble avant d’agir.")
         for line in section.lines:
-            lines.append(f"- {line.text}")
+            lines.append(cited_line(line, section))
             for spread in result.contested_rules.get(line.rule_id, ()):
                 lines.append(f"  {CONTESTED} avis partagés sur {_contest(spread)}")
         blocks.append("\n".join(lines))

@@ -21,7 +21,7 @@ from dialogue.collective_store import CollectiveStore
 from dialogue.commands import COMMANDS
 from dialogue import report_request as report
 from dialogue.store import AnswerValue, ProgressStore, UserRecord
-from dialogue.synthesis import build_synthesis, render_legal_guide, render_synthesis
+from dialogue.synthesis import DETAIL_BUTTON, build_synthesis, render_full, render_legal_guide, render_short
 from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
 from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
 from knowledge.debate import load_debate
@@ -256,6 +256,8 @@ class Engine:
             return self._synthesis(turn)
         if kind in (report.REPORT_PAYLOAD, report.NO_NAME_PAYLOAD) and not rest:
             return self._report(turn, conv, typed_name="" if kind == report.NO_NAME_PAYLOAD else None)
+        if kind == "synd" and not rest:
+            return self._synthesis(turn, full=True)
         if kind == "r" and not rest:
             return self._resume(turn, conv)
         if kind == "rr" and not rest:
@@ -575,6 +577,8 @@ class Engine:
         if question_id in pending:
             return list(pending[question_id])
         stored = record.answers.get(question_id)
+        if isinstance(stored, str):  # stored when the question was single-choice
+            return [stored]
         return list(stored) if isinstance(stored, list) else []
 
     def _flow_button(self, turn: _Turn, conv: m.Conversation, kind: str, rest: str) -> list[Reply]:
@@ -634,14 +638,13 @@ class Engine:
     def _flow_result(self, turn: _Turn, flow_id: str) -> list[Reply]:
         flow = self.flows[flow_id]
         synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
-        if flow.result == "formes":
-            texts = render_legal_guide(synthesis, flow.comparison)
-        else:
-            texts = render_synthesis(synthesis)
         closing = ((report.REPORT_BUTTON,), (Button("Recommencer", "rr"), MENU_BUTTON))
+        if flow.result != "formes":  # the short synthesis first, the rest on demand
+            return [Reply(render_short(synthesis), ((Button(DETAIL_BUTTON, "synd"),),) + closing)]
+        texts = render_legal_guide(synthesis, flow.comparison)
         return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], closing)]
 
-    def _synthesis(self, turn: _Turn) -> list[Reply]:
+    def _synthesis(self, turn: _Turn, *, full: bool = False) -> list[Reply]:
         if not any(q in turn.record.answers for q in self._question_flow):
             return [
                 Reply(
@@ -649,8 +652,10 @@ class Engine:
                     ((Button("Commencer l’orientation", f"f:{ORIENTATION}"),), (MENU_BUTTON,)),
                 )
             ]
-        texts = render_synthesis(build_synthesis(self.kb.synthesis, turn.record.answers))
-        closing: list[tuple[Button, ...]] = [(report.REPORT_BUTTON,)]
+        synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
+        texts = render_full(synthesis) if full else [render_short(synthesis)]
+        closing: list[tuple[Button, ...]] = [] if full else [(Button(DETAIL_BUTTON, "synd"),)]
+        closing.append((report.REPORT_BUTTON,))
         if self._unfinished_flow(turn.record):
             closing.append((Button("Reprendre le parcours", "r"),))
         closing.append((MENU_BUTTON,))

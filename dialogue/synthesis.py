@@ -7,15 +7,46 @@ the question was not answered yet. Nothing is guessed: a condition on a
 missing or skipped answer is false, and a section none of whose questions has
 an answer is reported as skipped.
 
-Rendering uses the light markup of :mod:`dialogue.types` (``**bold**``,
-``- `` lists) and cuts the text into chat messages of at most
-:data:`MAX_MESSAGE` characters.
+Stored answers may come from an older version of the flows: before any rule
+is evaluated, :func:`normalise_answers` drops keys of removed questions and
+option ids that no longer exist, wraps a single-choice answer stored for a
+question that is now multiple-choice, and carries the merged
+``capital_commercial`` question over to ``besoins_formalisation``. Nothing
+crashes and nothing is guessed beyond that.
+
+The structure (stable; fields are only ever added, with defaults)
+-------------------------------------------------------------------
+:func:`build_synthesis` returns a :class:`Synthesis`:
+
+- ``intro``: the opening paragraph;
+- ``sections``: one :class:`SectionResult` per section of synthesis.yaml, in
+  order. Each has ``id``, ``title``, ``chapter``, ``lines`` (:class:`Line`:
+  ``rule_id``, ``text``, ``chapter``, ``page``), ``vigilance`` (texts),
+  ``skipped``/``skipped_keys``/``missing_keys``, for the formalisation section
+  ``recommendation`` (``portage_existant`` | ``association`` | ``scic`` |
+  ``pas_encore``) and its lower-case ``recommendation_label``, and for the
+  maturity section ``checklist`` (:class:`ChecklistResult`: the options ticked
+  and not ticked). The section ``prochaines_etapes`` holds at most three lines,
+  most important first;
+- ``profile``: a few words per answered profile question (« PTCE de
+  territoire », « maturité indicative « émergent » ») plus the legal-form
+  track, for the short version;
+- ``key_vigilance``: the one vigilance point the short version shows.
+
+Rendering
+---------
+:func:`render_short` gives the opening message (≤ :data:`SHORT_MAX`
+characters: profile, three next steps, one vigilance point);
+:func:`render_full` (alias :func:`render_synthesis`) gives every section, cut
+into chat messages of at most :data:`MAX_MESSAGE` characters. Both use the
+light markup of :mod:`dialogue.types` (``**bold**``, ``- `` lists). Every line
+cites its page, and its chapter when it differs from the section's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from knowledge.flows import (
     FORMALISATION_SECTION,
@@ -23,6 +54,7 @@ from knowledge.flows import (
     NEXT_STEPS_SECTION,
     Comparison,
     Condition,
+    Question,
     Section,
     SynthesisRules,
 )
@@ -31,10 +63,57 @@ Answers = Mapping[str, str | list[str] | None]
 
 #: Longest chat message produced (Telegram allows 4 096; keep a margin for markup).
 MAX_MESSAGE = 3500
+#: Longest short synthesis (the message that opens the result).
+SHORT_MAX = 1200
 
 NBSP = "\u00a0"
 TITLE = "Votre synthèse"
+SHORT_TITLE = "Votre synthèse en bref"
 LEGAL_TITLE = "Guide des formes juridiques"
+#: Label of the button that opens the full synthesis after the short one.
+DETAIL_BUTTON = "Voir le détail"
+
+#: A question removed from the flows whose answer now lives in another one: old key, old option, new key, new option.
+_MERGED = (("capital_commercial", "oui", "besoins_formalisation", "economique"),)
+#: Options that mean « none of these » in a multiple choice: never combined with a merged option.
+_NONE_OPTIONS = frozenset({"aucun", "aucune"})
+
+
+# --------------------------------------------------------------------------- stored answers
+
+
+def normalise_answers(questions: Mapping[str, Question], answers: Answers) -> dict[str, str | list[str] | None]:
+    """The answers the current flows can read (see the module docstring); ``answers`` is not modified."""
+    if not questions:
+        return dict(answers)
+    result: dict[str, str | list[str] | None] = {}
+    for key, value in answers.items():
+        question = questions.get(key)
+        if question is None:
+            continue
+        if value is None:
+            result[key] = None
+            continue
+        known = question.option_ids
+        if question.kind == "multiple":
+            chosen = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
+            kept = [option for option in chosen if isinstance(option, str) and option in known]
+            if kept or not chosen:
+                result[key] = kept
+        elif isinstance(value, str) and value in known:
+            result[key] = value
+        elif isinstance(value, (list, tuple)) and len(value) == 1 and value[0] in known:
+            result[key] = value[0]
+    for old_key, old_option, new_key, new_option in _MERGED:
+        current = result.get(new_key)
+        if answers.get(old_key) != old_option or new_key not in questions or new_option not in questions[new_key].option_ids:
+            continue
+        if new_key not in answers:
+            result[new_key] = [new_option]
+        elif isinstance(current, list) and new_option not in current and not _NONE_OPTIONS & set(current):
+            order = questions[new_key].option_ids
+            result[new_key] = sorted([*current, new_option], key=order.index)
+    return result
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -78,6 +157,17 @@ class Line:
     rule_id: str
     text: str
     chapter: str
+    page: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistResult:
+    """The options of one multiple-choice answer, ticked and not ticked (labels, in the question's order)."""
+
+    present_title: str
+    present: tuple[str, ...]
+    absent_title: str
+    absent: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +182,7 @@ class SectionResult:
     missing_keys: tuple[str, ...]  # questions not answered yet
     recommendation: str | None = None  # formalisation section only
     recommendation_label: str | None = None
+    checklist: ChecklistResult | None = None
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -116,6 +207,10 @@ class SectionResult:
 class Synthesis:
     intro: str
     sections: tuple[SectionResult, ...]
+    #: Short phrases describing the user (typology, indicative maturity, legal-form track).
+    profile: tuple[str, ...] = ()
+    #: The vigilance point the short version shows (None when no answer calls for one).
+    key_vigilance: str | None = None
 
     def section(self, section_id: str) -> SectionResult | None:
         for section in self.sections:
@@ -142,6 +237,18 @@ def _has_answer(answers: Answers, key: str) -> bool:
     return answers.get(key) is not None
 
 
+def _checklist(section: Section, rules: SynthesisRules, answers: Answers) -> ChecklistResult | None:
+    spec = section.checklist
+    question = rules.questions.get(spec.key) if spec else None
+    value = answers.get(spec.key) if spec else None
+    if spec is None or question is None or not isinstance(value, list):
+        return None
+    options = [option for option in question.options if option.id not in _NONE_OPTIONS]
+    present = tuple(option.label for option in options if option.id in value)
+    absent = tuple(option.label for option in options if option.id not in value)
+    return ChecklistResult(spec.present, present, spec.absent, absent)
+
+
 def _build_section(section: Section, rules: SynthesisRules, answers: Answers) -> SectionResult:
     skipped_keys = tuple(key for key in section.questions if key in answers and answers[key] is None)
     missing_keys = tuple(key for key in section.questions if key not in answers)
@@ -154,7 +261,7 @@ def _build_section(section: Section, rules: SynthesisRules, answers: Answers) ->
         for rule in section.rules:
             if not evaluate(rule.when, answers):
                 continue
-            lines.append(Line(rule.id, rule.text, rule.chapter))
+            lines.append(Line(rule.id, rule.text, rule.chapter, rule.page))
             for point in rule.vigilance:
                 if point not in vigilance:
                     vigilance.append(point)
@@ -173,19 +280,41 @@ def _build_section(section: Section, rules: SynthesisRules, answers: Answers) ->
         missing_keys=missing_keys,
         recommendation=recommendation,
         recommendation_label=rules.recommendations.get(recommendation) if recommendation else None,
+        checklist=None if skipped else _checklist(section, rules, answers),
     )
 
 
 def build_synthesis(rules: SynthesisRules, answers: Answers) -> Synthesis:
-    """Apply the rules to the answers, section by section, in the file's order."""
-    return Synthesis(rules.intro, tuple(_build_section(section, rules, answers) for section in rules.sections))
+    """Apply the rules to the answers, section by section, in the file's order.
+
+    ``answers`` may hold answers stored by older flows: see :func:`normalise_answers`.
+    """
+    answers = normalise_answers(rules.questions, answers)
+    sections = tuple(_build_section(section, rules, answers) for section in rules.sections)
+    shorts = {rule.id: rule.short for rule in rules.rules() if rule.short}
+    profile = [shorts[line.rule_id] for section in sections for line in section.lines if line.rule_id in shorts]
+    formalisation = next((s for s in sections if s.id == FORMALISATION_SECTION), None)
+    if formalisation is not None and formalisation.recommendation_label:
+        profile.append(f"piste de formalisation{NBSP}: {formalisation.recommendation_label}")
+    by_id = {section.id: section for section in sections}
+    points = [point for sid in rules.short_vigilance if sid in by_id for point in by_id[sid].vigilance]
+    fitting = [point for point in points if len(point) <= _VIGILANCE_MAX]
+    return Synthesis(rules.intro, sections, tuple(profile), fitting[0] if fitting else None)
 
 
 # --------------------------------------------------------------------------- rendering
 
 
+#: Longest vigilance point the short version may show (keeps it under SHORT_MAX).
+_VIGILANCE_MAX = 360
+
+
 def _chapter(number: str) -> str:
     return f"chapitre{NBSP}{number}"
+
+
+def _page(page: int) -> str:
+    return f"p.{NBSP}{page}"
 
 
 def _skipped_text(section: SectionResult) -> str:
@@ -202,12 +331,22 @@ def _skipped_text(section: SectionResult) -> str:
     )
 
 
-def _line_text(line: Line, section: SectionResult) -> str:
-    """A list item; the chapter is cited when it differs from the section's."""
-    if line.chapter == section.chapter and section.id != NEXT_STEPS_SECTION:
+def _citation(line: Line, section: SectionResult | None) -> str:
+    """« p. 17 » within the section's chapter, « chapitre 07, p. 17 » otherwise."""
+    same = section is not None and line.chapter == section.chapter and section.id != NEXT_STEPS_SECTION
+    parts = [] if same else [_chapter(line.chapter)]
+    if line.page:
+        parts.append(_page(line.page))
+    return ", ".join(parts)
+
+
+def cited_line(line: Line, section: SectionResult | None) -> str:
+    """A list item ending with its source (page, and chapter when it differs from the section's)."""
+    citation = _citation(line, section)
+    if not citation:
         return f"- {line.text}"
     text, end = (line.text[:-1], ".") if line.text.endswith(".") else (line.text, "")
-    return f"- {text} ({_chapter(line.chapter)}){end}"
+    return f"- {text} ({citation}){end}"
 
 
 def _vigilance_block(points: Sequence[str]) -> list[str]:
@@ -231,9 +370,13 @@ def _section_block(section: SectionResult, number: int | None = None) -> str:
     if section.recommendation_label:
         lines.append(_recommendation_heading(section))
     if section.lines:
-        lines.extend(_line_text(line, section) for line in section.lines)
+        lines.extend(cited_line(line, section) for line in section.lines)
     else:
         lines.append("Vos réponses à cette étape n’appellent pas de remarque particulière.")
+    if section.checklist is not None:
+        checklist = section.checklist
+        lines.append(f"{checklist.present_title}{NBSP}: {', '.join(checklist.present) if checklist.present else 'aucun'}.")
+        lines.append(f"{checklist.absent_title}{NBSP}: {', '.join(checklist.absent) if checklist.absent else 'aucun'}.")
     lines.extend(_vigilance_block(section.vigilance))
     if section.partial and section.id != NEXT_STEPS_SECTION:
         lines.append(
@@ -284,7 +427,40 @@ def pack_messages(blocks: Sequence[str], limit: int = MAX_MESSAGE) -> list[str]:
     return messages
 
 
-def render_synthesis(synthesis: Synthesis) -> list[str]:
+def render_short(synthesis: Synthesis) -> str:
+    """The opening message: profile, the three most important next steps, one vigilance point (≤ SHORT_MAX)."""
+    lines = [f"**{SHORT_TITLE}**"]
+    if synthesis.all_skipped:
+        lines.append(
+            f"Vous n’avez répondu à aucune question du parcours{NBSP}: la synthèse ne peut rien en conclure. "
+            f"Relancez le parcours avec /orientation quand vous le souhaitez."
+        )
+        return "\n".join(lines)
+    if synthesis.profile:
+        lines.append(f"**Votre profil**\n{' ; '.join(synthesis.profile).replace(' ;', NBSP + ';')}.")
+    else:
+        lines.append("**Votre profil**\nÀ préciser (typologie, maturité et formalisation sans réponse).")
+    next_steps = synthesis.section(NEXT_STEPS_SECTION)
+    if next_steps is not None and next_steps.lines:
+        lines.append(f"**{next_steps.title}**")
+        lines.extend(cited_line(line, next_steps) for line in next_steps.lines)
+    if synthesis.key_vigilance:
+        lines.append(f"**Un point de vigilance**\n- {synthesis.key_vigilance}")
+    passed = [s.title for s in synthesis.sections if s.explicitly_skipped and s.id != NEXT_STEPS_SECTION]
+    if passed:
+        names = ", ".join(passed) if len(", ".join(passed)) <= 150 else f"{len(passed)} étapes"
+        lines.append(f"Étapes passées, dont rien n’est conclu{NBSP}: {names}.")
+    lines.append(
+        f"C’est l’essentiel{NBSP}; le détail reprend chaque étape, avec ses sources dans le document "
+        f"(bouton «{NBSP}{DETAIL_BUTTON}{NBSP}» ou /synthese)."
+    )
+    text = "\n".join(lines)
+    if len(text) > SHORT_MAX and synthesis.key_vigilance:  # never cut a sentence: drop the vigilance point
+        return render_short(replace(synthesis, key_vigilance=None))
+    return text
+
+
+def render_full(synthesis: Synthesis) -> list[str]:
     """« Votre synthèse » as chat messages (each ≤ MAX_MESSAGE characters)."""
     blocks = [f"**{TITLE}**\n{synthesis.intro}"]
     if synthesis.all_skipped:
@@ -299,6 +475,10 @@ def render_synthesis(synthesis: Synthesis) -> list[str]:
     if next_steps is not None:
         blocks.append(_section_block(next_steps))
     return pack_messages(blocks)
+
+
+#: Former name of :func:`render_full`, kept for existing callers.
+render_synthesis = render_full
 
 
 def render_legal_guide(synthesis: Synthesis, comparison: Comparison | None) -> list[str]:
@@ -322,7 +502,7 @@ def render_legal_guide(synthesis: Synthesis, comparison: Comparison | None) -> l
         )
     else:
         lines = [head, _recommendation_heading(section), "**Pourquoi**"]
-        lines.extend(_line_text(line, section) for line in section.lines)
+        lines.extend(cited_line(line, section) for line in section.lines)
         lines.extend(_vigilance_block(section.vigilance))
         if section.partial:
             lines.append(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +23,8 @@ from knowledge.validation import Collector, read_yaml
 from knowledge.text import normalise
 
 LABEL_MAX = 40
+#: Longest profile phrase (``short``) of a rule.
+SHORT_MAX = 80
 OPTION_ID = re.compile(r"^[a-z0-9_]{1,20}$")
 ENTRY_ID = re.compile(r"^[a-z0-9_]{1,24}$")
 
@@ -168,6 +170,19 @@ class Rule:
     chapter: str
     vigilance: tuple[str, ...] = ()
     recommend: str | None = None
+    #: Page of the document the rule rests on (0 when the YAML gives none).
+    page: int = 0
+    #: A few words for the profile line of the short synthesis (« PTCE de territoire »).
+    short: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Checklist:
+    """A multiple-choice answer shown as two lists: options ticked and options not ticked."""
+
+    key: str
+    present: str  # heading of the ticked options (« Établis selon vous »)
+    absent: str  # heading of the others (« Pas encore établis »)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +193,10 @@ class Section:
     questions: tuple[str, ...]
     mode: Literal["all", "first"]
     rules: tuple[Rule, ...]
+    #: Answers the rules may also read without being the section's own questions: they never
+    #: make the section « answered » (a section is skipped when all of ``questions`` are).
+    context: tuple[str, ...] = ()
+    checklist: Checklist | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +204,10 @@ class SynthesisRules:
     intro: str
     recommendations: Mapping[str, str]  # recommendation value -> French label
     sections: tuple[Section, ...]
+    #: Every flow question by answer key: lets the synthesis read stored answers of older flows safely.
+    questions: Mapping[str, Question] = field(default_factory=dict)
+    #: Sections whose first vigilance point the short synthesis may show, in order of priority.
+    short_vigilance: tuple[str, ...] = ()
 
     def section(self, section_id: str) -> Section | None:
         for section in self.sections:
@@ -534,8 +557,9 @@ def _load_rule(
     section_keys: set[str],
     questions: Mapping[str, Question],
     chapters: set[str],
+    pages: Mapping[str, tuple[int, int]] | None = None,
 ) -> Rule | None:
-    if not check.fields(raw, entry, ("id", "when", "text", "chapter"), ("vigilance", "recommend")):
+    if not check.fields(raw, entry, ("id", "when", "text", "chapter"), ("vigilance", "recommend", "page", "short")):
         return None
     ident = check.ident(raw, entry, "id", ENTRY_ID, 24)
     when = _parse_condition(check, raw["when"], entry, "when", questions) if "when" in raw else None
@@ -550,6 +574,15 @@ def _load_rule(
     text = check.text(raw, entry, "text")
     chapter = check.chapter(raw, entry, "chapter", chapters)
     vigilance = check.strings(raw, entry, "vigilance")
+    page = raw.get("page", 0)
+    if "page" in raw:
+        if isinstance(page, bool) or not isinstance(page, int) or page <= 0:
+            check.add("numéro de page entier attendu (par exemple « page: 16 »)", entry, "page")
+            page = 0
+        elif pages is not None and chapter in pages and not pages[chapter][0] <= page <= pages[chapter][1]:
+            first, last = pages[chapter]
+            check.add(f"la page {page} n’est pas dans le chapitre {chapter} (p. {first} à {last})", entry, "page")
+    short = check.text(raw, entry, "short", max_len=SHORT_MAX) if "short" in raw else ""
     recommend = raw.get("recommend")
     if section_id == FORMALISATION_SECTION:
         if recommend is None:
@@ -564,13 +597,20 @@ def _load_rule(
     elif "recommend" in raw:
         check.add(f"« recommend » n’est permis que dans la section « {FORMALISATION_SECTION} »", entry, "recommend")
         recommend = None
-    return Rule(ident, when or ALWAYS, text, chapter, vigilance, recommend if recommend in RECOMMENDATIONS else None)
+    return Rule(
+        ident, when or ALWAYS, text, chapter, vigilance, recommend if recommend in RECOMMENDATIONS else None, page, short
+    )
 
 
 def _load_section(
-    check: _Check, raw: Any, entry: str, questions: Mapping[str, Question], chapters: set[str]
+    check: _Check,
+    raw: Any,
+    entry: str,
+    questions: Mapping[str, Question],
+    chapters: set[str],
+    pages: Mapping[str, tuple[int, int]] | None = None,
 ) -> Section | None:
-    if not check.fields(raw, entry, ("id", "title", "chapter", "questions", "mode", "rules")):
+    if not check.fields(raw, entry, ("id", "title", "chapter", "questions", "mode", "rules"), ("context", "checklist")):
         return None
     ident = check.ident(raw, entry, "id", ENTRY_ID, 24)
     title = check.text(raw, entry, "title")
@@ -583,13 +623,22 @@ def _load_section(
             check.add(f"réponse « {key} » en double", entry, "questions")
         else:
             keys.append(key)
+    context: list[str] = []
+    for key in check.items(raw, entry, "context") if "context" in raw else []:
+        if not isinstance(key, str) or key not in questions:
+            check.add(f"réponse « {key} » inconnue : aucune question de parcours n’a cet identifiant", entry, "context")
+        elif key in keys or key in context:
+            check.add(f"réponse « {key} » en double (déjà dans questions ou context)", entry, "context")
+        else:
+            context.append(key)
+    checklist = _load_checklist(check, raw["checklist"], entry, keys, questions) if "checklist" in raw else None
     mode = raw.get("mode")
     if "mode" in raw and mode not in MODES:
         check.add(f"mode « {mode} » inconnu (all ou first)", entry, "mode")
     rules = []
     for index, raw_rule in enumerate(check.items(raw, entry, "rules")):
         rule_entry = _entry_name(raw_rule, f"règle n°{index + 1}", ident)
-        rule = _load_rule(check, raw_rule, rule_entry, ident, set(keys), questions, chapters)
+        rule = _load_rule(check, raw_rule, rule_entry, ident, set(keys) | set(context), questions, chapters, pages)
         if rule is not None:
             rules.append(rule)
     if ident == FORMALISATION_SECTION and "mode" in raw and mode != "first":
@@ -605,18 +654,47 @@ def _load_section(
                 entry,
                 "rules",
             )
-    return Section(ident, title, chapter, tuple(keys), mode if mode in MODES else "all", tuple(rules))
+    return Section(
+        ident, title, chapter, tuple(keys), mode if mode in MODES else "all", tuple(rules), tuple(context), checklist
+    )
 
 
-def load_synthesis(path: Path, questions: Mapping[str, Question], chapters: set[str]) -> SynthesisRules:
+def _load_checklist(
+    check: _Check, raw: Any, entry: str, keys: list[str], questions: Mapping[str, Question]
+) -> Checklist | None:
+    field_name = "checklist"
+    if not check.mapping(raw, entry, field_name):
+        return None
+    if not check.fields(raw, f"{entry} › checklist", ("answer", "present", "absent")):
+        return None
+    key = raw["answer"]
+    if key not in keys:
+        check.add(f"« {key} » doit être l’une des questions de la section", entry, field_name)
+        return None
+    if questions[key].kind != "multiple":
+        check.add(f"« {key} » doit être une question à choix multiple", entry, field_name)
+        return None
+    present = check.text(raw, f"{entry} › checklist", "present", max_len=LABEL_MAX)
+    absent = check.text(raw, f"{entry} › checklist", "absent", max_len=LABEL_MAX)
+    return Checklist(key, present, absent)
+
+
+def load_synthesis(
+    path: Path,
+    questions: Mapping[str, Question],
+    chapters: set[str],
+    pages: Mapping[str, tuple[int, int]] | None = None,
+) -> SynthesisRules:
     """Load ``synthesis.yaml``; ``questions`` are all the flows' questions by answer key.
+
+    ``pages`` (chapter → first and last page) lets each rule's ``page`` be checked.
 
     Raises :class:`KnowledgeErrors` listing every problem found.
     """
     path = Path(path)
     check = _Check(path)
     raw = _read(path)
-    if not check.fields(raw, None, ("intro", "recommendations", "sections")):
+    if not check.fields(raw, None, ("intro", "recommendations", "sections"), ("short_vigilance",)):
         raise KnowledgeErrors(check.errors)
     intro = check.text(raw, None, "intro")
     labels: dict[str, str] = {}
@@ -632,7 +710,9 @@ def load_synthesis(path: Path, questions: Mapping[str, Question], chapters: set[
                 labels[value] = check.text(raw_labels, value, value)
     sections: list[Section] = []
     for index, raw_section in enumerate(check.items(raw, None, "sections")):
-        section = _load_section(check, raw_section, _entry_name(raw_section, f"section n°{index + 1}"), questions, chapters)
+        section = _load_section(
+            check, raw_section, _entry_name(raw_section, f"section n°{index + 1}"), questions, chapters, pages
+        )
         if section is not None:
             sections.append(section)
     section_ids: set[str] = set()
@@ -649,6 +729,10 @@ def load_synthesis(path: Path, questions: Mapping[str, Question], chapters: set[
         for required in (FORMALISATION_SECTION, NEXT_STEPS_SECTION):
             if required not in section_ids:
                 check.add(f"la section « {required} » est obligatoire", required, "sections")
+    short_vigilance = check.strings(raw, None, "short_vigilance", optional=True) if "short_vigilance" in raw else ()
+    for section_id in short_vigilance:
+        if section_id not in section_ids:
+            check.add(f"section « {section_id} » inconnue", None, "short_vigilance")
     if check.errors:
         raise KnowledgeErrors(check.errors)
-    return SynthesisRules(intro, labels, tuple(sections))
+    return SynthesisRules(intro, labels, tuple(sections), dict(questions), tuple(short_vigilance))

@@ -491,5 +491,6 @@ def load_knowledge(data_dir: Path | None = None, *, with_flows: bool = True) -> 
         for flow in kb.flows.values():
             for _step, question in flow.questions():
                 questions[question.id] = question
-        kb.synthesis = load_synthesis(data_dir / "synthesis.yaml", questions, chapters)
+        pages = {number: document.pages(number) for number in document.chapters}
+        kb.synthesis = load_synthesis(data_dir / "synthesis.yaml", questions, chapters, pages)
     return kb

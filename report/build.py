@@ -35,13 +35,17 @@ def file_names(day: date) -> tuple[str, str]:
 
 def build_report(kb: KnowledgeBase, request: ReportRequest) -> ReportFiles:
     """The PDF and the PNG of the profile; raises :class:`EmptyReport` when nothing was answered."""
-    if not has_answers(request.answers):
+    from dialogue.synthesis import normalise_answers
+
+    # Answers stored by older flows (a venue stored as one value, merged questions) read as today's.
+    answers = normalise_answers(kb.synthesis.questions, request.answers)
+    if not has_answers(answers):
         raise EmptyReport(NOTHING_TO_REPORT)
-    content = build_content(kb, request.answers, kind=request.kind, ptce_name=request.ptce_name, day=request.day)
+    content = build_content(kb, answers, kind=request.kind, ptce_name=request.ptce_name, day=request.day)
     title = f"{PROFILE_TITLE} — {content.ptce_name}" if content.ptce_name else PROFILE_TITLE
     if len(title) > 70:
         title = PROFILE_TITLE
-    shapes = layout(load_profile(), request.answers, title)
+    shapes = layout(load_profile(), answers, title)
     from report.pdf import render_pdf  # fpdf2: only when a report is really built
 
     pdf = render_pdf(content, shapes)

@@ -33,10 +33,8 @@ SAMPLE_ANSWERS = {
     "fonctions": ["coordination", "animation"],
     "financements": ["region", "ami", "recettes"],
     "projet_emblematique": "oui",
-    "lieu": "tiers_lieu",
+    "lieu": ["tiers_lieu", "collectivite"],
     "innovation_sociale": "en_cours",
-    "capital_commercial": "oui",
-    "collectivites_membres": "oui",
 }
 
 

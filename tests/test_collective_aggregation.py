@@ -132,11 +132,11 @@ def test_group_synthesis_marks_conclusions_resting_on_divergent_questions(kb):
 def test_debate_points_follow_the_most_divergent_questions(kb):
     debate = load_debate(kb.document, answer_keys(kb.flows))
     members = [
-        {"typologie": "territoire", "volonte_commune": "oui", "lieu": "aucun"},
-        {"typologie": "filiere", "volonte_commune": "non", "lieu": "aucun"},
-        {"typologie": "territoire", "volonte_commune": "partielle", "lieu": "tiers_lieu"},
-        {"typologie": "territoire", "volonte_commune": "oui", "lieu": "aucun"},
-        {"typologie": "indefini", "volonte_commune": "non", "lieu": "partage"},
+        {"typologie": "territoire", "volonte_commune": "oui", "lieu": ["aucun"]},
+        {"typologie": "filiere", "volonte_commune": "non", "lieu": ["tiers_lieu", "collectivite"]},
+        {"typologie": "territoire", "volonte_commune": "partielle", "lieu": ["tiers_lieu"]},
+        {"typologie": "territoire", "volonte_commune": "oui", "lieu": ["aucun"]},
+        {"typologie": "indefini", "volonte_commune": "non", "lieu": ["partage", "collectivite"]},
     ]
     result = aggregate(orientation_specs(kb), members, invited=5, joined=5)
     chosen = debate_points(result, debate.points)
@@ -199,3 +199,14 @@ def test_a_contested_option_marks_only_the_conclusions_that_read_it(kb):
     assert {"fonc_sans_coordination", "fonc_sans_animation"} <= set(grouped.synthesis.rule_ids)
     assert [s.question.id for s in grouped.contested_rules["fonc_sans_coordination"]] == ["fonctions"]
     assert "fonc_sans_animation" not in grouped.contested_rules
+
+
+def test_answers_stored_by_older_flows_do_not_break_the_group_view(kb):
+    """The venue was single-choice, capital_commercial and collectivites_membres were questions of /formes."""
+    old = {"lieu": "tiers_lieu", "capital_commercial": "oui", "collectivites_membres": "oui", "typologie": "territoire"}
+    members = [old, dict(old), {**old, "lieu": ["tiers_lieu", "collectivite"]}]
+    result = aggregate(orientation_specs(kb), members, invited=3, joined=3)
+    lieu = result.spread("lieu")
+    assert lieu.answered == 3 and [o.count for o in lieu.options if o.id == "tiers_lieu"] == [3]
+    grouped = group_synthesis(kb.synthesis, result)
+    assert "typo_territoire" in grouped.synthesis.rule_ids

@@ -61,7 +61,11 @@ def test_real_flows_load(flows):
     orientation_keys = {question.id for _, question in orientation.questions()}
     formes_keys = {question.id for _, question in formes.questions()}
     assert set(FORMALISATION_KEYS) <= orientation_keys
-    assert set(FORMALISATION_KEYS) - {"forme_actuelle"} | {"capital_commercial", "collectivites_membres"} <= formes_keys
+    assert set(FORMALISATION_KEYS) | {"employeur_coordination"} <= formes_keys
+    # merged into the economic need / dropped (no rule of the document used it): never asked again
+    assert not {"capital_commercial", "collectivites_membres"} & (orientation_keys | formes_keys)
+    assert orientation.question("lieu").kind == "multiple"
+    assert {"relation_collectivite", "region", "employeur_coordination"} <= orientation_keys
 
 
 def test_every_step_is_grounded_in_an_existing_topic(flows):
@@ -111,6 +115,7 @@ EXPECTED_SECTIONS = [
     ("logiques", "03"),
     ("maturite", "04"),
     ("territoire", "05"),
+    ("collectivite", "12"),
     ("collectif", "06"),
     ("formalisation", "07"),
     ("fonctions_techniques", "08"),
@@ -133,6 +138,41 @@ def test_real_synthesis_loads(rules):
     assert sum(rule.when.op == "always" for rule in next_steps.rules) >= 3
     for rule in rules.rules():
         assert rule.recommend is None or rule in formalisation.rules
+
+
+def test_every_rule_cites_a_page_of_its_chapter(rules):
+    document = load_knowledge(with_flows=False).document
+    for rule in rules.rules():
+        first, last = document.pages(rule.chapter)
+        assert first <= rule.page <= last, (rule.id, rule.chapter, rule.page)
+
+
+def test_the_scic_is_recommended_only_for_an_economic_need_or_an_existing_scic(rules):
+    for rule in rules.section("formalisation").rules:
+        if rule.recommend != "scic":
+            continue
+        reads = {(c.key, c.values) for c in _leaves(rule.when)}
+        assert ("besoins_formalisation", ("economique",)) in reads or ("forme_actuelle", ("scic",)) in reads, rule.id
+
+
+def _leaves(condition):
+    if condition.children:
+        for child in condition.children:
+            if condition.op != "not":
+                yield from _leaves(child)
+    else:
+        yield condition
+
+
+def test_page_out_of_its_chapter_is_reported(tmp_path):
+    text = (BROKEN / "synthesis_key_outside.yaml").read_text(encoding="utf-8")
+    text = text.replace("when: {answer: volonte_commune, is: oui}", "when: {answer: typologie, is: territoire}\n        page: 16")
+    path = tmp_path / "synthesis.yaml"
+    path.write_text(text, encoding="utf-8")
+    pages = {number: load_knowledge(with_flows=False).document.pages(number) for number in chapters()}
+    with pytest.raises(KnowledgeErrors) as caught:
+        load_synthesis(path, real_keys(), chapters(), pages)
+    _find(caught.value, "page", "typo_territoire", "n’est pas dans le chapitre 02")
 
 
 def _texts(value):
@@ -279,6 +319,9 @@ SYNTHESIS_CASES = [
     ("synthesis_labels_missing", "scic", "recommendations", "manquant"),
     ("synthesis_bad_key", "typologie", "questions", "« humeur »"),
     ("synthesis_bad_rule_id", "Typo-Territoire", "id", "invalide"),
+    ("synthesis_bad_page", "typo_territoire", "page", "entier"),
+    ("synthesis_bad_context", "typologie", "context", "« humeur »"),
+    ("synthesis_bad_checklist", "typologie", "checklist", "choix multiple"),
 ]
 
 
@@ -294,3 +337,9 @@ def test_every_broken_fixture_is_tested():
     tested = {case[0] for case in FLOW_CASES + SYNTHESIS_CASES}
     tested |= {"flow_many_errors", "flow_shared_a", "flow_shared_b", "flow_invalid_yaml"}
     assert {path.stem for path in BROKEN.glob("*.yaml")} == tested
+
+
+def test_rule_texts_end_with_a_full_stop_before_their_citation(rules):
+    # the page is cited inside the sentence, « … (p. 17). »: a question mark would leave it dangling
+    for rule in rules.rules():
+        assert rule.text.endswith("."), rule.id

@@ -50,17 +50,23 @@ def answer_flow(chat: Chat, picks: dict[str, int | list[int] | None], default: i
 def test_whole_orientation_ends_with_the_synthesis(engine, kb):
     chat = Chat(engine)
     chat.send("/orientation")
-    assert "Étape 1/10" in chat.text
+    assert "Étape 1/11" in chat.text
     asked = answer_flow(chat, {})
     flow = kb.flows["orientation"]
     assert asked == [q.id for _, q in flow.questions()]
-    assert "Votre synthèse" in chat.text
+    short = chat.replies[-1]
+    assert short.text.startswith("**Votre synthèse en bref**") and len(short.text) <= 1200
+    assert "Prochaines étapes" in short.text and "Voir le détail" in chat.labels
     assert engine.store.load("tester").state == "orientation__fin"
     assert set(engine.store.load("tester").answers) == set(asked)
-    chat.send("/synthese")
-    assert "Votre synthèse" in chat.text
+    chat.press("Voir le détail")
+    assert chat.replies[0].text.startswith("**Votre synthèse**")
     for title in ("Typologie", "Maturité", "formalisation", "Prochaines étapes"):
         assert title in chat.text
+    assert all(len(reply.text) <= 3500 for reply in chat.replies)
+    assert "Voir le détail" not in chat.labels and "Menu" in chat.labels
+    chat.send("/synthese")
+    assert chat.replies[-1].text == short.text and "Voir le détail" in chat.labels
 
 
 def test_every_step_shows_progress_and_navigation(engine):
@@ -68,7 +74,7 @@ def test_every_step_shows_progress_and_navigation(engine):
     chat.send("/orientation")
     assert "Passer" in chat.labels and "Retour" not in chat.labels
     answer_current(chat)
-    assert "Étape 2/10" in chat.text
+    assert "Étape 2/11" in chat.text
     assert {"Passer", "Retour", "Valider", "Menu"} <= set(chat.labels)
 
 
@@ -77,7 +83,7 @@ def test_going_back_shows_previous_answer(engine):
     chat.send("/orientation")
     answer_current(chat, 1)  # filière
     chat.press("Retour")
-    assert "Étape 1/10" in chat.text
+    assert "Étape 1/11" in chat.text
     assert any(label.startswith("● ") and "filière" in label.lower() for label in chat.labels)
     answer_current(chat, 0)
     assert engine.store.load("tester").answers["typologie"] == "territoire"
@@ -138,12 +144,12 @@ def test_typed_option_and_number_answer_the_step(engine):
 
 def test_free_text_intent_opens_the_orientation(chat):
     chat.send("je veux faire le point sur mon PTCE")
-    assert "Étape 1/10" in chat.text
+    assert "Étape 1/11" in chat.text
 
 
 def test_deep_link_start_orientation(chat):
     chat.send("/start orientation")
-    assert "Étape 1/10" in chat.text
+    assert "Étape 1/11" in chat.text
 
 
 def test_stale_answer_button_is_refused_and_step_shown_again(engine):
@@ -153,7 +159,7 @@ def test_stale_answer_button_is_refused_and_step_shown_again(engine):
     answer_current(chat)
     chat.choose(old)
     assert "plus valable" in chat.replies[0].text
-    assert "Étape 2/10" in chat.replies[-1].text
+    assert "Étape 2/11" in chat.replies[-1].text
     assert engine.store.load("tester").answers["typologie"] == "territoire"
 
 
@@ -185,18 +191,20 @@ def test_legal_guide_from_menu_and_command(chat):
 
 FORMES_PROFILES = {
     # name: (answers by question id as option ids, expected recommendation words)
-    "scic": ({"forme_actuelle": "aucune", "besoins_formalisation": ["economique"], "capital_commercial": "oui",
-              "volonte_commune": "oui", "solidite_collectif": "solide", "pression_financeurs": "non",
-              "collectivites_membres": "oui"}, "SCIC"),
-    "association": ({"forme_actuelle": "membre", "besoins_formalisation": ["lisibilite", "coordination"],
-                     "capital_commercial": "non", "volonte_commune": "oui", "solidite_collectif": "solide",
-                     "pression_financeurs": "non", "collectivites_membres": "non"}, "association"),
-    "pas_encore": ({"forme_actuelle": "aucune", "besoins_formalisation": ["lisibilite"], "capital_commercial": "non",
-                    "volonte_commune": "non", "solidite_collectif": "en_construction", "pression_financeurs": "oui",
-                    "collectivites_membres": "a_discuter"}, "pas"),
-    "portage_existant": ({"forme_actuelle": "membre", "besoins_formalisation": ["aucun"], "capital_commercial": "non",
-                          "volonte_commune": "partielle", "solidite_collectif": "solide", "pression_financeurs": "non",
-                          "collectivites_membres": "non"}, "structure"),
+    "scic": ({"forme_actuelle": "aucune", "employeur_coordination": "personne", "besoins_formalisation": ["economique"],
+              "volonte_commune": "oui", "solidite_collectif": "solide", "pression_financeurs": "non"}, "SCIC"),
+    "association": ({"forme_actuelle": "membre", "employeur_coordination": "membre",
+                     "besoins_formalisation": ["lisibilite", "coordination"], "volonte_commune": "oui",
+                     "solidite_collectif": "solide", "pression_financeurs": "non"}, "association"),
+    "pas_encore": ({"forme_actuelle": "aucune", "employeur_coordination": "personne",
+                    "besoins_formalisation": ["lisibilite"], "volonte_commune": "non",
+                    "solidite_collectif": "en_construction", "pression_financeurs": "non"}, "pas"),
+    "pression": ({"forme_actuelle": "aucune", "employeur_coordination": "membre", "besoins_formalisation": ["lisibilite"],
+                  "volonte_commune": "non", "solidite_collectif": "en_construction", "pression_financeurs": "oui"},
+                 "association"),
+    "portage_existant": ({"forme_actuelle": "membre", "employeur_coordination": "autre",
+                          "besoins_formalisation": ["aucun"], "volonte_commune": "partielle",
+                          "solidite_collectif": "solide", "pression_financeurs": "non"}, "structure"),
 }
 
 
@@ -227,9 +235,11 @@ def test_legal_guide_reuses_orientation_answers_and_feeds_the_synthesis(engine):
     chat.send("/orientation")
     answer_flow(chat, {})
     chat.send("/formes")
-    asked = answer_flow(chat, {})
-    assert asked == ["capital_commercial", "collectivites_membres"]
+    assert "déjà répondu" in chat.text  # every question of the guide was asked by the orientation
+    assert "Piste qui ressort de vos réponses" in chat.text and "Les trois niveaux de formalisation" in chat.text
     chat.send("/synthese")
+    assert "piste de formalisation" in chat.text
+    chat.press("Voir le détail")
     assert "Gouvernance et formalisation" in chat.text
 
 
@@ -244,4 +254,53 @@ def test_orientation_already_complete_shows_result(engine):
     chat.send("/orientation")
     answer_flow(chat, {})
     chat.send("/orientation")
-    assert "déjà répondu" in chat.text and "Votre synthèse" in chat.text
+    assert "déjà répondu" in chat.text and "Votre synthèse en bref" in chat.text
+
+
+OLD_ANSWERS = {  # stored by an earlier version of the flows
+    "lieu": "tiers_lieu",  # single choice then, multiple choice now
+    "capital_commercial": "oui",  # merged into besoins_formalisation
+    "collectivites_membres": "oui",  # removed
+    "typologie": "territoire",
+    "besoins_formalisation": ["lisibilite"],
+}
+
+
+def _store_old_answers(engine, user: str = "tester") -> None:
+    chat = Chat(engine, user)
+    chat.send("/start")
+    record = engine.store.load(user)
+    record.answers.update(OLD_ANSWERS)
+    engine.store.save(record, dict(OLD_ANSWERS))
+
+
+def test_answers_of_older_flows_break_nothing(engine):
+    _store_old_answers(engine)
+    chat = Chat(engine)
+    chat.send("/synthese")
+    assert "Votre synthèse en bref" in chat.text and "PTCE de territoire" in chat.text
+    chat.press("Voir le détail")
+    assert "tiers-lieu, comme environ deux tiers" in chat.text  # the old single answer still counts
+    chat.send("/progression")
+    assert "Votre progression" in chat.text
+    chat.send("/orientation")
+    assert "On reprend" in chat.text and "Étape 2/11" in chat.text  # typology kept, next question asked
+    chat.send("/formes")
+    assert "Étape 1/" in chat.text
+    answer_flow(chat, {})
+    assert "Les trois niveaux de formalisation" in chat.text
+    assert engine.store.load("tester").answers["lieu"] == "tiers_lieu"  # nothing rewritten behind the user's back
+
+
+def test_old_single_venue_answer_can_be_changed_as_a_multiple_choice(engine):
+    _store_old_answers(engine)
+    chat = Chat(engine)
+    chat.send("/orientation")
+    while current_question(chat) != "innovation_sociale":
+        answer_current(chat)
+    chat.press("Retour")
+    assert current_question(chat) == "lieu"
+    assert "✅ Un tiers-lieu" in chat.labels  # the old single answer shown ticked
+    chat.press("Prêté ou loué")
+    chat.press("Valider")
+    assert engine.store.load("tester").answers["lieu"] == ["tiers_lieu", "collectivite"]

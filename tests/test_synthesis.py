@@ -12,11 +12,14 @@ import pytest
 
 from dialogue.synthesis import (
     MAX_MESSAGE,
+    SHORT_MAX,
     build_synthesis,
     evaluate,
+    normalise_answers,
     pack_messages,
+    render_full,
     render_legal_guide,
-    render_synthesis,
+    render_short,
 )
 from knowledge.flows import Condition, answer_keys, load_flows, load_synthesis
 from tests.test_flows import DATA, chapters, topic_ids
@@ -64,8 +67,11 @@ EMERGING_RURAL = {
     "fonctions": ["aucune"],
     "financements": ["aucun"],
     "projet_emblematique": "non",
-    "lieu": "aucun",
+    "lieu": ["aucun"],
     "innovation_sociale": "non",
+    "relation_collectivite": "aucune",
+    "employeur_coordination": "personne",
+    "region": "autre",
 }
 
 MATURE_SCIC = {
@@ -86,28 +92,29 @@ MATURE_SCIC = {
     "fonctions": ["coordination", "animation", "ingenierie"],
     "financements": ["region", "recettes"],
     "projet_emblematique": "oui",
-    "lieu": "tiers_lieu",
+    "lieu": ["tiers_lieu", "collectivite"],
     "innovation_sociale": "oui",
+    "relation_collectivite": "etroite",
+    "employeur_coordination": "dediee",
+    "region": "hauts_de_france",
 }
 
 PUSHED_BY_FUNDER = {  # the legal-form guide only
     "forme_actuelle": "membre",
     "besoins_formalisation": ["lisibilite"],
-    "capital_commercial": "non",
     "volonte_commune": "non",
     "solidite_collectif": "en_construction",
     "pression_financeurs": "oui",
-    "collectivites_membres": "a_discuter",
+    "employeur_coordination": "membre",
 }
 
 ASSOCIATION_COORDINATOR = {
     "forme_actuelle": "membre",
     "besoins_formalisation": ["lisibilite", "coordination"],
-    "capital_commercial": "non",
     "volonte_commune": "oui",
     "solidite_collectif": "en_construction",
     "pression_financeurs": "non",
-    "collectivites_membres": "non",
+    "employeur_coordination": "membre",
 }
 
 FILIERE_CAPITAL = {
@@ -116,11 +123,9 @@ FILIERE_CAPITAL = {
     "marqueurs": ["besoins", "pluralite", "projets"],
     "forme_actuelle": "aucune",
     "besoins_formalisation": ["economique"],
-    "capital_commercial": "oui",
     "volonte_commune": "oui",
     "solidite_collectif": "solide",
     "pression_financeurs": "non",
-    "collectivites_membres": "oui",
 }
 
 EXISTING_UNDEFINED = {
@@ -141,8 +146,10 @@ EXISTING_UNDEFINED = {
     "fonctions": ["coordination"],
     "financements": ["ami"],
     "projet_emblematique": "en_cours",
-    "lieu": "partage",
+    "lieu": ["partage"],
     "innovation_sociale": "en_cours",
+    "relation_collectivite": "difficile",
+    "region": "autre",
 }
 
 DEVELOPING = {
@@ -153,14 +160,16 @@ DEVELOPING = {
     "espaces": ["noyau_dur", "thematiques"],
     "fonctions": ["animation", "ingenierie"],
     "financements": ["departement", "appels_projets", "cotisations"],
-    "lieu": "collectivite",
+    "lieu": ["collectivite"],
+    "relation_collectivite": "ponctuelle",
+    "employeur_coordination": "autre",
 }
 
 ALL_KEYS = (
     "typologie", "logiques", "marqueurs", "echelle", "disparites", "diagnostic", "noyau_dur", "diversite",
     "espaces", "forme_actuelle", "besoins_formalisation", "volonte_commune", "pression_financeurs",
     "solidite_collectif", "fonctions", "financements", "projet_emblematique", "lieu", "innovation_sociale",
-    "capital_commercial", "collectivites_membres",
+    "relation_collectivite", "employeur_coordination", "region",
 )  # fmt: skip
 ALL_SKIPPED = {key: None for key in ALL_KEYS}
 
@@ -176,11 +185,14 @@ PARTIAL = {  # stopped in the middle of the territory step, after passing one qu
 FORMES_PROFILES = {
     "sans_volonte": {"forme_actuelle": "aucune", "besoins_formalisation": ["lisibilite"], "volonte_commune": "non",
                      "pression_financeurs": "non", "solidite_collectif": "solide"},
-    "scic_collectivites": {"forme_actuelle": "membre", "besoins_formalisation": ["lisibilite"], "volonte_commune": "oui",
-                           "pression_financeurs": "non", "solidite_collectif": "solide", "capital_commercial": "non",
-                           "collectivites_membres": "oui"},
+    "lisibilite_sans_capital": {"forme_actuelle": "membre", "besoins_formalisation": ["lisibilite"],
+                                "volonte_commune": "oui", "pression_financeurs": "non", "solidite_collectif": "solide"},
     "economique_fragile": {"forme_actuelle": "aucune", "besoins_formalisation": ["economique"], "volonte_commune": "oui",
-                           "pression_financeurs": "non", "solidite_collectif": "fragile", "capital_commercial": "oui"},
+                           "pression_financeurs": "non", "solidite_collectif": "fragile"},
+    "pression_eco": {"forme_actuelle": "aucune", "besoins_formalisation": ["economique", "lisibilite"],
+                     "volonte_commune": "partielle", "pression_financeurs": "oui", "solidite_collectif": "solide"},
+    "pression_sans_besoin": {"forme_actuelle": "membre", "besoins_formalisation": ["aucun"],
+                             "volonte_commune": "non", "pression_financeurs": "oui"},
     "collectif_fragile": {"forme_actuelle": "aucune", "besoins_formalisation": ["lisibilite"], "volonte_commune": "oui",
                           "pression_financeurs": "non", "solidite_collectif": "fragile"},
     "volonte_partielle": {"forme_actuelle": "membre", "besoins_formalisation": ["transfert"],
@@ -193,15 +205,23 @@ NEXT_STEP_PROFILES = {
     "sans_fonction": {"fonctions": ["aucune"]},
     "sans_ingenierie": {"fonctions": ["coordination", "animation"]},
     "sans_financement": {"financements": ["aucun"]},
+    "sans_financement_hdf": {"financements": ["aucun"], "region": "hauts_de_france"},
+    "hdf_region": {"financements": ["region"], "region": "hauts_de_france"},
+    "employe_membre": {"employeur_coordination": "membre"},
+    "territoire_seul": {"typologie": "territoire", "relation_collectivite": "difficile"},
+    "ingenierie_sans_projet": {"fonctions": ["coordination"], "logiques": ["reseau"], "marqueurs": ["besoins"]},
+    "trois_sans_ingenieur": {"logiques": ["reseau", "accompagnement", "ingenierie"], "fonctions": ["coordination"],
+                             "marqueurs": ["projets", "structuration"]},
     "sans_projet": {"projet_emblematique": "non"},
     "sans_pilotage": {"espaces": ["noyau_dur"]},
     "une_logique": {"logiques": ["reseau"]},
     "conflits": {"disparites": ["conflits"]},
-    "sans_lieu": {"lieu": "aucun"},
+    "sans_lieu": {"lieu": ["aucun"]},
     "sans_innovation": {"innovation_sociale": "non"},
     "a_modeliser": {"marqueurs": ["besoins", "pluralite", "projets"]},
     "essaimage": {"marqueurs": ["essaimage"]},
-    "rien_a_signaler": {"lieu": "partage"},
+    "aucun_marqueur": {"marqueurs": ["aucun"]},
+    "rien_a_signaler": {"lieu": ["partage"]},
 }
 
 PROFILES = {
@@ -245,10 +265,10 @@ def test_all_keys_are_every_answer_key(questions):
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_rendering_fits_in_chat_messages(name, rules, comparison):
     synthesis = build_synthesis(rules, PROFILES[name])
-    for messages in (render_synthesis(synthesis), render_legal_guide(synthesis, comparison)):
+    for messages in (render_full(synthesis), render_legal_guide(synthesis, comparison)):
         assert messages and all(0 < len(message) <= MAX_MESSAGE for message in messages)
         assert "None" not in "".join(messages)
-    assert render_synthesis(synthesis)[0].startswith("**Votre synthèse**")
+    assert render_full(synthesis)[0].startswith("**Votre synthèse**")
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
@@ -280,24 +300,24 @@ def test_matching_is_deterministic(rules):
 
 def test_emerging_rural_ptce_without_structure(rules, comparison):
     synthesis = build_synthesis(rules, EMERGING_RURAL)
-    assert synthesis.section("maturite").rule_ids == ("mat_emergent",)
+    assert synthesis.section("maturite").rule_ids == ("mat_emergent_avance",)
     assert synthesis.recommendation == "portage_existant"
     assert synthesis.section("formalisation").rule_ids == ("form_aucun_besoin",)
     assert not any(section.skipped for section in synthesis.sections)
-    text = text_of(render_synthesis(synthesis))
+    text = text_of(render_full(synthesis))
     assert "**Votre synthèse**" in text
-    assert "PTCE « émergent »" in text
-    assert "ruraux et urbains" in text  # rural-urban vigilance
-    assert "au minimum de dégager les grandes tendances" in text  # diagnosis minimum (05)
-    assert "Garder le portage actuel" in text
+    assert "PTCE « émergents »" in text
+    assert "entre les parties rurales et urbaines" in text  # rural-urban, as the document puts it
+    assert "au moins de dégager les grandes tendances" in text  # diagnosis minimum (05)
+    assert "garder le portage actuel" in text
     assert "moins identifiable" in text  # vigilance of the first level (07)
     assert "condition indispensable" in text  # no technical function (08)
     assert "Étape passée" not in text
     next_steps = synthesis.section("prochaines_etapes").rule_ids
-    assert next_steps == ("next_diagnostic", "next_noyau", "next_fonctions")
-    assert "(chapitre 05)." in text
+    assert next_steps == ("next_noyau", "next_diagnostic", "next_fonctions")
+    assert "(chapitre 05, p. 12)." in text
     guide = text_of(render_legal_guide(synthesis, comparison))
-    assert "Piste qui ressort de vos réponses : **Garder le portage actuel" in guide
+    assert "Piste qui ressort de vos réponses : **garder le portage actuel" in guide
     assert "- 👉 **Structure existante ou sans forme** :" in guide
 
 
@@ -307,36 +327,51 @@ def test_mature_scic_historique(rules, comparison):
     assert synthesis.recommendation == "scic"
     assert synthesis.section("formalisation").rule_ids == ("form_deja_scic",)
     assert set(synthesis.section("logiques").rule_ids) == {"log_trois"}
-    assert set(synthesis.section("fonctions_techniques").rule_ids) == {"fonc_trois"}
-    text = text_of(render_synthesis(synthesis))
-    assert "PTCE « historique »" in text
+    assert set(synthesis.section("fonctions_techniques").rule_ids) == {"fonc_trois", "fonc_employe_dediee"}
+    text = text_of(render_full(synthesis))
+    assert "PTCE « historiques »" in text
     assert "complémentarité" in text
-    assert "La SCIC (société coopérative d’intérêt collectif)" in text
+    assert "la SCIC (société coopérative d’intérêt collectif)" in text
     assert "formalisme et les obligations" in text.casefold()
     assert "confusion entre PTCE et tiers-lieu" in text
-    assert synthesis.section("prochaines_etapes").rule_ids == (
-        "next_disparites",
-        "next_essaimer",
-        "next_diagnostic_continu",
-    )
+    assert set(synthesis.section("lieu").rule_ids) == {"lieu_tiers_lieu", "lieu_collectivite", "lieu_ouvert"}
+    assert synthesis.section("prochaines_etapes").rule_ids == ("next_disparites", "next_essaimer", "next_accompagnement")
     guide = text_of(render_legal_guide(synthesis, comparison))
     assert "- 👉 **SCIC** :" in guide
 
 
-def test_collective_pushed_by_its_funder_without_shared_will(rules, comparison):
+def test_collective_pushed_by_its_funder_gets_the_level_of_its_needs(rules, comparison):
     synthesis = build_synthesis(rules, PUSHED_BY_FUNDER)
-    assert synthesis.recommendation == "pas_encore"
-    assert synthesis.section("formalisation").rule_ids == ("form_pression_imposee",)
+    assert synthesis.section("formalisation").rule_ids == ("form_pression_besoins",)
+    assert synthesis.recommendation == "association"
     guide = text_of(render_legal_guide(synthesis, comparison))
-    assert "**Ne pas formaliser pour l’instant**" in guide
+    assert "Ne formalisez pas seulement sous la pression" in guide
+    assert "**l’association**" in guide
     assert "contre-productive" in guide and "tensions" in guide
-    assert "👉" not in guide  # « pas encore » is not a column of the comparison
+    assert "trésorerie" in guide
     for criterion, _ in comparison.rows:
         assert f"**{criterion}**" in guide
     # the orientation steps were not done: nothing is concluded about them
-    synthesis_text = text_of(render_synthesis(synthesis))
+    synthesis_text = text_of(render_full(synthesis))
     assert synthesis_text.count("Étape non renseignée") == 9
     assert synthesis.section("prochaines_etapes").rule_ids[0] == "next_formalisation"
+
+
+def test_pressure_with_an_economic_need_names_the_scic_and_its_conditions(rules):
+    synthesis = build_synthesis(rules, FORMES_PROFILES["pression_eco"])
+    assert synthesis.section("formalisation").rule_ids == ("form_pression_eco",)
+    assert synthesis.recommendation == "scic"
+    text = text_of(render_full(synthesis))
+    assert "Ne formalisez pas seulement sous la pression" in text
+    assert "collectif solide" in text and "contre-productive" in text
+
+
+def test_pressure_without_needs_keeps_the_current_level_and_says_why_funders_push(rules):
+    synthesis = build_synthesis(rules, FORMES_PROFILES["pression_sans_besoin"])
+    assert synthesis.section("formalisation").rule_ids == ("form_pression_aucun",)
+    assert synthesis.recommendation == "portage_existant"
+    section = synthesis.section("formalisation")
+    assert any("moins identifiable" in point and "financeurs" in point for point in section.vigilance)
 
 
 def test_association_for_readability_and_a_coordinator(rules, comparison):
@@ -345,9 +380,9 @@ def test_association_for_readability_and_a_coordinator(rules, comparison):
     assert synthesis.section("formalisation").rule_ids == ("form_association",)
     guide = render_legal_guide(synthesis, comparison)
     text = text_of(guide)
-    assert "**L’association**" in text
+    assert "**l’association**" in text
     assert "conventionner directement" in text
-    assert "coordinateur" in text
+    assert "personne chargée de la coordination" in text
     assert "trésorerie" in text.split("**Les trois niveaux de formalisation**")[0]  # vigilance with the reasons
     assert text.index("**Pourquoi**") < text.index("**Les trois niveaux de formalisation**")
     association_lines = [line for line in text.splitlines() if line.startswith("- 👉 ")]
@@ -360,13 +395,22 @@ def test_filiere_ptce_needing_capital(rules, comparison):
     assert synthesis.recommendation == "scic"
     assert synthesis.section("formalisation").rule_ids == ("form_scic",)
     assert synthesis.section("typologie").rule_ids == ("typo_filiere",)
-    assert synthesis.section("maturite").rule_ids == ("mat_existant",)
-    text = text_of(render_synthesis(synthesis))
+    text = text_of(render_full(synthesis))
     assert "PTCE « filière »" in text and "expertise" in text
     assert "capitalisation" in text
     assert "collectif solide" in text
     guide = text_of(render_legal_guide(synthesis, comparison))
-    assert "**La SCIC (société coopérative d’intérêt collectif)**" in guide
+    assert "**la SCIC (société coopérative d’intérêt collectif)**" in guide
+
+
+def test_scic_is_never_recommended_without_an_economic_need(rules):
+    for name, answers in PROFILES.items():
+        synthesis = build_synthesis(rules, answers)
+        needs = answers.get("besoins_formalisation") or []
+        if synthesis.recommendation == "scic" and answers.get("forme_actuelle") != "scic":
+            assert "economique" in needs, name
+    synthesis = build_synthesis(rules, FORMES_PROFILES["lisibilite_sans_capital"])
+    assert synthesis.recommendation == "association"
 
 
 def test_every_step_skipped_concludes_nothing(rules, comparison):
@@ -375,17 +419,19 @@ def test_every_step_skipped_concludes_nothing(rules, comparison):
     assert all(section.explicitly_skipped for section in synthesis.sections)
     assert synthesis.recommendation is None
     assert synthesis.rule_ids == ()
-    text = text_of(render_synthesis(synthesis))
+    text = text_of(render_full(synthesis))
     assert text.count("Étape passée") == len(synthesis.sections)
     assert "Piste" not in text and "**Points de vigilance**" not in text
     guide = text_of(render_legal_guide(synthesis, comparison))
     assert "aucune piste" in guide and "👉" not in guide
+    short = text_of([render_short(synthesis)])
+    assert "aucune question" in short and "Prochaines étapes" not in short
 
 
 def test_nothing_answered_is_not_called_skipped(rules):
     synthesis = build_synthesis(rules, {})
     assert all(section.skipped and not section.explicitly_skipped for section in synthesis.sections)
-    assert "Étape non renseignée" in text_of(render_synthesis(synthesis))
+    assert "Étape non renseignée" in text_of(render_full(synthesis))
 
 
 def test_partial_answers(rules):
@@ -396,28 +442,24 @@ def test_partial_answers(rules):
     assert synthesis.section("maturite").rule_ids == ("mat_emergent_avance",)
     territoire = synthesis.section("territoire")
     assert not territoire.skipped and territoire.partial
-    assert territoire.rule_ids == ("terr_echelle_resserree",)  # nothing about disparities or diagnosis
+    assert territoire.rule_ids == ("terr_echelle_locale",)  # nothing about disparities or diagnosis
     assert territoire.skipped_keys == ("disparites",) and territoire.missing_keys == ("diagnostic",)
     for later in ("collectif", "formalisation", "fonctions_techniques", "financement", "lieu", "innovation_sociale"):
         section = synthesis.section(later)
         assert section.skipped and not section.explicitly_skipped and not section.lines
     assert synthesis.recommendation is None
-    text = text_of(render_synthesis(synthesis))
+    text = text_of(render_full(synthesis))
     assert "Étape passée : Logiques d’action" in text
     assert "Étape non renseignée : Le collectif" in text
     assert "Certaines questions de cette étape sont restées sans réponse" in text
-    # prochaines étapes read the answered markers: fallbacks only
-    assert synthesis.section("prochaines_etapes").rule_ids == (
-        "next_diagnostic_continu",
-        "next_concretiser",
-        "next_socle_commun",
-    )
+    # no answer calls for a next step: only the fallbacks, which assume nothing
+    assert synthesis.section("prochaines_etapes").rule_ids == ("next_accompagnement", "next_pairs", "next_socle_commun")
 
 
 def test_formalisation_recommendations_by_profile(rules):
     expected = {
         "sans_volonte": ("form_sans_volonte", "pas_encore"),
-        "scic_collectivites": ("form_scic_collectivites", "scic"),
+        "lisibilite_sans_capital": ("form_association", "association"),
         "economique_fragile": ("form_eco_pas_pret", "pas_encore"),
         "collectif_fragile": ("form_collectif_fragile", "pas_encore"),
         "volonte_partielle": ("form_volonte_partielle", "pas_encore"),
@@ -437,14 +479,185 @@ def test_existing_scic_is_kept_even_under_pressure(rules):
 
 
 def test_vigilance_is_deduplicated(rules):
-    section = build_synthesis(rules, MATURE_SCIC).section("territoire")
+    section = build_synthesis(rules, EXISTING_UNDEFINED).section("territoire")
     assert len(section.vigilance) == len(set(section.vigilance)) >= 2
 
 
-def test_chapters_of_other_sections_are_cited(rules):
-    text = text_of(render_synthesis(build_synthesis(rules, EMERGING_RURAL)))
+def test_chapters_and_pages_are_cited(rules):
+    text = text_of(render_full(build_synthesis(rules, EMERGING_RURAL)))
     assert "**4. Territoire et diagnostic** — chapitre 05" in text
+    assert "(p. 11)" in text  # same chapter as the section: the page alone
+    assert "(chapitre 02, p. 7)" in text  # the collectivité section cites chapter 02 for the PTCE de territoire
     assert "**Prochaines étapes**" in text
+    body = text.split("**Prochaines étapes**")[1]
+    assert body.count("(chapitre ") == 3
+
+
+# --------------------------------------------------------------------------- each sentence follows from the answers
+
+
+def test_maturity_is_indicative_and_lists_markers_present_and_absent(rules):
+    synthesis = build_synthesis(rules, {"marqueurs": ["besoins", "projets"]})
+    section = synthesis.section("maturite")
+    assert section.checklist.present == ("Besoins du territoire identifiés", "Projets concrétisés")
+    assert "Collectif structuré" in section.checklist.absent and len(section.checklist.absent) == 4
+    text = text_of(render_full(synthesis))
+    assert "À titre indicatif" in text and "pas de grille de notation" in text
+    assert "Établis selon vous : Besoins du territoire identifiés, Projets concrétisés." in text
+    assert "Pas encore établis : " in text
+
+
+def test_territory_scale_is_not_called_vast_and_no_difficulty_is_not_a_boast(rules):
+    synthesis = build_synthesis(rules, {"echelle": "plusieurs_epci", "disparites": ["aucune"]})
+    text = text_of(render_full(synthesis)).casefold()
+    assert "vaste" not in text
+    assert "atout" not in text
+    assert "ne fixe aucune taille" in text
+
+
+def test_no_before_creating_a_structure_for_an_association(rules):
+    answers = {"forme_actuelle": "association", "pression_financeurs": "oui", "volonte_commune": "partielle"}
+    synthesis = build_synthesis(rules, answers)
+    assert "next_formalisation" not in synthesis.section("prochaines_etapes").rule_ids
+    assert "Avant de créer une structure" not in text_of(render_full(synthesis))
+    assert synthesis.section("formalisation").rule_ids == ("form_deja_association",)
+    informal = build_synthesis(rules, {**answers, "forme_actuelle": "aucune"})
+    assert informal.section("prochaines_etapes").rule_ids[0] == "next_formalisation"
+
+
+def test_next_steps_never_come_from_skipped_steps(rules):
+    answers = {key: None for key in ALL_KEYS} | {"typologie": "territoire", "marqueurs": ["besoins"]}
+    steps = build_synthesis(rules, answers).section("prochaines_etapes")
+    assert steps.rule_ids == ("next_accompagnement", "next_pairs", "next_socle_commun")
+    fallbacks = {rule.id for rule in rules.section("prochaines_etapes").rules if rule.when.op == "always"}
+    for name, profile in PROFILES.items():
+        for rule_id in build_synthesis(rules, profile).section("prochaines_etapes").rule_ids:
+            if rule_id in fallbacks:
+                continue
+            rule = next(r for r in rules.rules() if r.id == rule_id)
+            assert all(profile.get(key) is not None for key in rule.when.keys() if key in _required_keys(rule.when)), (name, rule_id)
+
+
+def _required_keys(condition) -> set[str]:
+    """Keys a condition needs answered to hold (a « not » or « any » branch needs none for sure)."""
+    if condition.op == "all":
+        return set().union(*(_required_keys(child) for child in condition.children))
+    if condition.op in ("any", "not", "always"):
+        return set()
+    return {condition.key} if condition.key else set()
+
+
+def test_employee_warning_only_when_a_member_employs_someone(rules, comparison):
+    for employer in ("personne", "dediee", "autre", None):
+        answers = {**EMERGING_RURAL, "employeur_coordination": employer}
+        text = text_of(render_full(build_synthesis(rules, answers)) + render_legal_guide(build_synthesis(rules, answers), None))
+        assert "personne salariée peut avoir du mal" not in text, employer
+    answers = {**EMERGING_RURAL, "employeur_coordination": "membre"}
+    text = text_of(render_full(build_synthesis(rules, answers)))
+    assert "la personne salariée peut avoir du mal" in text
+    assert "salarié embauché" not in text
+
+
+def test_three_logics_are_not_claimed_next_to_missing_engineering(rules):
+    synthesis = build_synthesis(rules, NEXT_STEP_PROFILES["trois_sans_ingenieur"])
+    assert synthesis.section("logiques").rule_ids == ("log_trois_sans_ingenie",)
+    text = text_of(render_full(synthesis))
+    assert "Vous dites mettre en œuvre les **trois logiques" not in text
+    assert "personne n’est chargé de l’ingénierie" in text
+    with_engineer = build_synthesis(rules, {**NEXT_STEP_PROFILES["trois_sans_ingenieur"], "fonctions": ["ingenierie"]})
+    assert with_engineer.section("logiques").rule_ids == ("log_trois",)
+
+
+def test_engineering_is_not_pushed_on_a_collective_without_projects(rules):
+    synthesis = build_synthesis(rules, NEXT_STEP_PROFILES["ingenierie_sans_projet"])
+    assert "log_manque_ingenierie" not in synthesis.rule_ids
+    assert "log_ingenierie_plus_tard" in synthesis.section("logiques").rule_ids
+    assert "fonc_ingenierie_ensuite" in synthesis.section("fonctions_techniques").rule_ids
+    assert "next_ingenierie" not in synthesis.section("prochaines_etapes").rule_ids
+    text = text_of(render_full(synthesis))
+    assert "interconnaissance, échanges de pratiques, mutualisation, puis développement de projets" in text
+    with_projects = build_synthesis(rules, {**NEXT_STEP_PROFILES["ingenierie_sans_projet"], "marqueurs": ["projets"]})
+    assert "next_ingenierie" in with_projects.section("prochaines_etapes").rule_ids
+    assert "log_manque_ingenierie" in with_projects.rule_ids
+
+
+def test_funding_examples_are_said_to_come_from_hauts_de_france(rules):
+    elsewhere = text_of(render_full(build_synthesis(rules, {"financements": ["aucun"], "region": "autre"})))
+    assert "viennent tous des Hauts-de-France" in elsewhere
+    assert "depuis 2017" not in elsewhere
+    local = text_of(render_full(build_synthesis(rules, {"financements": ["aucun"], "region": "hauts_de_france"})))
+    assert "En Hauts-de-France" in local and "depuis 2017" in local
+    assert "viennent tous" not in local
+
+
+def test_a_territorial_ptce_without_relation_with_the_authority_is_warned(rules):
+    synthesis = build_synthesis(rules, NEXT_STEP_PROFILES["territoire_seul"])
+    assert "collec_territoire_sans" in synthesis.section("collectivite").rule_ids
+    assert synthesis.section("prochaines_etapes").rule_ids[0] == "next_collectivite"
+    filiere = build_synthesis(rules, {"typologie": "filiere", "relation_collectivite": "difficile"})
+    assert "collec_territoire_sans" not in filiere.rule_ids
+
+
+# --------------------------------------------------------------------------- answers stored by older flows
+
+
+OLD_ANSWERS = {  # stored before the venue became multiple-choice and two questions left the legal-form guide
+    "lieu": "tiers_lieu",
+    "capital_commercial": "oui",
+    "collectivites_membres": "oui",
+    "besoins_formalisation": ["lisibilite"],
+    "volonte_commune": "oui",
+    "solidite_collectif": "solide",
+    "logiques": "reseau",  # a single value where a list is expected
+    "typologie": ["territoire"],  # a list where a single value is expected
+    "echelle": "galaxie",  # an option that no longer exists
+}
+
+
+def test_answers_of_older_flows_are_read_safely(rules, comparison):
+    normalised = normalise_answers(rules.questions, OLD_ANSWERS)
+    assert normalised["lieu"] == ["tiers_lieu"]
+    assert normalised["besoins_formalisation"] == ["lisibilite", "economique"]  # capital merged into the need
+    assert "capital_commercial" not in normalised and "collectivites_membres" not in normalised
+    assert normalised["logiques"] == ["reseau"] and normalised["typologie"] == "territoire"
+    assert "echelle" not in normalised
+    synthesis = build_synthesis(rules, OLD_ANSWERS)
+    assert "lieu_tiers_lieu" in synthesis.rule_ids
+    assert synthesis.recommendation == "scic"  # economic need, solid collective, shared will
+    assert render_full(synthesis) and render_short(synthesis) and render_legal_guide(synthesis, comparison)
+    assert OLD_ANSWERS["lieu"] == "tiers_lieu"  # the stored answers are not modified
+
+
+def test_merged_capital_answer_does_not_override_an_explicit_none(rules):
+    normalised = normalise_answers(rules.questions, {"capital_commercial": "oui", "besoins_formalisation": ["aucun"]})
+    assert normalised["besoins_formalisation"] == ["aucun"]
+    alone = normalise_answers(rules.questions, {"capital_commercial": "oui"})
+    assert alone["besoins_formalisation"] == ["economique"]
+    assert "besoins_formalisation" not in normalise_answers(rules.questions, {"capital_commercial": "non"})
+
+
+# --------------------------------------------------------------------------- the short synthesis
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_short_synthesis_fits_and_keeps_the_essentials(name, rules):
+    synthesis = build_synthesis(rules, PROFILES[name])
+    short = render_short(synthesis)
+    assert len(short) <= SHORT_MAX
+    assert short.startswith("**Votre synthèse en bref**")
+    if not synthesis.all_skipped:
+        assert "**Votre profil**" in short and "Voir le détail" in short
+        for line in synthesis.section("prochaines_etapes").lines:
+            assert line.text[:40] in short
+
+
+def test_short_synthesis_of_an_emerging_ptce(rules):
+    synthesis = build_synthesis(rules, EMERGING_RURAL)
+    short = text_of([render_short(synthesis)])
+    assert "**Votre profil**\nPTCE de territoire ; maturité indicative « émergent » ; piste de formalisation : garder" in short
+    assert short.count("\n- ") == 4  # three next steps and one vigilance point
+    assert "**Un point de vigilance**" in short and "relation privilégiée avec la collectivité" in short
+    assert len(short) < sum(len(message) for message in render_full(synthesis)) / 4
 
 
 # --------------------------------------------------------------------------- evaluation and packing
