@@ -75,6 +75,13 @@ def m002_activity_and_history(db: Database) -> None:
     )
 
 
+@migrations()
+def m_team_001_question_log_and_handovers(db: Database) -> None:
+    from dialogue.question_log import create_team_tables
+
+    create_team_tables(db)
+
+
 _UPSERT_USER = (
     "INSERT INTO users (id, state, flow, knowledge_version, first_seen, last_seen, context, active) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
@@ -133,6 +140,7 @@ class ProgressStore:
         try:
             if path.parent and not path.parent.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
             db = Database(path)
             db.execute("PRAGMA busy_timeout = 5000")
             if db.journal_mode != "wal":
@@ -140,6 +148,7 @@ class ProgressStore:
             # WAL + NORMAL: a commit survives the process being killed; only a power cut or an OS crash
             # may roll back the last commits (never corrupting the file). Saves one fsync per event.
             db.execute("PRAGMA synchronous = NORMAL")
+            _create_private(path)
         except (sqlite3.DatabaseError, OSError) as error:
             raise StorageError(f"{path} : {_describe(error)}") from error
         return cls(db)
@@ -216,6 +225,9 @@ class ProgressStore:
             for table in ("answer_history", "answers"):
                 self.db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])
             self.db.execute("DELETE FROM users WHERE id = ?", [user_id])
+            from dialogue.question_log import forget_user_rows
+
+            forget_user_rows(self.db, user_id)
 
     def mark_inactive(self, user_id: str) -> None:
         with self.db.atomic():
@@ -226,6 +238,20 @@ class ProgressStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _create_private(path: Path) -> None:
+    """The database holds personal data: owner-only (0600) whatever the umask.
+
+    SQLite gives the -wal and -shm files the main file's mode, so creating the
+    main file first with 0600 is enough; existing files are tightened too.
+    """
+    if str(path) == ":memory:":
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.exists() and candidate.stat().st_mode & 0o777 != 0o600:
+            os.chmod(candidate, 0o600)
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
