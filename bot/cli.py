@@ -185,6 +185,13 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     print(f"Exemples bien aiguillés : {total - len(misrouted)}/{total}")
     for topic_id, question, got in misrouted:
         print(f"  à revoir : « {question} » ({topic_id}) → {got or 'aucun sujet'}")
+    if getattr(args, "suggestions", None):
+        from bot.team_cli import check_suggestions
+
+        collisions = check_suggestions(kb, args.suggestions)
+        print(f"Suggestions à relire : {len(collisions)} collision(s)")
+        for line in collisions:
+            print(f"  ATTENTION : {line}")
     return EXIT_INVALID_KNOWLEDGE if problems else EXIT_OK
 
 
@@ -231,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     kb = sub.add_parser("kb", help="outils de la base de connaissances")
     kb_sub = kb.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
     check = kb_sub.add_parser("check", help="valider les fichiers YAML et rapporter la couverture")
+    check.add_argument("--suggestions", type=Path, metavar="FICHIER.yaml", help="signaler les suggestions qui entreraient en collision avec un autre sujet")
     check.set_defaults(handler=cmd_kb_check)
 
     chat = sub.add_parser("chat", help="discuter avec le conseiller dans le terminal")
@@ -247,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - telegram extras missing
         pass
     tg.set_defaults(handler=cmd_telegram)
+
+    # The team's commands (issue 12): question-log options, inbox, insights.
+    from bot import team_cli
+
+    team_cli.add_log_arguments(chat)
+    team_cli.add_log_arguments(tg)
+    team_cli.add_commands(sub, "fichier SQLite (par défaut : $PTCE_DB ou ptce.db)")
 
     graph = sub.add_parser("graph", help="écrire le diagramme Mermaid des parcours dans docs/")
     graph.add_argument("--output", default="docs/flows.md", help="fichier de sortie (défaut : docs/flows.md)")
