@@ -724,9 +724,15 @@ def run(args: argparse.Namespace) -> int:
 
     from dialogue.engine import create_engine  # imported late: heavy, and needs the data
 
-    engine = create_engine(getattr(args, "db", None))
+    from bot import telegram_team
+    from bot.team_cli import engine_options
+
+    team_chat = telegram_team.team_chat_id()
+    engine = create_engine(getattr(args, "db", None), **engine_options(args), team_chat=team_chat is not None)
     try:
         application = build_application(engine, token, base_url=base_url)
+        if team_chat is not None:
+            telegram_team.install(application, engine.team_services.handovers, team_chat)
         if webhook_url:
             url_path = getattr(args, "url_path", None)
             if url_path is None:
