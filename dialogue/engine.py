@@ -154,6 +154,7 @@ class Engine:
 
     def _dispatch(self, turn: _Turn, conv: m.Conversation, event: Event) -> list[Reply]:
         if isinstance(event, Command):
+            self.team.moved_on(turn.record)
             return self._command(turn, conv, event.name.lower().lstrip("/"), event.argument.strip().lower())
         if isinstance(event, Choose):
             team = self.team.on_choose(turn.record, event.payload)

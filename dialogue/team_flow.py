@@ -158,12 +158,16 @@ class TeamFlow:
 
     # ------------------------------------------------------------------ buttons
 
+    @staticmethod
+    def moved_on(record: UserRecord) -> None:
+        """Another button or a command: the user's next text is a question again, not a comment."""
+        record.context.get("team", {}).pop("awaiting", None)
+
     def on_choose(self, record: UserRecord, payload: str) -> list[Reply] | None:
         """``tm:`` payloads; None when the payload is not ours or is malformed."""
         parts = payload.split(":")
         if parts[0] != "tm":
-            # Any other choice means the user moved on: their next text is a question again.
-            record.context.get("team", {}).pop("awaiting", None)
+            self.moved_on(record)
             return None
         state = self._state(record)
         if len(parts) == 3 and parts[1] in {"+", "-"} and parts[2].isdigit():
