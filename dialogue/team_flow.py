@@ -144,7 +144,7 @@ class TeamFlow:
         awaiting = state.pop("awaiting", None)
         if plain in {"+", "-"} and state.get("last_log") is not None and "last_q" in state:
             return self._feedback(record, 1 if plain == "+" else -1, state.get("last_log", 0))
-        if awaiting == "comment":
+        if awaiting == "comment" and not plain.endswith("?"):  # a new question is answered, not taken as a comment
             if self.services.log and state.get("last_log"):
                 self.services.log.feedback(record.id, state["last_log"], -1, plain)
             return [Reply(COMMENT_THANKS, ((MENU,),))]
