@@ -60,8 +60,8 @@ def _charts(data: Insights, kb: KnowledgeBase) -> dict[str, str]:
         top = list(data.feedback.items())[:12]
         fig, ax = plt.subplots(figsize=(8, 0.4 * len(top) + 1))
         names = [_title(kb, t) for t, _ in top][::-1]
-        ax.barh(names, [v["up"] for _, v in top][::-1], color="#5a9e6f", label="👍 utile")
-        ax.barh(names, [-v["down"] for _, v in top][::-1], color="#c0504d", label="👎 pas utile")
+        ax.barh(names, [v["up"] for _, v in top][::-1], color="#5a9e6f", label="Utile")
+        ax.barh(names, [-v["down"] for _, v in top][::-1], color="#c0504d", label="Pas utile")
         ax.axvline(0, color="#333", linewidth=0.8)
         ax.set_title("Avis des utilisateurs par sujet")
         ax.legend(frameon=False, loc="lower right")
@@ -112,11 +112,11 @@ def render_html(data: Insights, kb: KnowledgeBase) -> str:
         "<p class='note'>Questions sans réponse, incertaines ou jugées pas utiles, regroupées quand elles se ressemblent, "
         "les plus fréquentes d’abord. Pour rattacher une question à un sujet : "
         "<code>ptce-bot insights assign \"question\" SUJET</code>.</p>",
-        "<table><tr><th>Nombre</th><th>Question (et variantes)</th><th>Sujet choisi</th><th>Sujet suivant</th><th>👎</th></tr>",
+        "<table><tr><th>Nombre</th><th>Question (et variantes)</th><th>Sujet choisi</th><th>Sujet suivant</th><th>Jugées pas utiles</th></tr>",
     ]
     for group in data.inbox:
         variants = "".join(f"<br><small>{e(v)}</small>" for v in group.variants)
-        comments = "".join(f"<br><small>💬 {e(c)}</small>" for c in group.comments)
+        comments = "".join(f"<br><small>Commentaire : « {e(c)} »</small>" for c in group.comments)
         parts.append(
             f"<tr><td class='n'>{group.count}</td><td>{e(group.example)}{variants}{comments}</td>"
             f"<td>{e(_title(kb, group.topic))}</td><td>{e(_title(kb, group.runner_up))}</td><td class='n'>{group.thumbs_down}</td></tr>"
