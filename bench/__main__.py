@@ -45,7 +45,7 @@ QUICK = Sizes(
 
 
 def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
-    from bench import measures
+    from bench import measures, team_measures
 
     report = Report(quick=quick)
     report.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -66,6 +66,8 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
             probe_new=sizes.scale_probe_new,
             kb=kb,
         ),
+        # Issue 12: the question log's cost and ``insights`` at scale.
+        "team": lambda: team_measures.team(kb, log_rows=100_000 if quick else 1_000_000, workdir=measures.workdir),
     }
     for name in measures.SECTIONS:
         if name not in only:

@@ -615,4 +615,4 @@ def many_users(
     return section
 
 
-SECTIONS = ("engine", "telegram", "startup", "matcher", "scale")
+SECTIONS = ("engine", "telegram", "startup", "matcher", "scale", "team")

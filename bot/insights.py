@@ -101,18 +101,28 @@ def compute(db: Database, kb: KnowledgeBase, *, since: str | None = None, until:
     conn.execute("BEGIN")  # one read transaction: a consistent snapshot under WAL
     try:
         period = [lo, hi]
-        where = "at >= ? AND at < ?"
+        # Without bounds a plain scan beats walking the index on ``at`` (« +at » disables it).
+        where = "at >= ? AND at < ?" if since or until else "+at >= ? AND +at < ?"
         total, users = conn.execute(
-            f"SELECT COUNT(*), COUNT(DISTINCT user_hash) FROM question_log WHERE {where}", period
+            "SELECT COUNT(*), COUNT(DISTINCT user_hash) FROM question_log WHERE at >= ? AND at < ?", period
         ).fetchone()
-        weeks = [
-            Week(*row)
-            for row in conn.execute(
-                f"SELECT strftime('%Y-S%W', at) AS week, COUNT(*), COUNT(DISTINCT user_hash), "
-                f"COUNT(DISTINCT user_hash || substr(at, 1, 10)) FROM question_log WHERE {where} GROUP BY week ORDER BY week",
-                period,
-            )
-        ]
+        # Per day first (cheap), then weeks: a conversation is one person on one day.
+        weekly: dict[str, list[int]] = {}
+        for day, questions, people in conn.execute(
+            f"SELECT substr(at, 1, 10) AS day, COUNT(*), COUNT(DISTINCT user_hash) FROM question_log WHERE {where} GROUP BY day",
+            period,
+        ):
+            figures = weekly.setdefault(_week_of(day), [0, 0, 0])
+            figures[0] += questions
+            figures[2] += people
+        for week, people in conn.execute(
+            f"SELECT strftime('%Y-S%W', substr(at, 1, 10)) AS week, COUNT(DISTINCT user_hash) FROM question_log "
+            f"WHERE {where} GROUP BY week",
+            period,
+        ):
+            if week in weekly:
+                weekly[week][1] = people
+        weeks = [Week(week, *figures) for week, figures in sorted(weekly.items())]
         tiers = dict(conn.execute(f"SELECT tier, COUNT(*) FROM question_log WHERE {where} GROUP BY tier ORDER BY 2 DESC", period))
         feedback: dict[str, dict[str, int]] = {}
         for topic, up, down in conn.execute(
@@ -121,12 +131,7 @@ def compute(db: Database, kb: KnowledgeBase, *, since: str | None = None, until:
             period,
         ):
             feedback[topic] = {"up": up, "down": down}
-        inbox_rows = conn.execute(
-            f"SELECT text, topic, runner_up, tier, feedback, COUNT(*), group_concat(comment, ' | ') FROM question_log "
-            f"WHERE {where} AND (tier IN ({','.join('?' * len(INBOX_TIERS))}) OR feedback = -1) "
-            "GROUP BY text, topic, runner_up, tier, feedback",
-            period + list(INBOX_TIERS),
-        ).fetchall()
+        inbox = _inbox(conn, kb, where, period, inbox_limit)
         funnels = [_funnel(conn, kb, flow, lo, hi) for flow in sorted(kb.flows.values(), key=lambda f: f.id != "orientation")]
         open_handovers = conn.execute("SELECT COUNT(*) FROM handovers WHERE status = 'open'").fetchone()[0]
     finally:
@@ -139,7 +144,7 @@ def compute(db: Database, kb: KnowledgeBase, *, since: str | None = None, until:
         weeks=weeks,
         tiers=tiers,
         feedback=feedback,
-        inbox=group_inbox(kb, inbox_rows)[:inbox_limit],
+        inbox=inbox,
         funnels=funnels,
         open_handovers=open_handovers,
     )
@@ -150,43 +155,67 @@ def similarity_key(analyzer, text: str) -> str:
     return " ".join(sorted(set(analyzer.terms(text)))) or text
 
 
-def group_inbox(kb: KnowledgeBase, rows) -> list[InboxGroup]:
+def _week_of(day: str) -> str:
+    return date.fromisoformat(day).strftime("%Y-S%W")
+
+
+_INBOX_FILTER = f"(tier IN ({','.join(repr(t) for t in INBOX_TIERS)}) OR feedback = -1)"
+
+
+def _inbox(conn, kb: KnowledgeBase, where: str, period: list[str], limit: int) -> list[InboxGroup]:
+    """Group per distinct text in SQL, merge similar texts in Python, then detail only the top groups."""
     from knowledge.matcher import Matcher
 
     analyzer = Matcher(kb).analyzer
     groups: dict[str, dict] = {}
-    for text, topic, runner_up, tier, feedback, count, comments in rows:
-        key = similarity_key(analyzer, text)
-        group = groups.setdefault(
-            key, {"count": 0, "texts": Counter(), "topics": Counter(), "runners": Counter(), "tiers": Counter(), "down": 0, "comments": []}
-        )
+    for text, count, declined, hedged, down in conn.execute(
+        f"SELECT text, COUNT(*), SUM(tier = 'declined'), SUM(tier IN ('hedged', 'suggest')), SUM(COALESCE(feedback, 0) = -1) "
+        f"FROM question_log WHERE {where} AND {_INBOX_FILTER} GROUP BY text",
+        period,
+    ):
+        group = groups.setdefault(similarity_key(analyzer, text), {"count": 0, "texts": Counter(), "declined": 0, "hedged": 0, "down": 0})
         group["count"] += count
         group["texts"][text] += count
-        group["topics"][topic] += count
-        group["runners"][runner_up] += count
-        group["tiers"][tier] += count
-        if feedback == -1:
-            group["down"] += count
-        if comments:
-            group["comments"].extend(c for c in comments.split(" | ") if c)
+        group["declined"] += declined
+        group["hedged"] += hedged
+        group["down"] += down
+    ranked = sorted(groups.items(), key=lambda item: (-item[1]["count"], item[1]["texts"].most_common(1)[0][0]))[:limit]
+    texts = {text: key for key, group in ranked for text in group["texts"]}
+    topics: dict[str, Counter] = defaultdict(Counter)
+    runners: dict[str, Counter] = defaultdict(Counter)
+    comments: dict[str, list[str]] = defaultdict(list)
+    if texts:
+        marks = ",".join("?" * len(texts))
+        for text, topic, runner_up, count in conn.execute(
+            f"SELECT text, topic, runner_up, COUNT(*) FROM question_log WHERE {where} AND {_INBOX_FILTER} "
+            f"AND text IN ({marks}) GROUP BY text, topic, runner_up",
+            [*period, *texts],
+        ):
+            topics[texts[text]][topic] += count
+            runners[texts[text]][runner_up] += count
+        for text, comment in conn.execute(
+            f"SELECT text, comment FROM question_log WHERE {where} AND comment IS NOT NULL AND text IN ({marks}) ORDER BY at DESC LIMIT 200",
+            [*period, *texts],
+        ):
+            if len(comments[texts[text]]) < 3:
+                comments[texts[text]].append(comment)
     result = []
-    for key, g in groups.items():
-        texts = [t for t, _ in g["texts"].most_common()]
+    for key, group in ranked:
+        ordered = [t for t, _ in group["texts"].most_common()]
         result.append(
             InboxGroup(
                 key=key,
-                count=g["count"],
-                example=texts[0],
-                variants=texts[1:4],
-                topic=g["topics"].most_common(1)[0][0],
-                runner_up=g["runners"].most_common(1)[0][0],
-                declined=g["tiers"]["declined"],
-                hedged=g["tiers"]["hedged"] + g["tiers"]["suggest"],
-                thumbs_down=g["down"],
-                comments=g["comments"][:3],
+                count=group["count"],
+                example=ordered[0],
+                variants=ordered[1:4],
+                topic=topics[key].most_common(1)[0][0] if topics[key] else None,
+                runner_up=runners[key].most_common(1)[0][0] if runners[key] else None,
+                declined=group["declined"],
+                hedged=group["hedged"],
+                thumbs_down=group["down"],
+                comments=comments[key],
             )
         )
-    result.sort(key=lambda g: (-g.count, g.example))
     return result
 
 
