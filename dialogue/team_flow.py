@@ -107,7 +107,7 @@ class TeamFlow:
     ) -> None:
         """Log a matched free question and remember it for feedback and hand-over."""
         state = self._state(record)
-        tier = tier or match.tier
+        tier = tier or self._tier(match, normalise(text))
         alternatives = [c.topic for c in match.alternatives if c.topic != match.topic]
         entry = LoggedQuestion(
             text=normalise(text),
@@ -124,6 +124,14 @@ class TeamFlow:
         state["next"] = alternatives[:2]
         state["declines"] = state.get("declines", 0) + 1 if tier == "declined" else 0
         state.pop("awaiting", None)
+
+    def _tier(self, match, plain: str) -> str:
+        """The matcher's tier, or « not_covered » when the question hits a gap the topic declares."""
+        topic = self.kb.topics.get(match.topic) if match.topic else None
+        for gap in getattr(topic, "not_covered", ()) or ():
+            if any(normalise(trigger) in plain for trigger in gap.triggers):
+                return "not_covered"
+        return match.tier
 
     def feedback_row(self, record: UserRecord) -> tuple[Button, ...]:
         log_id = self._state(record).get("last_log", 0)

@@ -294,3 +294,17 @@ def test_kb_check_flags_colliding_suggestions(tmp_path, capsys) -> None:
     main(["kb", "check", "--suggestions", str(suggestions)])
     out = capsys.readouterr().out
     assert "1 collision(s)" in out and "ptce.definition" in out
+
+
+def test_a_question_on_a_declared_gap_is_logged_as_not_covered(kb, store) -> None:
+    from dataclasses import replace
+
+    from knowledge.loader import NotCovered
+
+    topic = kb.topics["financement.dispositifs"]
+    gap = NotCovered(about="le montant des aides", triggers=("montant",))
+    patched = replace(kb, topics={**kb.topics, topic.id: replace(topic, not_covered=(gap,))})
+    chat = Chat(Engine(patched, store))
+    chat.send("Quel montant pour les dispositifs de financement d’un PTCE ?")
+    chat.send("Quels dispositifs pour financer un PTCE ?")
+    assert [r["tier"] for r in _log_rows(store)] == ["not_covered", "confident"]
