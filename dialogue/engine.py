@@ -201,7 +201,7 @@ class Engine:
             conv.ask_forget()
             return [
                 Reply(
-                    "Voulez-vous vraiment effacer tout ce que j’ai enregistré à votre sujet (progression et réponses) ? "
+                    "Voulez-vous vraiment effacer tout ce que j’ai enregistré à votre sujet (progression, réponses et questions posées) ? "
                     "Cette action est définitive.",
                     ((Button("Oui, tout effacer", "forget!"), Button("Non, annuler", "m")),),
                 )
@@ -362,7 +362,7 @@ class Engine:
         if in_flow:
             return [Reply(topic_answer(self.kb, topic), (self.team.feedback_row(record),))]
         page = self._topic_page(record, topic)
-        return [replace(page, buttons=(self.team.feedback_row(record), *page.buttons))]
+        return [replace(page, buttons=(*page.buttons[:-1], self.team.feedback_row(record), *page.buttons[-1:]))]
 
     def _glossary_lookup(self, plain: str) -> Reply | None:
         for prefix in _GLOSSARY_PREFIXES:

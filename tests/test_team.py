@@ -36,7 +36,9 @@ def test_questions_are_logged_with_hash_tier_and_feedback(kb, store) -> None:
     chat = Chat(Engine(kb, store), user=RAW_ID)
     chat.send("/start")
     chat.send("Qu’est-ce qu’un PTCE exactement ?")
-    assert [b.label for b in chat.replies[0].buttons[0]] == ["👍", "👎"]
+    rows = chat.replies[0].buttons
+    assert [b.label for b in rows[-2]] == ["👍", "👎"] and rows[-1][-1].label == "Menu"  # discreet: just above « Menu »
+    assert all(len(b.payload.encode()) <= 64 for row in rows for b in row)
     chat.choose(_button(chat, "👍").payload)
     assert "Merci" in chat.replies[0].text
     chat.send("Quel temps fera-t-il demain à Brest ?")

@@ -112,13 +112,30 @@ def test_hand_over_round_trip_across_a_restart(tmp_path: Path) -> None:
             )
             assert "réseau des acteurs" in delivered and "n° 1" in delivered
             api.wait_until(lambda: any("✅" in m.text for m in api.team_messages()), TIMEOUT)
+
+            # A second question, answered from the command line while the bot runs: pushed to the user.
+            api.send_text(USER, "Je veux parler à quelqu’un")
+            api.wait_until(lambda: len([t for t in _user_texts(api) if "Rien n’est envoyé" in t]) == 2, TIMEOUT)
+            message, data = _last_with_button(api, "Transmettre ma question")
+            api.press(USER, message, data)
+            api.wait_until(lambda: len([t for t in _user_texts(api) if "Voici la question" in t]) == 1, TIMEOUT)
+            message, data = _last_with_button(api, "Seulement la question")
+            api.press(USER, message, data)
+            api.wait_until(lambda: any("Question n° 2" in m.text for m in api.team_messages()), TIMEOUT)
+            from bot.cli import main
+
+            assert main(["inbox", "--db", str(db), "answer", "2", "Réponse donnée depuis la ligne de commande."]) == 0
+            api.wait_until(lambda: any("ligne de commande" in t for t in _user_texts(api)), TIMEOUT)
         finally:
             _stop(process)
 
     from sqlite_utils import Database
 
-    rows = list(Database(db).query("SELECT status, answer FROM handovers"))
-    assert rows == [{"status": "delivered", "answer": "Adressez-vous au réseau des acteurs de votre territoire."}]
+    rows = list(Database(db).query("SELECT status, answer FROM handovers ORDER BY ref"))
+    assert rows == [
+        {"status": "delivered", "answer": "Adressez-vous au réseau des acteurs de votre territoire."},
+        {"status": "delivered", "answer": "Réponse donnée depuis la ligne de commande."},
+    ]
 
 
 def test_team_chat_without_the_bot_stops_with_a_clear_error(tmp_path: Path) -> None:
