@@ -128,9 +128,14 @@ class QuestionLog:
         self.enabled = enabled
         self.retention_days = retention_days
         self._clock = clock
-        self._salt = salt_of(db)
         self._last_purge: datetime | None = None
-        self.purge()
+        try:
+            self._salt = salt_of(db)
+            self.purge()
+        except sqlite3.DatabaseError as error:
+            from dialogue.store import StorageError, _describe
+
+            raise StorageError(_describe(error)) from error
 
     def user_hash(self, user_id: str) -> str:
         return hash_user(self._salt, user_id)
@@ -158,14 +163,28 @@ class QuestionLog:
         self.db.conn.commit()
         return cursor.lastrowid
 
-    def feedback(self, user_id: str, log_id: int, value: int, comment: str | None = None) -> bool:
-        """Attach 👍 (1) / 👎 (-1) and an optional comment to one of this user's questions."""
-        if not self.enabled or not log_id:
+    def feedback(self, user_id: str, value: int, topic: str | None = None) -> bool:
+        """Attach 👍 (1) / 👎 (-1) to this user's latest question (answered by ``topic`` when given)."""
+        if not self.enabled:
             return False
+        user = self.user_hash(user_id)
+        latest = "SELECT MAX(id) FROM question_log WHERE user_hash = ?" + (" AND topic = ?" if topic else "")
         with self.db.atomic():
             cursor = self.db.execute(
-                "UPDATE question_log SET feedback = ?, comment = COALESCE(?, comment) WHERE id = ? AND user_hash = ?",
-                [value, comment[:MAX_COMMENT] if comment else None, log_id, self.user_hash(user_id)],
+                f"UPDATE question_log SET feedback = ? WHERE id = ({latest})", [value, user, *([topic] if topic else [])]
+            )
+        return cursor.rowcount == 1
+
+    def comment(self, user_id: str, text: str) -> bool:
+        """The answer to « Qu’est-ce qui manquait ? », on the user's latest 👎 question."""
+        if not self.enabled:
+            return False
+        user = self.user_hash(user_id)
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "UPDATE question_log SET comment = ? WHERE id = "
+                "(SELECT MAX(id) FROM question_log WHERE user_hash = ? AND feedback = -1)",
+                [text[:MAX_COMMENT], user],
             )
         return cursor.rowcount == 1
 

@@ -248,10 +248,14 @@ def _create_private(path: Path) -> None:
     """
     if str(path) == ":memory:":
         return
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if candidate.exists() and candidate.stat().st_mode & 0o777 != 0o600:
-            os.chmod(candidate, 0o600)
+    try:
+        if not path.exists():
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if candidate.exists() and candidate.stat().st_mode & 0o777 != 0o600:
+                os.chmod(candidate, 0o600)
+    except OSError:
+        pass  # read-only file or folder: SQLite's own error, described in French, follows
 
 
 def _json_object(text: str | None) -> dict[str, Any]:

@@ -118,8 +118,9 @@ class TeamFlow:
             flow=flow,
             step=step,
         )
-        log_id = self.services.log.log(record.id, entry) if self.services.log else None
-        state["last_log"] = log_id or 0
+        if self.services.log:
+            self.services.log.log(record.id, entry)
+        state["last_topic"] = match.topic
         state["last_q"] = text[:MAX_QUESTION]
         state["next"] = alternatives[:2]
         state["declines"] = state.get("declines", 0) + 1 if tier == "declined" else 0
@@ -134,8 +135,10 @@ class TeamFlow:
         return match.tier
 
     def feedback_row(self, record: UserRecord) -> tuple[Button, ...]:
-        log_id = self._state(record).get("last_log", 0)
-        return (Button("👍", f"tm:+:{log_id}"), Button("👎", f"tm:-:{log_id}"))
+        # The topic, not the log row id, identifies the answer: payloads and replies then do not
+        # depend on the order in which concurrent users' questions were logged.
+        topic = self._state(record).get("last_topic") or ""
+        return (Button("👍", f"tm:+:{topic}"), Button("👎", f"tm:-:{topic}"))
 
     def after_decline(self, record: UserRecord) -> list[Reply]:
         """Two declined questions in a row: offer a person."""
@@ -150,11 +153,11 @@ class TeamFlow:
         state = self._state(record)
         plain = text.strip()
         awaiting = state.pop("awaiting", None)
-        if plain in {"+", "-"} and state.get("last_log") is not None and "last_q" in state:
-            return self._feedback(record, 1 if plain == "+" else -1, state.get("last_log", 0))
+        if plain in {"+", "-"} and "last_q" in state:
+            return self._feedback(record, 1 if plain == "+" else -1, None)
         if awaiting == "comment" and not plain.endswith("?"):  # a new question is answered, not taken as a comment
-            if self.services.log and state.get("last_log"):
-                self.services.log.feedback(record.id, state["last_log"], -1, plain)
+            if self.services.log:
+                self.services.log.comment(record.id, plain)
             return [Reply(COMMENT_THANKS, ((MENU,),))]
         if awaiting == "question":
             state["last_q"] = plain[:MAX_QUESTION]
@@ -178,8 +181,8 @@ class TeamFlow:
             self.moved_on(record)
             return None
         state = self._state(record)
-        if len(parts) == 3 and parts[1] in {"+", "-"} and parts[2].isdigit():
-            return self._feedback(record, 1 if parts[1] == "+" else -1, int(parts[2]))
+        if len(parts) == 3 and parts[1] in {"+", "-"} and (parts[2] in self.kb.topics or not parts[2]):
+            return self._feedback(record, 1 if parts[1] == "+" else -1, parts[2] or None)
         if parts[1:] == ["h"]:
             if not state.get("last_q"):
                 state["awaiting"] = "question"
@@ -192,10 +195,11 @@ class TeamFlow:
             return self._hand_over(record, with_recent=parts[1] == "h3")
         return None
 
-    def _feedback(self, record: UserRecord, value: int, log_id: int) -> list[Reply]:
+    def _feedback(self, record: UserRecord, value: int, topic: str | None) -> list[Reply]:
+        """On the latest question answered by ``topic`` (button), or the latest question (« + » / « - » typed)."""
         state = self._state(record)
-        if self.services.log and log_id:
-            self.services.log.feedback(record.id, log_id, value)
+        if self.services.log:
+            self.services.log.feedback(record.id, value, topic)
         if value > 0:
             state["downs"] = 0
             return [Reply(FEEDBACK_THANKS)]
@@ -232,12 +236,14 @@ class TeamFlow:
             return [Reply("Ce choix n’est plus valable.", ((MENU,),))]
         recent = [m for m in state.get("recent", []) if m != question][-3:] if with_recent else []
         try:
-            item = store.create(record.id, question, recent)
+            store.create(record.id, question, recent)
         except HandoverLimit:
             return [Reply(LIMIT, ((MENU,),))]
         state["downs"] = 0
         state["declines"] = 0
-        done = f"C’est transmis (référence n° {item.ref})."
+        # No reference number here: the user's replies must not depend on other users' activity
+        # (the team sees the number; the answer, when it comes, quotes the question).
+        done = "C’est transmis à l’équipe."
         if self.services.team_chat:
             return [Reply(f"{done} Une personne de l’équipe vous répondra ici dès que possible.", ((MENU,),))]
         return [Reply(f"{done} {NO_TEAM}\n\n{self.contacts()}", ((MENU,),))]

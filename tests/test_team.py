@@ -110,7 +110,7 @@ def test_hand_over_needs_consent_and_is_capped_without_team_chat(kb, store) -> N
     assert store.db["handovers"].count == 0
     chat.choose("tm:h3")
     text = chat.replies[0].text
-    assert "référence n° 1" in text and "contact@institutgodin.fr" in text and "Aucun conseiller" in text
+    assert "C’est transmis à l’équipe" in text and "contact@institutgodin.fr" in text and "Aucun conseiller" in text
     item = HandoverStore(store.db).get(1)
     assert item.question == "Quel est le prix du gazole ?" and item.recent == ("Je veux parler à quelqu’un",)
     for _ in range(2):
