@@ -273,6 +273,7 @@ class Engine:
             return self._start_flow(turn, conv, ORIENTATION)
         glossary = self._glossary_lookup(plain)
         if glossary is not None:
+            self.team.log_glossary(turn.record, text, flow=position.flow_id if position else None, step=position.question_id if position else None)
             replies = [glossary]
         else:
             replies = self._free_answer(turn.record, text, in_flow=position is not None)

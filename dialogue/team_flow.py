@@ -126,6 +126,12 @@ class TeamFlow:
         state["declines"] = state.get("declines", 0) + 1 if tier == "declined" else 0
         state.pop("awaiting", None)
 
+    def log_glossary(self, record: UserRecord, text: str, *, flow: str | None = None, step: str | None = None) -> None:
+        """A question answered by the glossary: logged as a confident answer without topic."""
+        from knowledge.matcher import Match
+
+        self.log_question(record, text, Match(None, 1.0, (), False), tier="confident", flow=flow, step=step)
+
     def _tier(self, match, plain: str) -> str:
         """The matcher's tier, or « not_covered » when the question hits a gap the topic declares."""
         topic = self.kb.topics.get(match.topic) if match.topic else None

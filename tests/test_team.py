@@ -310,3 +310,10 @@ def test_a_question_on_a_declared_gap_is_logged_as_not_covered(kb, store) -> Non
     chat.send("Quel montant pour les dispositifs de financement d’un PTCE ?")
     chat.send("Quels dispositifs pour financer un PTCE ?")
     assert [r["tier"] for r in _log_rows(store)] == ["not_covered", "confident"]
+
+
+def test_glossary_questions_are_logged_too(chat, store) -> None:
+    chat.send("C’est quoi une SCIC ?")
+    assert "SCIC" in chat.replies[0].text
+    rows = _log_rows(store)
+    assert [(r["text"], r["topic"], r["tier"]) for r in rows] == [(normalise("C’est quoi une SCIC ?"), None, "confident")]
