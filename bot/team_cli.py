@@ -105,7 +105,12 @@ def cmd_insights(args: argparse.Namespace) -> int:
             retry_locked(write)
             print(f"« {args.question} » rattachée à {args.topic}.")
             return EXIT_OK
-        data = ins.compute(store.db, kb, since=ins.parse_day(args.since), until=ins.parse_day(args.until, end=True))
+        try:
+            since, until = ins.parse_day(args.since), ins.parse_day(args.until, end=True)
+        except ValueError:
+            print("Dates attendues au format AAAA-MM-JJ, par exemple --since 2026-03-01.", file=sys.stderr)
+            return EXIT_ERROR
+        data = ins.compute(store.db, kb, since=since, until=until)
         if args.html:
             from bot.insights_html import write_html
 

@@ -21,7 +21,7 @@ from dialogue.store import AnswerValue, ProgressStore, UserRecord
 from dialogue.handover_store import HandoverStore
 from dialogue.question_log import QuestionLog
 from dialogue.synthesis import build_synthesis, render_legal_guide, render_synthesis
-from dialogue.team_flow import PRIVACY_HELP, TeamFlow, TeamServices
+from dialogue.team_flow import TeamFlow, TeamServices, privacy_help
 from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
 from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
 from knowledge.loader import KnowledgeBase, Topic, load_knowledge
@@ -404,7 +404,7 @@ class Engine:
             "- /oublier : effacer vos données.\n"
             "- « Je veux parler à quelqu’un » : transmettre votre question à l’équipe.\n\n"
             "Toutes les réponses viennent du document de l’Institut Godin et citent leur chapitre.\n\n"
-            + PRIVACY_HELP.format(days=self.team_services.log.retention_days if self.team_services.log else 180),
+            + privacy_help(self.team_services.log),
             ((MENU_BUTTON,),),
         )
 

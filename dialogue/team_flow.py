@@ -269,11 +269,19 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-PRIVACY_HELP = (
-    "**Vos données**\n\n"
-    "- Votre progression et vos réponses aux parcours, pour reprendre où vous en étiez.\n"
-    "- Les questions que vous écrivez, sans votre nom ni votre identifiant (remplacé par un code), "
-    "avec vos 👍 / 👎 : l’équipe s’en sert pour améliorer les réponses. Elles sont effacées au bout de {days} jours.\n"
-    "- Les questions que vous choisissez de transmettre à l’équipe, jusqu’à votre demande d’effacement.\n"
-    "- /oublier efface tout cela immédiatement et définitivement."
-)
+def privacy_help(log: QuestionLog | None) -> str:
+    """« Vos données » in /aide: what is kept, for how long, how to erase it."""
+    if log is not None and log.enabled:
+        questions = (
+            "- Les questions que vous écrivez, sans votre nom ni votre identifiant (remplacé par un code), "
+            f"avec vos 👍 / 👎 : l’équipe s’en sert pour améliorer les réponses. Elles sont effacées au bout de {log.retention_days} jours.\n"
+        )
+    else:
+        questions = "- Les questions que vous écrivez ne sont pas enregistrées.\n"
+    return (
+        "**Vos données**\n\n"
+        "- Votre progression et vos réponses aux parcours, pour reprendre où vous en étiez.\n"
+        + questions
+        + "- Les questions que vous choisissez de transmettre à l’équipe, jusqu’à votre demande d’effacement.\n"
+        "- /oublier efface tout cela immédiatement et définitivement."
+    )

@@ -317,3 +317,15 @@ def test_glossary_questions_are_logged_too(chat, store) -> None:
     assert "SCIC" in chat.replies[0].text
     rows = _log_rows(store)
     assert [(r["text"], r["topic"], r["tier"]) for r in rows] == [(normalise("C’est quoi une SCIC ?"), None, "confident")]
+
+
+def test_help_says_nothing_is_logged_when_logging_is_off(kb, store) -> None:
+    services = TeamServices(QuestionLog(store.db, enabled=False, retention_days=30), HandoverStore(store.db))
+    chat = Chat(Engine(kb, store, team=services))
+    chat.send("/aide")
+    assert "ne sont pas enregistrées" in chat.replies[0].text and "30 jours" not in chat.replies[0].text
+
+
+def test_insights_rejects_a_bad_date(tmp_path, capsys) -> None:
+    assert main(["insights", "--db", str(tmp_path / "x.db"), "--since", "mars"]) == 1
+    assert "AAAA-MM-JJ" in capsys.readouterr().err
