@@ -12,7 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: ``ptce-bot ask`` must not pay for importing sqlite-utils
+    from sqlite_utils import Database
 
 from dialogue.question_log import hash_user, iso, salt_of, utc_now
 

@@ -15,7 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: ``ptce-bot ask`` must not pay for importing sqlite-utils
+    from sqlite_utils import Database
 
 DEFAULT_LOG_DAYS = 180
 #: Tiers as stored: the matcher's four plus « not_covered » (topic found, the document is silent).
