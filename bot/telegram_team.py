@@ -21,6 +21,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, TypeHandler, filters
 
 from dialogue.handover_store import Handover, HandoverStore
+from dialogue.texts import typeset
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +59,11 @@ def team_post(item: Handover, user_code: str) -> str:
         lines.extend(f"- {message}" for message in item.recent)
     lines.append("")
     lines.append("Pour répondre à la personne, répondez à ce message (« Répondre »).")
-    return "\n".join(lines)
+    return typeset("\n".join(lines))
 
 
 def user_delivery(item: Handover) -> str:
-    return f"Réponse de l’équipe (question n° {item.ref}) : {item.answer}"
+    return typeset(f"Réponse de l’équipe (question n° {item.ref}) : {item.answer}")
 
 
 class TeamRelay:
