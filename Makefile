@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench graph report-sample check clean
+.PHONY: run test bench graph report-sample check clean insights-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+insights-demo: $(STAMP)
+	$(BIN)/python -m bench.insights_demo --html build/insights-demo.html
 
 graph: $(STAMP)
 	$(BIN)/ptce-bot graph

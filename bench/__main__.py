@@ -51,7 +51,7 @@ QUICK = Sizes(
 
 
 def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
-    from bench import measures
+    from bench import measures, team_measures
 
     report = Report(quick=quick)
     report.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -74,6 +74,8 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
             kb=kb,
         ),
         "report": lambda: measures.pdf_report(sizes.report_runs),
+        # Issue 12: the question log's cost and ``insights`` at scale.
+        "team": lambda: team_measures.team(kb, log_rows=100_000 if quick else 1_000_000, workdir=measures.workdir),
     }
     from bench import collective
 

@@ -831,4 +831,4 @@ def telegram_latency(users: int = 50, events: int = 40, *, kb: KnowledgeBase | N
     return section
 
 
-SECTIONS = ("engine", "telegram", "telegram_latency", "startup", "matcher", "scale", "report")
+SECTIONS = ("engine", "telegram", "telegram_latency", "startup", "matcher", "scale", "report", "team")

@@ -250,6 +250,13 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
             print(f"Erreur : document de référence introuvable : {args.against}", file=sys.stderr)
             return EXIT_USAGE
         problems += _check_against(args)
+    if getattr(args, "suggestions", None):
+        from bot.team_cli import check_suggestions
+
+        collisions = check_suggestions(kb, args.suggestions)
+        print(f"Suggestions à relire : {len(collisions)} collision(s)")
+        for line in collisions:
+            print(f"  ATTENTION : {line}")
     return EXIT_INVALID_KNOWLEDGE if problems else EXIT_OK
 
 
@@ -371,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FICHIER.txt",
         help="comparer aussi avec le texte du document de référence (nombres, noms propres, copies, exemples)",
     )
+    check.add_argument("--suggestions", type=Path, metavar="FICHIER.yaml", help="signaler les suggestions qui entreraient en collision avec un autre sujet")
     check.set_defaults(handler=cmd_kb_check)
 
     chat = sub.add_parser("chat", help="discuter avec le conseiller dans le terminal")
@@ -394,6 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - telegram extras missing
         pass
     tg.set_defaults(handler=cmd_telegram)
+
+    # The team's commands (issue 12): question-log options, inbox, insights.
+    from bot import team_cli
+
+    team_cli.add_log_arguments(chat)
+    team_cli.add_log_arguments(tg)
+    team_cli.add_commands(sub, "fichier SQLite (par défaut : $PTCE_DB ou ptce.db)")
 
     graph = sub.add_parser("graph", help="écrire le diagramme Mermaid des parcours dans docs/")
     graph.add_argument("--output", default="docs/flows.md", help="fichier de sortie (défaut : docs/flows.md)")

@@ -1329,7 +1329,8 @@ async def serve(application: Application, webhook: WebhookOptions | None = None,
     poller: Poller | None = None
     tasks: list[asyncio.Task] = []
     async with application:
-        await post_init(application)
+        # ``async with`` does not run the builder's hooks (run_polling would): run them here.
+        await (application.post_init or post_init)(application)
         resume(application)
         if webhook is not None:
             _limit_webhook_body(MAX_WEBHOOK_BODY)
@@ -1357,6 +1358,8 @@ async def serve(application: Application, webhook: WebhookOptions | None = None,
         await channel.sender.stop()
         # The turn already in the worker thread commits (exactly once) before the store closes.
         await loop.run_in_executor(None, functools.partial(channel.worker.shutdown, wait=True))
+        if application.post_stop is not None:
+            await application.post_stop(application)
         if poller is not None:
             try:
                 await asyncio.wait_for(poller.confirm(), timeout=2.0)
@@ -1512,12 +1515,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_storage(db: str | os.PathLike | None) -> tuple[EngineLike, TelegramQueue]:
+def open_storage(db: str | os.PathLike | None, **engine_options: Any) -> tuple[EngineLike, TelegramQueue]:
     """The engine and the durable queue, both checked writable (``StorageError`` otherwise)."""
     from dialogue.engine import create_engine  # imported late: heavy, and needs the data
     from dialogue.store import BOT_BUSY_TIMEOUT_MS, default_db_path
 
-    engine = create_engine(db)
+    engine = create_engine(db, **engine_options)
     try:
         store = getattr(engine, "store", None)
         if isinstance(store, ProgressStore):
@@ -1566,8 +1569,12 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(token, secret, level=getattr(args, "log_level", None) or "INFO")
     base_url = os.environ.get("TELEGRAM_BASE_URL") or None
 
+    from bot import telegram_team
+    from bot.team_cli import engine_options
+
+    team_chat = telegram_team.team_chat_id()
     try:
-        engine, queue = open_storage(getattr(args, "db", None))
+        engine, queue = open_storage(getattr(args, "db", None), **engine_options(args), team_chat=team_chat is not None)
     except StorageError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return 1
@@ -1584,6 +1591,8 @@ def run(args: argparse.Namespace) -> int:
     rate_limit = os.environ.get("PTCE_TELEGRAM_RATE_LIMIT", "1") != "0"
     try:
         application = build_application(engine, token, base_url=base_url, queue=queue, rate_limit=rate_limit)
+        if team_chat is not None:
+            telegram_team.install(application, engine.team_services.handovers, team_chat)
         return asyncio.run(serve(application, webhook))
     except InvalidToken:
         print("Erreur : Telegram a refusé le jeton TELEGRAM_BOT_TOKEN.", file=sys.stderr)

@@ -66,7 +66,9 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Text
     # A name from a non-UTF-8 terminal arrives with surrogate escapes SQLite cannot store.
     user = user.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     try:
-        engine = create_engine(args.db, getattr(args, "data", None))
+        from bot.team_cli import engine_options
+
+        engine = create_engine(args.db, getattr(args, "data", None), **engine_options(args))
     except StorageError as error:
         print(f"Impossible d’ouvrir la base de données : {error}", file=sys.stderr)
         return 1

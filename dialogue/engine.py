@@ -22,6 +22,9 @@ from dialogue.commands import COMMANDS
 from dialogue import report_request as report
 from dialogue.store import AnswerValue, ProgressStore, UserRecord
 from dialogue.synthesis import DETAIL_BUTTON, build_synthesis, render_full, render_legal_guide, render_short
+from dialogue.handover_store import HandoverStore
+from dialogue.question_log import QuestionLog
+from dialogue.team_flow import TeamFlow, TeamServices, privacy_help
 from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
 from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
 from knowledge.debate import load_debate
@@ -92,9 +95,11 @@ class _Turn:
 class Engine:
     """Turns user events into replies. Build once per process; ``handle`` per event."""
 
-    def __init__(self, kb: KnowledgeBase, store: ProgressStore, *, clock=None) -> None:
+    def __init__(self, kb: KnowledgeBase, store: ProgressStore, *, clock=None, team: TeamServices | None = None) -> None:
         self.kb = kb
         self.store = store
+        self.team_services = team or TeamServices(QuestionLog(store.db), HandoverStore(store.db))
+        self.team = TeamFlow(kb, self.team_services)
         self.matcher = Matcher(kb)
         # Load the spelling dictionary alongside start-up rather than inside a user's question.
         threading.Thread(target=french_words, name="french-words", daemon=True).start()
@@ -123,6 +128,7 @@ class Engine:
             record = UserRecord(id=user_id, state=m.MENU, knowledge_version=self.kb.version, is_new=True)
         else:
             notices.extend(self._repair(record))
+        notices.extend(self.team.pending_answers(user_id))
         turn = _Turn(record, {}, [])
         absent = self._absent_too_long(record)
         record.last_seen = self._now_iso()
@@ -166,11 +172,15 @@ class Engine:
         if turn.record.context.pop(report.PENDING_KEY, None) and isinstance(event, Say):
             return self._report(turn, conv, typed_name=event.text)
         if isinstance(event, Command):
+            self.team.moved_on(turn.record)
             return self._command(turn, conv, event.name.lower().lstrip("/"), event.argument.strip().lower())
         if isinstance(event, Choose):
-            return self._choose(turn, conv, event.payload)
+            team = self.team.on_choose(turn.record, event.payload)
+            return team if team is not None else self._choose(turn, conv, event.payload)
         if isinstance(event, Say):
-            return self._say(turn, conv, event.text)
+            self.team.note_message(turn.record, (event.text or "").strip())
+            team = self.team.intercept(turn.record, (event.text or "").strip())
+            return team if team is not None else self._say(turn, conv, event.text)
         return [Reply("Je n’ai pas compris ce message.", ((MENU_BUTTON,),))]
 
     def _command(self, turn: _Turn, conv: m.Conversation, name: str, argument: str) -> list[Reply]:
@@ -213,7 +223,7 @@ class Engine:
             conv.ask_forget()
             return [
                 Reply(
-                    "Voulez-vous vraiment effacer tout ce que j’ai enregistré à votre sujet (progression et réponses) ? "
+                    "Voulez-vous vraiment effacer tout ce que j’ai enregistré à votre sujet (progression, réponses et questions posées) ? "
                     "Cette action est définitive.",
                     ((Button("Oui, tout effacer", "forget!"), Button("Non, annuler", "m")),),
                 )
@@ -297,6 +307,7 @@ class Engine:
             return self._start_flow(turn, conv, ORIENTATION)
         glossary = self._glossary_lookup(plain)
         if glossary is not None:
+            self.team.log_glossary(turn.record, text, flow=position.flow_id if position else None, step=position.question_id if position else None)
             replies = [glossary]
         else:
             replies = self._free_answer(turn.record, text, in_flow=position is not None)
@@ -372,16 +383,21 @@ class Engine:
 
     def _free_answer(self, record: UserRecord, text: str, *, in_flow: bool) -> list[Reply]:
         match = self.matcher.match(text)
+        position = self.fsm.positions.get(record.state)
+        self.team.log_question(
+            record, text, match, flow=position.flow_id if position else None, step=position.question_id if position else None
+        )
         if match.topic is None:
-            return [Reply(OFF_TOPIC, () if in_flow else ((MENU_BUTTON,),))]
+            return [Reply(OFF_TOPIC, () if in_flow else ((MENU_BUTTON,),)), *self.team.after_decline(record)]
         if match.ambiguous:
             options = [match.topic] + [c.topic for c in match.alternatives[:2]]
             rows = tuple((Button(_label(self.kb.topics[t].title), f"t:{t}"),) for t in options)
             return [Reply("Vouliez-vous dire… ?", rows + (() if in_flow else ((MENU_BUTTON,),)))]
         topic = self.kb.topics[match.topic]
         if in_flow:
-            return [Reply(topic_answer(self.kb, topic))]
-        return [self._topic_page(record, topic)]
+            return [Reply(topic_answer(self.kb, topic), (self.team.feedback_row(record),))]
+        page = self._topic_page(record, topic)
+        return [replace(page, buttons=(*page.buttons[:-1], self.team.feedback_row(record), *page.buttons[-1:]))]
 
     def _glossary_lookup(self, plain: str) -> Reply | None:
         for prefix in _GLOSSARY_PREFIXES:
@@ -466,8 +482,10 @@ class Engine:
             "- /reprendre, /progression, /recommencer : votre parcours.\n"
             "- /collectif : faire l’orientation avec votre collectif et voir où vos avis convergent ; /rejoindre CODE pour rejoindre un collectif.\n"
             "- /glossaire, /source : le vocabulaire et le document de référence.\n"
-            "- /oublier : effacer vos données.\n\n"
-            "Toutes les réponses viennent du document de l’Institut Godin et citent leur chapitre.",
+            "- /oublier : effacer vos données.\n"
+            "- « Je veux parler à quelqu’un » : transmettre votre question à l’équipe.\n\n"
+            "Toutes les réponses viennent du document de l’Institut Godin et citent leur chapitre.\n\n"
+            + privacy_help(self.team_services.log),
             ((MENU_BUTTON,),),
         )
 
@@ -777,7 +795,16 @@ class Engine:
             raise ValueError(f"payloads over {MAX_PAYLOAD_BYTES} bytes: {too_long}")
 
 
-def create_engine(db_path: str | os.PathLike | None = None, data_dir: Path | None = None) -> Engine:
+def create_engine(
+    db_path: str | os.PathLike | None = None,
+    data_dir: Path | None = None,
+    *,
+    log_questions: bool = True,
+    log_days: int = 180,
+    team_chat: bool = False,
+) -> Engine:
     """Load the knowledge and open the progress database (``PTCE_DB`` or ``ptce.db`` by default)."""
     kb = load_knowledge(data_dir)
-    return Engine(kb, ProgressStore.open(db_path))
+    store = ProgressStore.open(db_path)
+    log = QuestionLog(store.db, enabled=log_questions, retention_days=log_days)
+    return Engine(kb, store, team=TeamServices(log, HandoverStore(store.db), team_chat=team_chat))

@@ -108,6 +108,13 @@ def m003_turn_markers(db: Database) -> None:
     db["turn_markers"].create_index(["at"])
 
 
+@migrations()
+def m_team_001_question_log_and_handovers(db: Database) -> None:
+    from dialogue.question_log import create_team_tables
+
+    create_team_tables(db)
+
+
 _UPSERT_USER = (
     "INSERT INTO users (id, state, flow, knowledge_version, first_seen, last_seen, context, active) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
@@ -220,6 +227,7 @@ class ProgressStore:
         try:
             if path.parent and not path.parent.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
             db = Database(sqlite3.connect(str(path), check_same_thread=False))
             db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if db.journal_mode != "wal":
@@ -227,6 +235,7 @@ class ProgressStore:
             # WAL + NORMAL: a commit survives the process being killed; only a power cut or an OS crash
             # may roll back the last commits (never corrupting the file). Saves one fsync per event.
             db.execute("PRAGMA synchronous = NORMAL")
+            _create_private(path)
         except (sqlite3.DatabaseError, OSError) as error:
             raise StorageError(f"{path} : {_describe(error)}") from error
         return cls(db, path)
@@ -426,8 +435,10 @@ class ProgressStore:
                     self.db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])
                 self.db.execute("DELETE FROM users WHERE id = ?", [user_id])
                 from dialogue.collective_store import forget_person  # their place in every collective
+                from dialogue.question_log import forget_user_rows  # their logged questions and hand-overs
 
                 forget_person(self.db, user_id)
+                forget_user_rows(self.db, user_id)
         except sqlite3.DatabaseError as error:
             raise _storage_error(error) from error
         self._wrote = self._forgot = True
@@ -462,6 +473,24 @@ def _storage_error(error: BaseException) -> StorageError:
     if "readonly" in message or "read-only" in message or "disk is full" in message or "disk i/o" in message:
         return StorageUnavailable(_describe(error))
     return StorageError(_describe(error))
+
+
+def _create_private(path: Path) -> None:
+    """The database holds personal data: owner-only (0600) whatever the umask.
+
+    SQLite gives the -wal and -shm files the main file's mode, so creating the
+    main file first with 0600 is enough; existing files are tightened too.
+    """
+    if str(path) == ":memory:":
+        return
+    try:
+        if not path.exists():
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if candidate.exists() and candidate.stat().st_mode & 0o777 != 0o600:
+                os.chmod(candidate, 0o600)
+    except OSError:
+        pass  # read-only file or folder: SQLite's own error, described in French, follows
 
 
 def _json_object(text: str | None) -> dict[str, Any]:

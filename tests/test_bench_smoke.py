@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import measures
+from bench import measures, team_measures
 from bench.__main__ import main as bench_main
 from bench.report import Metric, Report, Section, percentile, summarise_ms
 from bench.workload import Workload, interleave, kind_of
@@ -31,6 +31,7 @@ def sections(kb) -> dict[str, Section]:
         "matcher": measures.matcher_quality(limit=12, kb=kb),
         "scale": measures.many_users(users=300, small_users=30, probe_existing=5, probe_new=2, events=8, kb=kb),
         "report": measures.pdf_report(runs=1),
+        "team": team_measures.team(kb, users=3, events=8, log_rows=2000, workdir=measures.workdir),
     }
 
 

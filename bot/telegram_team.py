@@ -1,0 +1,178 @@
+"""The team chat on Telegram (``TELEGRAM_TEAM_CHAT_ID``): hand-overs posted, advisors' replies delivered.
+
+The queue lives in SQLite (``dialogue.handover_store``), so a restart loses
+nothing: items not yet posted are posted at start-up, answers recorded from
+the command line (``ptce-bot inbox answer``) are pushed within a few seconds.
+Messages in the team chat that are not replies to a handed-over question are
+ignored, and never reach the advisor engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping
+
+from telegram import Bot, Update
+from telegram.constants import ChatMemberStatus
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, TypeHandler, filters
+
+from dialogue.handover_store import Handover, HandoverStore
+from dialogue.texts import typeset
+
+logger = logging.getLogger(__name__)
+
+TEAM_CHAT_VARIABLE = "TELEGRAM_TEAM_CHAT_ID"
+#: How often answers typed with ``ptce-bot inbox answer`` are looked for.
+PUSH_INTERVAL = 3.0
+_RELAY_KEY = "ptce_team_relay"
+
+
+class TeamChatError(TelegramError):
+    """The team chat is unusable (unknown, or the bot is not a member)."""
+
+
+def team_chat_id(environ: Mapping[str, str] | None = None) -> int | None:
+    raw = (environ if environ is not None else os.environ).get(TEAM_CHAT_VARIABLE, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"Erreur : {TEAM_CHAT_VARIABLE} doit être l’identifiant numérique d’un groupe (par exemple -1001234567890).")
+
+
+def user_chat(user_id: str) -> int | None:
+    """The private chat of a Telegram user's engine id (``tg:<id>``); None for other channels."""
+    prefix, _, number = user_id.partition(":")
+    return int(number) if prefix == "tg" and number.lstrip("-").isdigit() else None
+
+
+def team_post(item: Handover, user_code: str) -> str:
+    lines = [f"Question n° {item.ref} (personne {user_code[:8]}) :", f"« {item.question} »"]
+    if item.recent:
+        lines.append("")
+        lines.append("Messages précédents :")
+        lines.extend(f"- {message}" for message in item.recent)
+    lines.append("")
+    lines.append("Pour répondre à la personne, répondez à ce message (« Répondre »).")
+    return typeset("\n".join(lines))
+
+
+def user_delivery(item: Handover) -> str:
+    return typeset(f"Réponse de l’équipe (question n° {item.ref}) : {item.answer}")
+
+
+class TeamRelay:
+    def __init__(self, store: HandoverStore, chat_id: int) -> None:
+        self.store = store
+        self.chat_id = chat_id
+        self._pusher: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    async def check(self, bot: Bot) -> None:
+        """At start-up: the team chat must exist and the bot must be in it."""
+        try:
+            await bot.get_chat(self.chat_id)
+            member = await bot.get_chat_member(self.chat_id, bot.id)
+        except TelegramError as error:
+            raise self._fail(f"le groupe de l’équipe {self.chat_id} est introuvable ({error.message}).") from error
+        if member.status in {ChatMemberStatus.LEFT, ChatMemberStatus.BANNED}:
+            raise self._fail(f"le bot n’est pas membre du groupe de l’équipe {self.chat_id} : ajoutez-le au groupe.")
+
+    @staticmethod
+    def _fail(reason: str) -> TeamChatError:
+        message = f"Erreur : {TEAM_CHAT_VARIABLE} : {reason}"
+        print(message, file=sys.stderr)
+        return TeamChatError(message)
+
+    async def flush(self, bot: Bot) -> None:
+        """Post waiting hand-overs to the team chat; push answered ones to their users."""
+        async with self._lock:
+            for item in self.store.unposted():
+                user_code = self.store.db.execute("SELECT user_hash FROM handovers WHERE ref = ?", [item.ref]).fetchone()[0]
+                sent = await bot.send_message(self.chat_id, team_post(item, user_code or ""))
+                self.store.mark_posted(item.ref, str(self.chat_id), sent.message_id)
+            for item in self.store.undelivered():
+                chat = user_chat(item.user_id)
+                if chat is None:
+                    continue  # terminal users receive it the next time they write
+                await self._deliver(bot, item, chat)
+
+    async def _deliver(self, bot: Bot, item: Handover, chat: int) -> None:
+        try:
+            await bot.send_message(chat, user_delivery(item))
+            note = f"✅ Réponse remise à la personne (question n° {item.ref})."
+        except Forbidden:
+            note = f"⚠️ La personne a bloqué le bot : réponse non remise (question n° {item.ref})."
+        self.store.mark_delivered(item.ref)
+        try:
+            await bot.send_message(self.chat_id, note, reply_to_message_id=item.team_message_id)
+        except TelegramError:
+            logger.warning("Confirmation non envoyée dans le groupe de l’équipe (question n° %s)", item.ref)
+
+    async def on_team_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A message in the team chat: a reply to a hand-over is the answer; anything else is ignored."""
+        message = update.effective_message
+        replied = message.reply_to_message if message is not None else None
+        if message is not None and replied is not None and message.text and replied.from_user and replied.from_user.id == context.bot.id:
+            item = self.store.by_team_message(str(self.chat_id), replied.message_id)
+            if item is not None:
+                answered = self.store.answer(item.ref, message.text)
+                if answered is not None:
+                    chat = user_chat(answered.user_id)
+                    if chat is not None:
+                        async with self._lock:
+                            await self._deliver(context.bot, answered, chat)
+                    else:
+                        await message.reply_text(f"Réponse enregistrée (question n° {item.ref}) : elle sera remise au prochain message de la personne.")
+        raise ApplicationHandlerStop
+
+    async def after_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.flush(context.bot)
+
+    async def start(self, application: Application) -> None:
+        await self.check(application.bot)
+        await self.flush(application.bot)
+
+        async def push_forever() -> None:
+            while True:
+                await asyncio.sleep(PUSH_INTERVAL)
+                try:
+                    await self.flush(application.bot)
+                except TelegramError as error:
+                    logger.warning("Groupe de l’équipe : envoi différé (%s)", type(error).__name__)
+
+        self._pusher = asyncio.create_task(push_forever())
+
+    async def stop(self, application: Application) -> None:
+        if self._pusher is not None:
+            self._pusher.cancel()
+            self._pusher = None
+
+
+def install(application: Application, store: HandoverStore, chat_id: int) -> TeamRelay:
+    """Attach the relay to a built application (handlers, start-up check, periodic push)."""
+    relay = TeamRelay(store, chat_id)
+    application.bot_data[_RELAY_KEY] = relay
+    # Group -1 runs before the advisor's handlers and stops them for the team chat.
+    application.add_handler(MessageHandler(filters.Chat(chat_id), relay.on_team_message), group=-1)
+    application.add_handler(TypeHandler(Update, relay.after_update), group=1)
+    previous_init, previous_stop = application.post_init, application.post_stop
+
+    async def post_init(app: Application) -> None:
+        if previous_init is not None:
+            await previous_init(app)
+        await relay.start(app)
+
+    async def post_stop(app: Application) -> None:
+        await relay.stop(app)
+        if previous_stop is not None:
+            await previous_stop(app)
+
+    application.post_init = post_init
+    application.post_stop = post_stop
+    return relay
