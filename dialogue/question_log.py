@@ -148,22 +148,24 @@ class QuestionLog:
         if not self.enabled:
             return None
         self._purge_daily()
-        cursor = self.db.execute(
-            "INSERT INTO question_log (at, user_hash, text, topic, runner_up, score, tier, flow, step) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                iso(self._clock()),
-                self.user_hash(user_id),
-                entry.text[:MAX_LOGGED_TEXT],
-                entry.topic,
-                entry.runner_up,
-                round(entry.score, 4),
-                entry.tier,
-                entry.flow,
-                entry.step,
-            ],
-        )
-        self.db.conn.commit()
+        # A savepoint inside the turn's transaction when there is one (the Telegram channel's
+        # exactly-once turns), its own short transaction otherwise.
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO question_log (at, user_hash, text, topic, runner_up, score, tier, flow, step) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    iso(self._clock()),
+                    self.user_hash(user_id),
+                    entry.text[:MAX_LOGGED_TEXT],
+                    entry.topic,
+                    entry.runner_up,
+                    round(entry.score, 4),
+                    entry.tier,
+                    entry.flow,
+                    entry.step,
+                ],
+            )
         return cursor.lastrowid
 
     def feedback(self, user_id: str, value: int, topic: str | None = None) -> bool:
