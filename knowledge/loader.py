@@ -118,6 +118,8 @@ class KnowledgeBase:
     version: str
     flows: dict[str, Any] = field(default_factory=dict)
     synthesis: Any = None
+    #: Everyday conversation and word lists (knowledge.conversation.Conversation).
+    conversation: Any = None
 
     def cite(self, topic: Topic) -> str:
         return self.document.cite(topic.source.chapter, topic.source.page)
@@ -429,6 +431,9 @@ def load_knowledge(data_dir: Path | None = None, *, with_flows: bool = True) -> 
         raise KnowledgeErrors(errors)
     files = [p for p in data_dir.rglob("*.yaml")]
     kb = KnowledgeBase(document, topics, glossary, lexicon, _content_version(files, declared))
+    from knowledge.conversation import load_conversation_into
+
+    load_conversation_into(kb, data_dir if (data_dir / "conversation.yaml").exists() else DATA_DIR)
     if with_flows:
         from knowledge.flows import load_flows, load_synthesis
 
