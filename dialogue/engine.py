@@ -112,6 +112,8 @@ class Engine:
                 for question in step.questions:
                     self._question_flow.setdefault(question.id, []).append(flow.id)
         self.talk = kb.conversation
+        #: Topics opened first from the menu: a question naming them gets the page, not the glossary line.
+        self._main_topics = {q.topics[0] for q in kb.document.intro_questions}
         self._gaps = [
             (topic.id, gap, tuple(normalise(t) for t in gap.triggers))
             for topic in kb.topics.values()
@@ -317,8 +319,18 @@ class Engine:
         followup = self._followup(turn, conv, plain)
         if followup is not None:
             return followup
+        term = self._glossary_term(plain)
+        if term is not None and term.topic in self._main_topics and has_phrase(
+            normalise(self.kb.topics[term.topic].label), (normalise(term.term),)
+        ):
+            # « c'est quoi un PTCE » deserves the full page, not the one-line definition.
+            conv.read_topic()
+            self._set_topic(record, term.topic)
+            return [self._topic_page(record, self.kb.topics[term.topic])]
         glossary = self._glossary_lookup(plain)
         if glossary is not None:
+            if term is not None and term.topic:
+                self._set_topic(record, term.topic, "gloss")
             record.context["misses"] = 0
             return [glossary]
         gap = self._not_covered(record, plain)
@@ -354,6 +366,10 @@ class Engine:
         shown = record.context.get("buttons") or []
         if not shown or not plain:
             return None
+        if plain.isdigit():
+            # One numbering per screen, as the terminal prints it: a digit is the n-th choice shown.
+            number = int(plain)
+            return shown[number - 1][1] if 1 <= number <= len(shown) else None
         names = [(normalise(_BUTTON_MARKS.sub("", label)), payload) for label, payload in shown]
         exact = [p for name, p in names if name == plain]
         if exact:
@@ -391,10 +407,13 @@ class Engine:
 
     def _intent(self, text: str, plain: str) -> str | None:
         intents = self.talk.intents
+        letters = [c for c in text if c.isalpha()]
+        if letters and sum(1 for c in letters if ord(c) > 0x24F) * 2 > len(letters):
+            return "other_language"
         if not plain:
             stripped = "".join(text.split())
             for intent in intents.values():
-                if intent.symbols and stripped and all(self._made_of(stripped, intent.symbols) for _ in (0,)):
+                if intent.symbols and stripped and self._made_of(stripped, intent.symbols):
                     return intent.id
             return "confusion"
         for intent in intents.values():
@@ -409,9 +428,6 @@ class Engine:
             english = sum(1 for t in tokens if t in self.talk.words["english_words"])
             if english >= 2 and english * 3 >= len(tokens) * 2:
                 return "english"
-        letters = [c for c in text if c.isalpha()]
-        if letters and sum(1 for c in letters if ord(c) > 0x24F) * 2 > len(letters):
-            return "other_language"
         return None
 
     @staticmethod
@@ -660,12 +676,15 @@ class Engine:
         rows.append((MENU_BUTTON,))
         return Reply(text, tuple(rows))
 
-    def _glossary_lookup(self, plain: str) -> Reply | None:
+    def _glossary_term(self, plain: str):
         for prefix in self.talk.glossary_prefixes:
-            if prefix.strip() and plain.startswith(prefix):
+            if plain.startswith(prefix):
                 plain = plain[len(prefix):]
                 break
-        term = self._glossary_names.get(plain.strip())
+        return self._glossary_names.get(plain.strip())
+
+    def _glossary_lookup(self, plain: str) -> Reply | None:
+        term = self._glossary_term(plain)
         if term is not None:
             rows = ((Button("→ " + self.kb.topics[term.topic].label, f"t:{term.topic}"),),) if term.topic else ()
             cite = f"\n\n(Glossaire — {self.kb.document.cite(term.chapter)})" if term.chapter else ""
