@@ -228,8 +228,11 @@ class Engine:
         if kind == "m" and not rest:
             return self._menu(conv)
         if kind == "t" and rest in self.kb.topics:
-            conv.read_topic()
             self._set_topic(record, rest)
+            if conv.state in self.fsm.positions:
+                # A topic picked in the middle of a flow: read it, then the pending question again.
+                return [Reply(topic_answer(self.kb, self.kb.topics[rest])), self._question(record, conv.state)]
+            conv.read_topic()
             return [self._topic_page(record, self.kb.topics[rest])]
         if kind == "more" and rest in self.kb.topics:
             conv.read_topic()
