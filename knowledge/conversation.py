@@ -81,8 +81,14 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
     raw = read_yaml(path)
     required = ("intents", "orientation_intents", "glossary_prefixes", "followups", "forms", "contact_topic", "contacts",
                 "contacts_source", *_WORD_LISTS, *_TEXT_LISTS)
-    if not check.fields(raw, None, required, ("version",)):
+    if not isinstance(raw, dict):
+        check.fields(raw, None, required)
         raise KnowledgeErrors(check.errors)
+    # Go on after a missing or unknown top-level field, so one run reports every problem.
+    check.fields(raw, None, required, ("version",))
+    raw = {name: raw.get(name) for name in required if name in raw}
+    for name in required:
+        raw.setdefault(name, {} if name in ("glossary_prefixes", "followups") else [] if name != "contact_topic" else "")
     intents: dict[str, Intent] = {}
     items = raw["intents"] if isinstance(raw["intents"], list) else []
     if not items:
@@ -108,7 +114,7 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
         check.add("intention manquante", missing, "intents")
 
     words = {
-        name: frozenset(_normalised(check, check.strings(raw, "conversation", name, minimum=1), "conversation", name))
+        name: frozenset(_normalised(check, check.strings(raw, "conversation", name, minimum=1, optional=not raw[name]), "conversation", name))
         for name in _WORD_LISTS
     }
     orientation = _normalised(check, check.strings(raw, "conversation", "orientation_intents", minimum=1), "conversation", "orientation_intents")
