@@ -66,6 +66,7 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
             probe_new=sizes.scale_probe_new,
             kb=kb,
         ),
+        "dialogues": lambda: measures.dialogue_corpus(kb=kb),
     }
     for name in measures.SECTIONS:
         if name not in only:

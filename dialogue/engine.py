@@ -13,6 +13,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -57,6 +58,12 @@ def _label(text: str, limit: int = 40) -> str:
     if cut.count("«") > cut.count("»"):
         cut = cut[: cut.rindex("«")].rstrip()
     return cut + "…"
+
+
+@lru_cache(maxsize=4096)
+def _button_key(label: str) -> str:
+    """A button label as typed text is compared with it (labels are few: cached)."""
+    return normalise(_BUTTON_MARKS.sub("", label))
 
 
 def _edit_distance_at_most_one(a: str, b: str) -> bool:
@@ -112,6 +119,8 @@ class Engine:
                 for question in step.questions:
                     self._question_flow.setdefault(question.id, []).append(flow.id)
         self.talk = kb.conversation
+        # Longest prefixes first: « c'est quoi une » before « c'est quoi ».
+        self._glossary_prefix = re.compile("|".join(re.escape(p) for p in self.talk.glossary_prefixes))
         #: Topics opened first from the menu: a question naming them gets the page, not the glossary line.
         self._main_topics = {q.topics[0] for q in kb.document.intro_questions}
         self._gaps = [
@@ -288,7 +297,8 @@ class Engine:
             text = text[:MAX_TEXT]
         record = turn.record
         plain = normalise(text)
-        position = self.fsm.positions.get(conv.state)
+        flow_state = conv.state
+        position = self.fsm.positions.get(flow_state)
         words = self.talk.words
         # A visible button typed by name acts as the button, wherever the user is.
         payload = self._typed_button(record, plain, conv.state)
@@ -310,6 +320,8 @@ class Engine:
         else:
             replies = self._understand(turn, conv, text, plain, in_flow=position is not None)
         if position is not None:
+            if conv.state != flow_state:  # a follow-up read inside a flow: the user stays on the question
+                conv.trigger(m.goto_trigger(flow_state))
             replies.append(self._question(record, conv.state))
         elif turn.missed and self._pending_buttons(record):
             # The user was choosing: keep those choices on screen rather than only a Menu button.
@@ -373,7 +385,7 @@ class Engine:
             # One numbering per screen, as the terminal prints it: a digit is the n-th choice shown.
             number = int(plain)
             return shown[number - 1][1] if 1 <= number <= len(shown) else None
-        names = [(normalise(_BUTTON_MARKS.sub("", label)), payload) for label, payload in shown]
+        names = [(_button_key(label), payload) for label, payload in shown]
         exact = [p for name, p in names if name == plain]
         if exact:
             return exact[0]
@@ -680,11 +692,12 @@ class Engine:
         return Reply(text, tuple(rows))
 
     def _glossary_term(self, plain: str):
-        for prefix in self.talk.glossary_prefixes:
-            if plain.startswith(prefix):
-                plain = plain[len(prefix):]
-                break
-        return self._glossary_names.get(plain.strip())
+        term = self._glossary_names.get(plain)
+        if term is None:
+            prefix = self._glossary_prefix.match(plain)
+            if prefix:
+                term = self._glossary_names.get(plain[prefix.end():].strip())
+        return term
 
     def _glossary_lookup(self, plain: str) -> Reply | None:
         term = self._glossary_term(plain)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -166,10 +167,15 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
     )
 
 
+@lru_cache(maxsize=512)
+def _compiled(phrases: tuple[str, ...] | frozenset[str]) -> re.Pattern | None:
+    return _phrase_pattern(tuple(phrases))
+
+
 def has_phrase(plain: str, phrases: tuple[str, ...] | frozenset[str]) -> bool:
-    """Whether one of the normalised phrases occurs in ``plain`` as whole words."""
-    padded = f" {plain} "
-    return any(f" {phrase} " in padded for phrase in phrases)
+    """Whether one of the normalised phrases occurs in ``plain`` as whole words (one compiled regex per list)."""
+    pattern = _compiled(phrases)
+    return pattern is not None and pattern.search(plain) is not None
 
 
 def pick(options: tuple[str, ...], counter: int) -> str:

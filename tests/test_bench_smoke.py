@@ -29,6 +29,7 @@ def sections(kb) -> dict[str, Section]:
         "startup": measures.cold_start(runs=1, rss_events=20),
         "matcher": measures.matcher_quality(limit=12, kb=kb),
         "scale": measures.many_users(users=300, small_users=30, probe_existing=5, probe_new=2, events=8, kb=kb),
+        "dialogues": measures.dialogue_corpus(kb=kb),
     }
 
 
@@ -58,6 +59,7 @@ def test_sections_carry_their_targets(sections: dict[str, Section]) -> None:
     assert ("startup", "<=", measures.MAX_RSS_MB) in targets
     assert ("matcher", ">=", measures.MIN_TOP1 * 100) in targets
     assert ("scale", "<=", measures.MAX_GROWTH) in targets
+    assert ("dialogues", ">=", measures.MIN_DIALOGUE_PASS) in targets
 
 
 def test_details(sections: dict[str, Section]) -> None:
