@@ -123,11 +123,14 @@ class Engine:
         self._glossary_prefix = re.compile("|".join(re.escape(p) for p in self.talk.glossary_prefixes))
         #: Topics opened first from the menu: a question naming them gets the page, not the glossary line.
         self._main_topics = {q.topics[0] for q in kb.document.intro_questions}
-        self._gaps = [
-            (topic.id, gap, tuple(normalise(t) for t in gap.triggers))
-            for topic in kb.topics.values()
-            for gap in topic.not_covered
-        ]
+        # Every not-covered trigger in one pattern: one regex search per message, whatever the YAML grows to.
+        self._gap_of: dict[str, list[tuple[str, object]]] = {}
+        for topic in kb.topics.values():
+            for gap in topic.not_covered:
+                for trigger in gap.triggers:
+                    self._gap_of.setdefault(normalise(trigger), []).append((topic.id, gap))
+        alternatives = "|".join(re.escape(t) for t in sorted(self._gap_of, key=len, reverse=True))
+        self._gap_pattern = re.compile(rf"(?:^| )({alternatives})(?= |$)") if self._gap_of else None
         self._glossary_names = {
             normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)
         }
@@ -562,11 +565,18 @@ class Engine:
 
     def _not_covered(self, record: UserRecord, plain: str) -> Reply | None:
         """« Le document ne précise pas … » when the question asks for what the document does not say."""
-        found = [(topic_id, gap) for topic_id, gap, triggers in self._gaps if has_phrase(plain, triggers)]
+        if self._gap_pattern is None:
+            return None
+        found = [hit for m in self._gap_pattern.finditer(plain) for hit in self._gap_of[m.group(1)]]
         if not found:
             return None
         current = self._current_topic(record)
-        topic_id, gap = next((f for f in found if f[0] == current), found[0])
+        order = {topic_id: rank for rank, topic_id in enumerate(self.kb.topics)}
+        hits: dict[int, int] = {}
+        for hit in found:
+            hits[id(hit[1])] = hits.get(id(hit[1]), 0) + 1
+        # The topic being read first, then the gap most triggers point to, then the YAML order.
+        topic_id, gap = max(found, key=lambda f: (f[0] == current, hits[id(f[1])], -order[f[0]]))
         topic = self.kb.topics[topic_id]
         self._set_topic(record, topic.id)
         return Reply(
