@@ -135,6 +135,9 @@ class Engine:
             normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)
         }
         self._check_payloads()
+        # Compile the phrase lists now rather than inside a user's first message.
+        for phrases in (self.talk.orientation_intents, *self.talk.followups.values(), *(f.words for f in self.talk.forms)):
+            has_phrase("", phrases)
 
     # ------------------------------------------------------------------ entry point
 
@@ -310,7 +313,7 @@ class Engine:
         if plain in words["menu_words"]:
             return self._menu(conv)
         if plain in words["help_words"]:
-            return [self._help()]
+            return [self._help()] + ([self._question(record, flow_state)] if position is not None else [])
         if position is not None:
             handled = self._answer_by_text(turn, conv, position, text)
             if handled is not None:
