@@ -151,6 +151,7 @@ class Engine:
             notices.extend(self._repair(record))
         turn = _Turn(record, {}, [])
         absent = self._absent_too_long(record)
+        self._expire_context(record)
         record.last_seen = self._now_iso()
         record.active = True
         conversation = self.fsm.acquire(user_id, record.state)
@@ -476,21 +477,24 @@ class Engine:
                 context["previous"] = context["topic"]
             context["topic"] = topic_id
         context["part"] = part
-        context["topic_at"] = self._now_iso()
         context["misses"] = 0
 
     def _current_topic(self, record: UserRecord) -> str | None:
         context = record.context
         topic = context.get("topic")
-        if topic not in self.kb.topics:
-            return None
+        return topic if topic in self.kb.topics else None
+
+    def _expire_context(self, record: UserRecord) -> None:
+        """After a long silence the conversation starts afresh: follow-ups no longer refer to the old topic."""
+        if record.is_new or not record.context:
+            return
         try:
-            since = datetime.fromisoformat(context.get("topic_at", ""))
+            silent = self._clock() - datetime.fromisoformat(record.last_seen)
         except (TypeError, ValueError):
-            return None
-        if self._clock() - since > CONTEXT_TTL:
-            return None
-        return topic
+            silent = CONTEXT_TTL * 2
+        if silent > CONTEXT_TTL:
+            for key in ("topic", "previous", "part", "misses"):
+                record.context.pop(key, None)
 
     def _followup(self, turn: _Turn, conv: m.Conversation, plain: str) -> list[Reply] | None:
         record = turn.record
