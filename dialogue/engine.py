@@ -396,9 +396,11 @@ class Engine:
         exact = [p for name, p in names if name == plain]
         if exact:
             return exact[0]
+        yes, no = self.talk.words["yes_words"], self.talk.words["no_words"]
+        if plain in no and any(p == "no" for _, p in names):  # « non » after a hedged answer
+            return "no"
         if record.context.get("pending") or state in (m.CONFIRM_FORGET, m.CONFIRM_RESTART):
             first_word = plain.split()[0]
-            yes, no = self.talk.words["yes_words"], self.talk.words["no_words"]
             if len(names) >= 2 and (plain in yes or plain in no or first_word in {"oui", "non"}):
                 if state in (m.CONFIRM_FORGET, m.CONFIRM_RESTART) or names[0][1] in {"r", "rr!", "forget!"}:
                     return names[0][1] if (plain in yes or first_word == "oui") else names[1][1]

@@ -51,6 +51,14 @@ def test_hedged_answer_shows_the_topic_two_next_topics_and_not_this(engine, monk
     assert len(chat.labels) == 5  # three suggestions, the orientation, the menu
 
 
+def test_plain_no_after_a_hedged_answer_means_not_this(engine, monkeypatch):
+    chat = Chat(engine)
+    monkeypatch.setattr(engine.matcher, "match", lambda text: fake_match("formalisation.scic", "hedged", "lieu.role"))
+    chat.send("structure coopérative")
+    chat.send("non")
+    assert "Orientation pas à pas" in chat.labels and "La SCIC" not in chat.text
+
+
 def test_hedged_wording_varies(engine, monkeypatch):
     chat = Chat(engine)
     monkeypatch.setattr(engine.matcher, "match", lambda text: fake_match("ptce.definition", "hedged", "ptce.typologie"))
