@@ -979,6 +979,9 @@ class Engine:
                 return [Reply(f"Répondez par un numéro entre 1 et {len(question.options)}, ou posez votre question."),
                         self._question(turn.record, conv.state)]
             chosen = [question.options[int(plain) - 1]]
+        elif _DIGITS.match(plain) and question.kind == "single":
+            return [Reply("Une seule réponse ici : tapez un seul numéro, ou posez votre question."),
+                    self._question(turn.record, conv.state)]
         elif _DIGITS.match(plain) and question.kind == "multiple":
             numbers = [int(n) for n in re.findall(r"\d+", plain)]
             if not all(1 <= n <= len(question.options) for n in numbers):
