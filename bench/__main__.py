@@ -76,6 +76,7 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
         "report": lambda: measures.pdf_report(sizes.report_runs),
         # Issue 12: the question log's cost and ``insights`` at scale.
         "team": lambda: team_measures.team(kb, log_rows=100_000 if quick else 1_000_000, workdir=measures.workdir),
+        "dialogues": lambda: measures.dialogue_corpus(kb=kb),
     }
     from bench import collective
 

@@ -32,6 +32,8 @@ from dialogue.types import Choose, Command, Event
 from knowledge.loader import KnowledgeBase, load_knowledge
 
 P99_EVENT_MS = 5.0
+#: Share of the dialogue corpus (tests/data/dialogues) that must behave as scripted, in percent.
+MIN_DIALOGUE_PASS = 95.0
 MIN_UPDATES_PER_S = 1000.0
 MAX_FLOOR_RATIO = 3.0
 MAX_COLD_START_S = 1.5
@@ -831,4 +833,44 @@ def telegram_latency(users: int = 50, events: int = 40, *, kb: KnowledgeBase | N
     return section
 
 
-SECTIONS = ("engine", "telegram", "telegram_latency", "startup", "matcher", "scale", "report", "team")
+def dialogue_corpus(directory: Path | None = None, *, kb: KnowledgeBase | None = None) -> Section:
+    """Pass rate of the dialogue corpus, and per-turn latency with context, small talk and follow-ups."""
+    from dialogue.corpus import load_scripts, pass_rates, play
+
+    kb = kb or knowledge()
+    directory = directory or ROOT / "tests" / "data" / "dialogues"
+    section = Section("dialogues")
+    samples: list[int] = []
+    with workdir() as tmp:
+        engine = Engine(kb, ProgressStore.open(tmp / "dialogues.db"))
+        timed = engine.handle
+
+        def handle(user, event):
+            started = time.perf_counter_ns()
+            try:
+                return timed(user, event)
+            finally:
+                samples.append(time.perf_counter_ns() - started)
+
+        engine.handle = handle  # measured around the real call, nothing else changes
+        try:
+            results = [play(engine, c, s, f"d{n}") for n, (c, s) in enumerate(load_scripts(directory))]
+        finally:
+            engine.close()
+    rates = pass_rates(results)
+    passed = sum(p for p, _ in rates.values())
+    total = sum(t for _, t in rates.values()) or 1
+    stats = summarise_ms(samples)
+    section.details = {
+        "scripts": total,
+        "categories": {c: {"passed": p, "total": t} for c, (p, t) in sorted(rates.items())},
+        "failures": [f"[{r.category}] {r.name}" for r in results if not r.passed],
+        "latency": stats,
+    }
+    section.add("scripts", total, "")
+    section.add("pass rate", round(100 * passed / total, 1), "%", MIN_DIALOGUE_PASS, ">=")
+    section.add("turn latency p99", stats["p99_ms"], "ms", P99_EVENT_MS, "<=")
+    return section
+
+
+SECTIONS = ("engine", "telegram", "telegram_latency", "startup", "matcher", "scale", "report", "team", "dialogues")

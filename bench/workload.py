@@ -40,11 +40,9 @@ def free_text_questions(kb: KnowledgeBase, path: Path = QUESTIONS_TSV) -> list[s
 
 def _flow_inputs(kb: KnowledgeBase) -> frozenset[str]:
     """Normalised texts that answer, skip, go back or validate inside a flow."""
-    from dialogue import engine
-
     words: set[str] = set()
-    for name in ("_SKIP_WORDS", "_BACK_WORDS", "_VALIDATE_WORDS"):
-        words |= set(getattr(engine, name, ()))
+    for name in ("skip_words", "back_words", "validate_words", "yes_words", "no_words", "menu_words", "help_words"):
+        words |= set(kb.conversation.words[name])
     for flow in kb.flows.values():
         for _, question in flow.questions():
             for option in question.options:

@@ -170,9 +170,54 @@ def evaluate(matcher, rows: list[tuple[str, set[str]]]) -> dict:
     }
 
 
+def eval_dialogues(args: argparse.Namespace) -> int:
+    """Play every dialogue script of a folder against a fresh engine; print the pass rate per category."""
+    from dialogue.corpus import pass_rates, run_corpus
+    from dialogue.engine import Engine
+    from dialogue.store import ProgressStore
+
+    folder = Path(args.dialogues)
+    if not folder.is_dir() or not any(folder.glob("*.yaml")):
+        print(f"Erreur : aucun fichier YAML de dialogues dans {folder}", file=sys.stderr)
+        return EXIT_USAGE
+    engine = Engine(_load(args), ProgressStore.open(":memory:"))
+    try:
+        results = run_corpus(engine, folder)
+    except (OSError, KeyError, TypeError, ValueError) as error:
+        print(f"Erreur : scénario illisible dans {folder} : {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        engine.close()
+    rates = pass_rates(results)
+    passed = sum(p for p, _ in rates.values())
+    total = sum(t for _, t in rates.values())
+    if args.json:
+        print(json.dumps({
+            "scripts": total,
+            "passed": passed,
+            "categories": {c: {"passed": p, "total": t} for c, (p, t) in sorted(rates.items())},
+            "failures": [{"category": r.category, "script": r.name, "why": r.failures} for r in results if not r.passed],
+        }, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    width = max(len(c) for c in rates)
+    for category, (ok, count) in sorted(rates.items()):
+        print(f"{category:<{width}}  {ok:>3}/{count:<3}  {ok / count:.0%}")
+    print(f"{'total':<{width}}  {passed:>3}/{total:<3}  {passed / total:.1%}")
+    for result in results:
+        if not result.passed:
+            print(f"  échec [{result.category}] {result.name} : {result.failures[0]}")
+    return EXIT_OK
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Print accuracy figures of the matcher on a TSV file."""
+    """Print accuracy figures of the matcher on a TSV file, or the pass rate of a dialogue corpus."""
     from knowledge.matcher import Matcher
+
+    if args.dialogues:
+        return eval_dialogues(args)
+    if not args.file:
+        print("Erreur : indiquez un fichier TSV de questions, ou --dialogues DOSSIER", file=sys.stderr)
+        return EXIT_USAGE
 
     kb = _load(args, with_flows=False)
     try:
@@ -363,8 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="sortie JSON")
     ask.set_defaults(handler=cmd_ask)
 
-    ev = sub.add_parser("eval", help="mesurer l’aiguillage des questions sur un fichier TSV (question, gold)")
-    ev.add_argument("file")
+    ev = sub.add_parser("eval", help="mesurer l’aiguillage des questions (TSV) ou jouer un corpus de dialogues (--dialogues)")
+    ev.add_argument("file", nargs="?")
+    ev.add_argument("--dialogues", metavar="DOSSIER", default=None, help="dossier de scénarios YAML : taux de réussite par catégorie")
     ev.add_argument("--json", action="store_true", help="sortie JSON")
     ev.set_defaults(handler=cmd_eval)
 

@@ -26,17 +26,18 @@ def render_text(text: str, *, colour: bool) -> str:
 def render_replies(
     replies: list[Reply], out: TextIO, *, colour: bool, on_report: Callable[[ReportRequest], object] | None = None
 ) -> list[Button]:
-    """Print replies; return the numbered buttons of the last reply that has some."""
+    """Print replies; return the buttons of the screen, numbered once across all its replies.
+
+    One screen has one numbering, so a digit always picks the choice printed next to it.
+    """
     numbered: list[Button] = []
     for reply in replies:
         print(render_text(reply.text, colour=colour), file=out)
         if reply.attachment is not None and on_report is not None:
             on_report(reply.attachment)
-        buttons = reply.all_buttons()
-        if buttons:
-            numbered = buttons
-            for index, button in enumerate(buttons, start=1):
-                print(f"  {index}. {button.label}", file=out)
+        for button in reply.all_buttons():
+            numbered.append(button)
+            print(f"  {len(numbered)}. {button.label}", file=out)
         print(file=out)
     return numbered
 
@@ -89,13 +90,15 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Text
                 print("> ", end="", file=stdout, flush=True)
             line = stdin.readline()
             if not line:
+                # Ctrl-D: leave on a fresh line with a goodbye, like Ctrl-C.
+                print("\nÀ bientôt !" if interactive else "À bientôt !", file=stdout)
                 break
+            if not interactive:
+                print(f"> {line.strip()}", file=stdout)
             event = parse_input(line, buttons)
             if event is None:
                 print(f"Choisissez un numéro entre 1 et {len(buttons)}.\n", file=stdout)
                 continue
-            if not interactive:
-                print(f"> {line.strip()}", file=stdout)
             replies = engine.handle(user_id, event)
             new_buttons = render_replies(replies, stdout, colour=interactive, on_report=on_report)
             if new_buttons:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from dialogue.question_log import QuestionLog
 from dialogue.team_flow import TeamFlow, TeamServices, privacy_help
 from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
 from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
+from knowledge.conversation import has_phrase, pick
 from knowledge.debate import load_debate
 from knowledge.flows import answer_keys
 from knowledge.loader import KnowledgeBase, Topic, initial, load_knowledge, term_key
@@ -44,42 +47,51 @@ STALE = "Ce choix n’est plus valable."
 #: Options meaning « none of these »: selecting one clears the others, and vice versa.
 EXCLUSIVE_OPTIONS = frozenset({"aucun", "aucune"})
 
-_ORIENTATION_INTENTS = (
-    "faire le point",
-    "orientation",
-    "parcours",
-    "auto diagnostic",
-    "autodiagnostic",
-    "evaluer mon ptce",
-    "evaluer notre ptce",
-    "positionner mon ptce",
-    "positionner notre ptce",
-    "ou en est mon ptce",
-    "ou en est notre ptce",
-    "bilan de mon ptce",
-    "bilan de notre ptce",
-)
 _LEGAL_TOPICS = frozenset(
     {"formalisation.pourquoi", "formalisation.sans_structure", "formalisation.association", "formalisation.scic"}
 )
-_GLOSSARY_PREFIXES = tuple(
-    sorted(
-        {
-            normalise(f"{question} {article}") + " "
-            for question in ("c'est quoi", "qu'est-ce que", "qu'est-ce qu'", "que veut dire", "que signifie", "définition de", "définition", "c koi")
-            for article in ("un", "une", "le", "la", "les", "l'", "")
-        },
-        key=len,
-        reverse=True,
-    )
-)
-_SKIP_WORDS = frozenset({"passer", "je passe", "suivant", "sauter", "skip", "passe"})
-_BACK_WORDS = frozenset({"retour", "precedent", "revenir", "back"})
-_VALIDATE_WORDS = frozenset({"valider", "ok", "c est bon", "termine", "fini"})
+#: The topic being discussed is forgotten after this silence: a follow-up then starts afresh.
+CONTEXT_TTL = timedelta(minutes=30)
+#: How many buttons the engine remembers as « on screen » for typed labels.
+MAX_VISIBLE = 40
+_DIGITS = re.compile(r"^\d+(?:\s*(?:,|;|et|\s)\s*\d+)+$")
+_BUTTON_MARKS = re.compile(r"^[\s→●✅▫️\ufe0f]+")
 
 
 def _label(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """A button label that fits: cut at a word boundary, never inside a « … » pair."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:–—-«")
+    if cut.count("«") > cut.count("»"):
+        cut = cut[: cut.rindex("«")].rstrip()
+    return cut + "…"
+
+
+@lru_cache(maxsize=4096)
+def _button_key(label: str) -> str:
+    """A button label as typed text is compared with it (labels are few: cached)."""
+    return normalise(_BUTTON_MARKS.sub("", label))
+
+
+def _edit_distance_at_most_one(a: str, b: str) -> bool:
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = j = edits = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            i += 1
+            j += 1
+            continue
+        edits += 1
+        if edits > 1:
+            return False
+        if len(a) == len(b):
+            i += 1
+        j += 1
+    return edits + (len(b) - j) + (len(a) - i) <= 1
 
 
 @dataclass
@@ -90,6 +102,10 @@ class _Turn:
     changed: dict[str, AnswerValue]
     removed: list[str]
     forget: bool = False
+    #: The reply offers choices the user is expected to pick from (kept alive after a fallback).
+    pending: bool = False
+    #: Nothing in the document answered the message.
+    missed: bool = False
 
 
 class Engine:
@@ -112,11 +128,27 @@ class Engine:
             for step in flow.steps:
                 for question in step.questions:
                     self._question_flow.setdefault(question.id, []).append(flow.id)
+        self.talk = kb.conversation
+        # Longest prefixes first: « c'est quoi une » before « c'est quoi ».
+        self._glossary_prefix = re.compile("|".join(re.escape(p) for p in self.talk.glossary_prefixes))
+        #: Topics opened first from the menu: a question naming them gets the page, not the glossary line.
+        self._main_topics = {q.topics[0] for q in kb.document.intro_questions}
+        # Every not-covered trigger in one pattern: one regex search per message, whatever the YAML grows to.
+        self._gap_of: dict[str, list[tuple[str, object]]] = {}
+        for topic in kb.topics.values():
+            for gap in topic.not_covered:
+                for trigger in gap.triggers:
+                    self._gap_of.setdefault(normalise(trigger), []).append((topic.id, gap))
+        alternatives = "|".join(re.escape(t) for t in sorted(self._gap_of, key=len, reverse=True))
+        self._gap_pattern = re.compile(rf"(?:^| )({alternatives})(?= |$)") if self._gap_of else None
         self._glossary_names = {
             normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)
         }
         self._check_payloads()
         self.collective = CollectiveFlow(kb, CollectiveStore(store.db), load_debate(kb.document, answer_keys(kb.flows)))
+        # Compile the phrase lists now rather than inside a user's first message.
+        for phrases in (self.talk.orientation_intents, *self.talk.followups.values(), *(f.words for f in self.talk.forms)):
+            has_phrase("", phrases)
 
     # ------------------------------------------------------------------ entry point
 
@@ -131,15 +163,17 @@ class Engine:
         notices.extend(self.team.pending_answers(user_id))
         turn = _Turn(record, {}, [])
         absent = self._absent_too_long(record)
+        self._expire_context(record)
         record.last_seen = self._now_iso()
         record.active = True
         conversation = self.fsm.acquire(user_id, record.state)
         try:
             if absent and not isinstance(event, Command) and self._unfinished_flow(record):
-                replies = self._welcome_back(turn)
+                replies = self._welcome_back(turn, absent=True)
             else:
                 replies = self._dispatch(turn, conversation, event)
             record.state = conversation.state
+            self._remember_buttons(turn, replies)
         finally:
             self.fsm.release(conversation)
         if turn.forget:
@@ -173,7 +207,10 @@ class Engine:
             return self._report(turn, conv, typed_name=event.text)
         if isinstance(event, Command):
             self.team.moved_on(turn.record)
-            return self._command(turn, conv, event.name.lower().lstrip("/"), event.argument.strip().lower())
+            name, argument = event.name.lower().lstrip("/").strip(), event.argument.strip().lower()
+            if not name and argument:  # « / menu »: a space after the slash
+                name, _, argument = argument.partition(" ")
+            return self._command(turn, conv, name, argument.strip())
         if isinstance(event, Choose):
             team = self.team.on_choose(turn.record, event.payload)
             return team if team is not None else self._choose(turn, conv, event.payload)
@@ -194,7 +231,7 @@ class Engine:
             return self._welcome(turn, conv)
         if name == "menu":
             return self._menu(conv)
-        if name == "aide":
+        if name in {"aide", "help"}:
             return [self._help()]
         if name == "orientation":
             return self._start_flow(turn, conv, ORIENTATION)
@@ -207,6 +244,7 @@ class Engine:
         if name == "progression":
             return [self._progress(turn.record)]
         if name == "recommencer":
+            turn.pending = True
             conv.ask_restart()
             flow = self.flows[self._restart_target(turn.record)]
             return [
@@ -220,6 +258,7 @@ class Engine:
         if name == "source":
             return [self._source()]
         if name == "oublier":
+            turn.pending = True
             conv.ask_forget()
             return [
                 Reply(
@@ -240,20 +279,30 @@ class Engine:
         if kind == "m" and not rest:
             return self._menu(conv)
         if kind == "t" and rest in self.kb.topics:
+            self._set_topic(record, rest)
+            if conv.state in self.fsm.positions:
+                # A topic picked in the middle of a flow: read it, then the pending question again.
+                return [Reply(topic_answer(self.kb, self.kb.topics[rest])), self._question(record, conv.state)]
             conv.read_topic()
-            record.context["topic"] = rest
             return [self._topic_page(record, self.kb.topics[rest])]
         if kind == "more" and rest in self.kb.topics:
             conv.read_topic()
+            self._set_topic(record, rest, "more")
             return [self._details(record, self.kb.topics[rest])]
         if kind == "vig" and rest in self.kb.topics and self.kb.topics[rest].vigilance:
             conv.read_topic()
+            self._set_topic(record, rest, "vig")
             return [self._vigilance(record, self.kb.topics[rest])]
         if kind == "i":
             intro = next((q for q in self.kb.document.intro_questions if q.id == rest), None)
             if intro:
                 conv.read_topic()
+                self._set_topic(record, intro.topics[0])
                 return [self._topic_page(record, self.kb.topics[intro.topics[0]])]
+        if kind == "no" and not rest:
+            return [self._decline(record)]
+        if kind == "human" and not rest:
+            return self._contacts(record, pick(self.talk.intents["human"].replies, self._count(record, "human")))
         if kind == "f" and rest in self.flows:
             return self._start_flow(turn, conv, rest)
         if kind == "g":
@@ -295,32 +344,313 @@ class Engine:
         collective = self.collective.say(turn.record, text)
         if collective is not None:
             return collective
-        position = self.fsm.positions.get(conv.state)
+        record = turn.record
+        plain = normalise(text)
+        flow_state = conv.state
+        position = self.fsm.positions.get(flow_state)
+        words = self.talk.words
+        # A visible button typed by name acts as the button, wherever the user is.
+        payload = self._typed_button(record, plain, conv.state)
+        if payload is not None:
+            return self._choose(turn, conv, payload)
+        if plain in words["menu_words"]:
+            return self._menu(conv)
+        if plain in words["help_words"]:
+            return [self._help()] + ([self._question(record, flow_state)] if position is not None else [])
         if position is not None:
             handled = self._answer_by_text(turn, conv, position, text)
             if handled is not None:
                 return handled
-        plain = normalise(text)
         if report.wants_report(plain):
             return self._report(turn, conv)
-        if any(intent in plain for intent in _ORIENTATION_INTENTS) and position is None:
+        small_talk = self._small_talk(turn, text, plain)
+        if small_talk is not None:
+            replies = small_talk
+        elif position is None and has_phrase(plain, self.talk.orientation_intents):
             return self._start_flow(turn, conv, ORIENTATION)
+        else:
+            replies = self._understand(turn, conv, text, plain, in_flow=position is not None)
+        if position is not None:
+            if conv.state != flow_state:  # a follow-up read inside a flow: the user stays on the question
+                conv.trigger(m.goto_trigger(flow_state))
+            replies.append(self._question(record, conv.state))
+        elif turn.missed and self._pending_buttons(record):
+            # The user was choosing: keep those choices on screen rather than only a Menu button.
+            replies = [Reply(pick(self.talk.texts["not_understood_choice"], self._count(record, "nc")), self._pending_buttons(record))]
+            turn.pending = True
+        return replies
+
+    def _understand(self, turn: _Turn, conv: m.Conversation, text: str, plain: str, *, in_flow: bool) -> list[Reply]:
+        record = turn.record
+        followup = self._followup(turn, conv, plain)
+        if followup is not None:
+            return followup
+        term = self._glossary_term(plain)
+        if term is not None and term.topic in self._main_topics and has_phrase(
+            normalise(self.kb.topics[term.topic].label), (normalise(term.term),)
+        ):
+            # « c'est quoi un PTCE » deserves the full page, not the one-line definition.
+            conv.read_topic()
+            self._set_topic(record, term.topic)
+            return [self._topic_page(record, self.kb.topics[term.topic])]
         glossary = self._glossary_lookup(plain)
         if glossary is not None:
-            self.team.log_glossary(turn.record, text, flow=position.flow_id if position else None, step=position.question_id if position else None)
-            replies = [glossary]
-        else:
-            replies = self._free_answer(turn.record, text, in_flow=position is not None)
-        if position is not None:
-            replies.append(self._question(turn.record, conv.state))
-        return replies
+            self.team.log_glossary(record, text, **self._place(conv))
+            if term is not None and term.topic:
+                self._set_topic(record, term.topic, "gloss")
+            record.context["misses"] = 0
+            return [glossary]
+        gap = self._not_covered(record, plain)
+        if gap is not None:
+            self.team.log_question(record, text, self.matcher.match(text), tier="not_covered", **self._place(conv))
+            if not in_flow:
+                conv.read_topic()
+            return [gap]
+        return self._free_answer(turn, conv, text, in_flow=in_flow)
+
+    def _place(self, conv: m.Conversation) -> dict[str, str | None]:
+        """Where in a flow a question was asked, for the question log."""
+        position = self.fsm.positions.get(conv.state)
+        return {"flow": position.flow_id if position else None, "step": position.question_id if position else None}
+
+    # ------------------------------------------------------------------ conversation
+
+    def _count(self, record: UserRecord, key: str) -> int:
+        """A per-user counter used to vary wordings."""
+        counters = record.context.setdefault("said", {})
+        counters[key] = counters.get(key, -1) + 1
+        return counters[key]
+
+    def _remember_buttons(self, turn: _Turn, replies: list[Reply]) -> None:
+        shown = [[b.label, b.payload] for reply in replies for b in reply.all_buttons()]
+        context = turn.record.context
+        if shown:
+            context["buttons"] = shown[:MAX_VISIBLE]
+            context["pending"] = turn.pending
+        elif turn.forget:
+            context.pop("buttons", None)
+
+    def _pending_buttons(self, record: UserRecord) -> tuple[tuple[Button, ...], ...]:
+        if not record.context.get("pending"):
+            return ()
+        return tuple((Button(label, payload),) for label, payload in record.context.get("buttons", []))
+
+    def _typed_button(self, record: UserRecord, plain: str, state: str) -> str | None:
+        """The payload of the visible button whose label the user typed (or a yes/no at a confirmation)."""
+        shown = record.context.get("buttons") or []
+        if not shown or not plain:
+            return None
+        if plain.isdigit():
+            # One numbering per screen, as the terminal prints it: a digit is the n-th choice shown.
+            number = int(plain)
+            return shown[number - 1][1] if 1 <= number <= len(shown) else None
+        names = [(_button_key(label), payload) for label, payload in shown]
+        exact = [p for name, p in names if name == plain]
+        if exact:
+            return exact[0]
+        yes, no = self.talk.words["yes_words"], self.talk.words["no_words"]
+        if plain in no and any(p == "no" for _, p in names):  # « non » after a hedged answer
+            return "no"
+        if record.context.get("pending") or state in (m.CONFIRM_FORGET, m.CONFIRM_RESTART):
+            first_word = plain.split()[0]
+            if len(names) >= 2 and (plain in yes or plain in no or first_word in {"oui", "non"}):
+                if state in (m.CONFIRM_FORGET, m.CONFIRM_RESTART) or names[0][1] in {"r", "rr!", "forget!"}:
+                    return names[0][1] if (plain in yes or first_word == "oui") else names[1][1]
+        if len(plain) >= 4:
+            prefixed = {p for name, p in names if name.startswith(plain)}
+            if len(prefixed) == 1:
+                return prefixed.pop()
+        if len(plain) >= 5:
+            close = {p for name, p in names if _edit_distance_at_most_one(name, plain)}
+            if len(close) == 1:
+                return close.pop()
+        return None
+
+    def _small_talk(self, turn: _Turn, text: str, plain: str) -> list[Reply] | None:
+        intent = self._intent(text, plain)
+        if intent is None:
+            return None
+        record = turn.record
+        reply = pick(self.talk.intents[intent].replies, self._count(record, intent))
+        if intent == "human":
+            return self._contacts(record, reply)
+        if intent == "frustration":
+            record.context["misses"] = 0
+            return [Reply(reply, ((Button("Aide", "help"), MENU_BUTTON),))]
+        if intent in {"english", "other_language", "confusion"}:
+            return [Reply(reply, ((Button("Qu’est-ce qu’un PTCE ?", "t:ptce.definition"),), (Button("Aide", "help"), MENU_BUTTON)))]
+        return [Reply(reply, ((MENU_BUTTON,),))]
+
+    def _intent(self, text: str, plain: str) -> str | None:
+        intents = self.talk.intents
+        letters = [c for c in text if c.isalpha()]
+        if letters and sum(1 for c in letters if ord(c) > 0x24F) * 2 > len(letters):
+            return "other_language"
+        if not plain:
+            stripped = "".join(text.split())
+            for intent in intents.values():
+                if intent.symbols and stripped and self._made_of(stripped, intent.symbols):
+                    return intent.id
+            return "confusion"
+        for intent in intents.values():
+            if plain in intent.phrases:
+                return intent.id
+        for name in ("human", "identity", "frustration"):
+            pattern = intents[name].pattern
+            if pattern is not None and pattern.search(plain):
+                return name
+        tokens = plain.split()
+        if len(tokens) >= 2 and not any(ord(c) > 0x24F and c.isalpha() for c in text):
+            english = sum(1 for t in tokens if t in self.talk.words["english_words"])
+            if english >= 2 and english * 3 >= len(tokens) * 2:
+                return "english"
+        return None
+
+    @staticmethod
+    def _made_of(text: str, symbols: frozenset[str]) -> bool:
+        rest = text
+        for symbol in sorted(symbols, key=len, reverse=True):
+            rest = rest.replace(symbol, "")
+        return not rest.replace("\ufe0f", "")
+
+    def _contacts(self, record: UserRecord, intro: str) -> list[Reply]:
+        record.context["misses"] = 0
+        topic = self.kb.topics.get(self.talk.contact_topic)
+        if topic is not None:
+            self._set_topic(record, topic.id)
+            return [Reply(f"{intro}\n\n{topic_answer(self.kb, topic)}", self._topic_buttons(record, topic))]
+        return [Reply(f"{intro}\n\n{self.talk.contacts}\n\nSource : {self.kb.document.title} "
+                      f"({self.kb.document.publisher}), {self.talk.contacts_source}", ((MENU_BUTTON,),))]
+
+    # ------------------------------------------------------------------ context
+
+    def _set_topic(self, record: UserRecord, topic_id: str, part: str = "short") -> None:
+        context = record.context
+        if context.get("topic") != topic_id:
+            if context.get("topic"):
+                context["previous"] = context["topic"]
+            context["topic"] = topic_id
+        context["part"] = part
+        context["misses"] = 0
+
+    def _current_topic(self, record: UserRecord) -> str | None:
+        context = record.context
+        topic = context.get("topic")
+        return topic if topic in self.kb.topics else None
+
+    def _expire_context(self, record: UserRecord) -> None:
+        """After a long silence the conversation starts afresh: follow-ups no longer refer to the old topic."""
+        if record.is_new or not record.context:
+            return
+        try:
+            silent = self._clock() - datetime.fromisoformat(record.last_seen)
+        except (TypeError, ValueError):
+            silent = CONTEXT_TTL * 2
+        if silent > CONTEXT_TTL:
+            for key in ("topic", "previous", "part", "misses"):
+                record.context.pop(key, None)
+
+    def _followup(self, turn: _Turn, conv: m.Conversation, plain: str) -> list[Reply] | None:
+        record = turn.record
+        current = self._current_topic(record)
+        if current is None:
+            return None
+        tokens = plain.split()
+        if len(tokens) > 9:
+            return None
+        followups = self.talk.followups
+        topic = self.kb.topics[current]
+        stripped = plain[3:] if plain.startswith("et ") else plain
+        if has_phrase(plain, followups["difference"]):
+            other = self._other_form(plain, current) or record.context.get("previous")
+            if other in self.kb.topics and other != current:
+                return [self._side_by_side(record, topic, self.kb.topics[other])]
+        form = self._other_form(plain, current)
+        if form and current in _LEGAL_TOPICS and len(tokens) <= 7:
+            conv.read_topic()
+            self._set_topic(record, form)
+            return [self._topic_page(record, self.kb.topics[form])]
+        if has_phrase(plain, followups["vigilance"]) and len(tokens) <= 7:
+            conv.read_topic()
+            if topic.vigilance:
+                self._set_topic(record, current, "vig")
+                return [self._vigilance(record, topic)]
+            return [Reply(f"Le document ne donne pas de point de vigilance particulier pour « {topic.title} ». "
+                          "Voici ce qu’il en dit en détail.")] + [self._details(record, topic)]
+        if has_phrase(plain, followups["example"]) and len(tokens) <= 6:
+            conv.read_topic()
+            self._set_topic(record, current, "more")
+            return [Reply(f"Le document ne donne pas d’exemple nommé pour « {topic.title} » : il décrit des "
+                          "tendances observées sur plusieurs PTCE. Voici le détail de ce qu’il en dit."), self._details(record, topic)]
+        if has_phrase(plain, followups["repeat"]) and len(tokens) <= 8:
+            return [self._next_part(record, conv, topic)]
+        if (stripped in followups["details"] or (len(tokens) <= 4 and has_phrase(plain, followups["details"]))):
+            conv.read_topic()
+            if record.context.get("part") == "more":
+                return [self._next_part(record, conv, topic)]
+            self._set_topic(record, current, "more")
+            return [self._details(record, topic)]
+        return None
+
+    def _other_form(self, plain: str, current: str) -> str | None:
+        for form in self.talk.forms:
+            if form.topic != current and has_phrase(plain, form.words):
+                return form.topic
+        return None
+
+    def _next_part(self, record: UserRecord, conv: m.Conversation, topic: Topic) -> Reply:
+        """Something new about the topic: details, then vigilance, then the next related topic."""
+        conv.read_topic()
+        part = record.context.get("part", "short")
+        if part == "short":
+            self._set_topic(record, topic.id, "more")
+            return self._details(record, topic)
+        if part == "more" and topic.vigilance:
+            self._set_topic(record, topic.id, "vig")
+            return self._vigilance(record, topic)
+        nxt = next((t for t in topic.related if t != record.context.get("previous")), topic.related[0] if topic.related else None)
+        if nxt is None:
+            return Reply("Je vous ai montré tout ce que le document dit de ce sujet.", ((MENU_BUTTON,),))
+        self._set_topic(record, nxt)
+        page = self._topic_page(record, self.kb.topics[nxt])
+        return replace(page, text="Sur un sujet voisin :\n\n" + page.text)
+
+    def _side_by_side(self, record: UserRecord, left: Topic, right: Topic) -> Reply:
+        text = (f"**{left.title}**\n{left.short}\n({self.kb.cite(left)})\n\n"
+                f"**{right.title}**\n{right.short}\n({self.kb.cite(right)})")
+        rows: list[tuple[Button, ...]] = [(Button("→ " + left.label, f"t:{left.id}"), Button("→ " + right.label, f"t:{right.id}"))]
+        if left.id in _LEGAL_TOPICS or right.id in _LEGAL_TOPICS:
+            rows.append((Button("Guide des formes juridiques", f"f:{FORMES}"),))
+        rows.append((MENU_BUTTON,))
+        return Reply("**Comparaison**\n\n" + text, tuple(rows))
+
+    def _not_covered(self, record: UserRecord, plain: str) -> Reply | None:
+        """« Le document ne précise pas … » when the question asks for what the document does not say."""
+        if self._gap_pattern is None:
+            return None
+        found = [hit for m in self._gap_pattern.finditer(plain) for hit in self._gap_of[m.group(1)]]
+        if not found:
+            return None
+        current = self._current_topic(record)
+        order = {topic_id: rank for rank, topic_id in enumerate(self.kb.topics)}
+        hits: dict[int, int] = {}
+        for hit in found:
+            hits[id(hit[1])] = hits.get(id(hit[1]), 0) + 1
+        # The topic being read first, then the gap most triggers point to, then the YAML order.
+        topic_id, gap = max(found, key=lambda f: (f[0] == current, hits[id(f[1])], -order[f[0]]))
+        topic = self.kb.topics[topic_id]
+        self._set_topic(record, topic.id)
+        return Reply(
+            f"Le document ne précise pas {gap.about}.\n\nCe qu’il dit de plus proche :\n\n{topic_answer(self.kb, topic)}",
+            self._topic_buttons(record, topic),
+        )
 
     # ------------------------------------------------------------------ pages
 
     def _welcome(self, turn: _Turn, conv: m.Conversation) -> list[Reply]:
         conv.show_menu()
         if not turn.record.is_new and self._unfinished_flow(turn.record):
-            return self._welcome_back(turn)
+            return self._welcome_back(turn, absent=self._absent_too_long(turn.record))
         intro = (
             "Bonjour ! Je suis le conseiller PTCE. Je vous aide à comprendre et à construire un "
             "**Pôle territorial de coopération économique**, à partir du document « "
@@ -330,11 +660,13 @@ class Engine:
         )
         return [Reply(intro), self._menu_reply()]
 
-    def _welcome_back(self, turn: _Turn) -> list[Reply]:
+    def _welcome_back(self, turn: _Turn, *, absent: bool = True) -> list[Reply]:
         flow = self.flows[turn.record.flow]
+        turn.pending = True
+        greeting = "Bon retour ! Vous aviez commencé" if absent else "Vous avez commencé"
         return [
             Reply(
-                f"Bon retour ! Vous aviez commencé le « {flow.title} ». Voulez-vous reprendre où vous en étiez ou recommencer ?",
+                f"{greeting} le « {flow.title} ». Voulez-vous le reprendre à la première question sans réponse, ou recommencer ?",
                 ((Button("Reprendre", "r"), Button("Recommencer", "rr")), (MENU_BUTTON,)),
             )
         ]
@@ -360,7 +692,7 @@ class Engine:
         if first:
             rows.append(tuple(first))
         for related in topic.related[:3]:
-            rows.append((Button(_label("→ " + self.kb.topics[related].title), f"t:{related}"),))
+            rows.append((Button("→ " + self.kb.topics[related].label, f"t:{related}"),))
         if topic.id in _LEGAL_TOPICS:
             rows.append((Button("Guide des formes juridiques", f"f:{FORMES}"),))
         last = [MENU_BUTTON]
@@ -381,30 +713,71 @@ class Engine:
         text = f"**Points de vigilance — {topic.title}**\n\n{items}\n\n{source_line(self.kb, topic)}"
         return Reply(text, self._topic_buttons(record, topic, skip="vig"))
 
-    def _free_answer(self, record: UserRecord, text: str, *, in_flow: bool) -> list[Reply]:
+    def _free_answer(self, turn: _Turn, conv: m.Conversation, text: str, *, in_flow: bool) -> list[Reply]:
+        record = turn.record
         match = self.matcher.match(text)
-        position = self.fsm.positions.get(record.state)
-        self.team.log_question(
-            record, text, match, flow=position.flow_id if position else None, step=position.question_id if position else None
-        )
-        if match.topic is None:
-            return [Reply(OFF_TOPIC, () if in_flow else ((MENU_BUTTON,),)), *self.team.after_decline(record)]
-        if match.ambiguous:
+        self.team.log_question(record, text, match, **self._place(conv))
+        tier = match.tier
+        menu = () if in_flow else ((MENU_BUTTON,),)
+        if tier == "declined":
+            turn.missed = True
+            if in_flow:
+                return [Reply(pick(self.talk.texts["not_understood_in_step"], self._count(record, "nis")))]
+            return [self._decline(record, [c.topic for c in match.alternatives[:3]]), *self.team.after_decline(record)]
+        if tier == "suggest":
             options = [match.topic] + [c.topic for c in match.alternatives[:2]]
-            rows = tuple((Button(_label(self.kb.topics[t].title), f"t:{t}"),) for t in options)
-            return [Reply("Vouliez-vous dire… ?", rows + (() if in_flow else ((MENU_BUTTON,),)))]
+            rows = tuple((Button("→ " + self.kb.topics[t].label, f"t:{t}"),) for t in options)
+            turn.pending = True
+            record.context["misses"] = 0
+            return [Reply(pick(self.talk.texts["suggest"], self._count(record, "sug")), rows + menu)]
         topic = self.kb.topics[match.topic]
         if in_flow:
             return [Reply(topic_answer(self.kb, topic), (self.team.feedback_row(record),))]
+        conv.read_topic()
+        if topic.id == self._current_topic(record) and record.context.get("part") == "short":
+            # Never the same page twice in a row: move on to what the user has not read yet.
+            return [self._next_part(record, conv, topic)]
+        self._set_topic(record, topic.id)
+        if tier == "hedged":
+            others = [c.topic for c in match.alternatives[:2]]
+            rows = [(Button("→ " + self.kb.topics[t].label, f"t:{t}"),) for t in others]
+            rows.append((Button("Ce n’est pas ça", "no"),))
+            rows.append((MENU_BUTTON,))
+            intro = pick(self.talk.texts["hedged"], self._count(record, "hed"))
+            turn.pending = True
+            return [Reply(f"{intro}\n\n{topic_answer(self.kb, topic)}", tuple(rows))]
         page = self._topic_page(record, topic)
         return [replace(page, buttons=(*page.buttons[:-1], self.team.feedback_row(record), *page.buttons[-1:]))]
 
+    def _decline(self, record: UserRecord, closest: list[str] | None = None) -> Reply:
+        misses = record.context.get("misses", 0) + 1
+        record.context["misses"] = misses
+        if misses >= 2:
+            text = pick(self.talk.texts["declined_again"], self._count(record, "dec2"))
+            return Reply(text, ((Button("Aide", "help"), Button("Contacter une personne", "human")), (MENU_BUTTON,)))
+        text = pick(self.talk.texts["declined"], self._count(record, "dec"))
+        closest = [t for t in closest or () if t in self.kb.topics]
+        if len(closest) == 3:  # the topics nearest to the question, in case it was only badly put
+            rows = [(Button("→ " + self.kb.topics[t].label, f"t:{t}"),) for t in closest]
+        else:
+            intro = self.kb.document.intro_questions
+            start = self._count(record, "sugg") % len(intro)
+            chosen = [intro[(start + i) % len(intro)] for i in range(min(3, len(intro)))]
+            rows = [(Button(q.label, f"i:{q.id}"),) for q in chosen]
+        rows.append((Button("Orientation pas à pas", f"f:{ORIENTATION}"),))
+        rows.append((MENU_BUTTON,))
+        return Reply(text, tuple(rows))
+
+    def _glossary_term(self, plain: str):
+        term = self._glossary_names.get(plain)
+        if term is None:
+            prefix = self._glossary_prefix.match(plain)
+            if prefix:
+                term = self._glossary_names.get(plain[prefix.end():].strip())
+        return term
+
     def _glossary_lookup(self, plain: str) -> Reply | None:
-        for prefix in _GLOSSARY_PREFIXES:
-            if prefix.strip() and plain.startswith(prefix):
-                plain = plain[len(prefix):]
-                break
-        term = self._glossary_names.get(plain.strip())
+        term = self._glossary_term(plain)
         if term is not None:
             return self._glossary_card(term)
         return None
@@ -521,7 +894,7 @@ class Engine:
             )
         started = target == self.fsm.first_state(flow_id)
         conv.trigger(m.goto_trigger(target))
-        replies = [Reply(flow.intro)] if started else [Reply(f"On reprend le « {flow.title} » là où vous vous étiez arrêté.")]
+        replies = [Reply(flow.intro)] if started else [Reply(f"On reprend le « {flow.title} » à la première question sans réponse.")]
         replies.extend(self._question_replies(record, target))
         return replies
 
@@ -529,6 +902,12 @@ class Engine:
         record = turn.record
         if conv.state in self.fsm.positions:
             return self._question_replies(record, conv.state)
+        unfinished = [f for f in self.flows if self._first_unanswered(record, f) is not None
+                      and any(self.fsm.positions[s].question_id in record.answers for s in self.fsm.order[f])]
+        if len(unfinished) > 1:
+            turn.pending = True
+            rows = tuple((Button(self.flows[f].title, f"f:{f}"),) for f in unfinished)
+            return [Reply("Vous avez deux parcours en cours. Lequel voulez-vous reprendre ?", rows + ((MENU_BUTTON,),))]
         if record.flow in self.flows:
             return self._start_flow(turn, conv, record.flow)
         return [
@@ -566,6 +945,9 @@ class Engine:
         position = self.fsm.positions[state]
         step, question = self._lookup(state)
         header = f"**Étape {position.step_index + 1}/{position.step_count} — {step.title}**"
+        if len(step.questions) > 1:
+            rank = next(i for i, q in enumerate(step.questions) if q.id == question.id) + 1
+            header += f" · question {rank}/{len(step.questions)}"
         if explain and step.topic:
             topic = self.kb.topics[step.topic]
             header += f"\n\n{topic.short}\n({self.kb.cite(topic)})"
@@ -645,11 +1027,18 @@ class Engine:
         flow_id = self.fsm.positions[conv.state].flow_id
         record.flow = flow_id
         conv.next()
+        jumped = 0
         # Questions already answered (e.g. shared with the other flow) are not asked twice.
         while conv.state in self.fsm.positions and self.fsm.positions[conv.state].question_id in record.answers:
             conv.next()
+            jumped += 1
         if conv.state in self.fsm.positions:
-            return self._question_replies(record, conv.state)
+            replies = self._question_replies(record, conv.state)
+            if jumped:
+                notice = (f"Les {jumped} questions suivantes avaient déjà une réponse : je les passe (/progression pour les revoir)."
+                          if jumped > 1 else "La question suivante avait déjà une réponse : je la passe (/progression pour la revoir).")
+                replies.insert(0, Reply(notice))
+            return replies
         flow = self.flows[flow_id]
         return [Reply(flow.outro), *self._flow_result(turn, flow_id)]
 
@@ -697,16 +1086,33 @@ class Engine:
     def _answer_by_text(self, turn: _Turn, conv: m.Conversation, position: m.FlowPosition, text: str) -> list[Reply] | None:
         plain = normalise(text)
         _, question = self._lookup(conv.state)
-        if plain in _SKIP_WORDS:
+        words = self.talk.words
+        if plain in words["skip_words"]:
             return self._store_and_advance(turn, conv, question.id, None)
-        if plain in _BACK_WORDS and position.question_index:
+        if plain in words["back_words"]:
+            if not position.question_index:
+                return [Reply("C’est la première question du parcours : pas de question précédente. "
+                              "Répondez par un numéro ou le nom d’un choix, « passer », ou posez votre question."),
+                        self._question(turn.record, conv.state)]
             conv.back()
             return self._question_replies(turn.record, conv.state)
-        if question.kind == "multiple" and plain in _VALIDATE_WORDS:
+        if question.kind == "multiple" and plain in words["validate_words"]:
             return self._store_and_advance(turn, conv, question.id, self._selection(turn.record, question.id))
         chosen = [option for option in question.options if self._option_matches(option, plain)]
-        if plain.isdigit() and 1 <= int(plain) <= len(question.options):
+        if plain.isdigit():
+            if not 1 <= int(plain) <= len(question.options):
+                return [Reply(f"Répondez par un numéro entre 1 et {len(question.options)}, ou posez votre question."),
+                        self._question(turn.record, conv.state)]
             chosen = [question.options[int(plain) - 1]]
+        elif _DIGITS.match(plain) and question.kind == "single":
+            return [Reply("Une seule réponse ici : tapez un seul numéro, ou posez votre question."),
+                    self._question(turn.record, conv.state)]
+        elif _DIGITS.match(plain) and question.kind == "multiple":
+            numbers = [int(n) for n in re.findall(r"\d+", plain)]
+            if not all(1 <= n <= len(question.options) for n in numbers):
+                return [Reply(f"Les numéros vont de 1 à {len(question.options)}. Réessayez, par exemple « 1, 3 »."),
+                        self._question(turn.record, conv.state)]
+            chosen = [question.options[n - 1] for n in dict.fromkeys(numbers)]
         if not chosen:
             return None
         if question.kind == "single":

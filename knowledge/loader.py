@@ -164,6 +164,8 @@ class KnowledgeBase:
     flows: dict[str, Any] = field(default_factory=dict)
     synthesis: Any = None
     glossary_themes: tuple[GlossaryTheme, ...] = ()
+    #: Everyday conversation and word lists (knowledge.conversation.Conversation).
+    conversation: Any = None
 
     def cite(self, topic: Topic) -> str:
         return self.document.cite(topic.source.chapter, topic.source.page)
@@ -482,6 +484,9 @@ def load_knowledge(data_dir: Path | None = None, *, with_flows: bool = True) -> 
     # The exceptions of « kb check --against » change no answer: they do not change the version.
     files = [p for p in data_dir.rglob("*.yaml") if p.name != EXCEPTIONS_FILE]
     kb = KnowledgeBase(document, topics, glossary, lexicon, _content_version(files, declared), glossary_themes=themes)
+    from knowledge.conversation import load_conversation_into
+
+    load_conversation_into(kb, data_dir if (data_dir / "conversation.yaml").exists() else DATA_DIR)
     if with_flows:
         from knowledge.flows import load_flows, load_synthesis
 

@@ -32,6 +32,7 @@ def sections(kb) -> dict[str, Section]:
         "scale": measures.many_users(users=300, small_users=30, probe_existing=5, probe_new=2, events=8, kb=kb),
         "report": measures.pdf_report(runs=1),
         "team": team_measures.team(kb, users=3, events=8, log_rows=2000, workdir=measures.workdir),
+        "dialogues": measures.dialogue_corpus(kb=kb),
     }
 
 
@@ -63,6 +64,7 @@ def test_sections_carry_their_targets(sections: dict[str, Section]) -> None:
     assert ("scale", "<=", measures.MAX_GROWTH) in targets
     assert ("report", "<=", measures.MAX_REPORT_S) in targets
     assert ("report", "<=", measures.MAX_REPORT_KB) in targets
+    assert ("dialogues", ">=", measures.MIN_DIALOGUE_PASS) in targets
 
 
 def test_details(sections: dict[str, Section]) -> None:

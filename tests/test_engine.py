@@ -59,7 +59,7 @@ def test_topic_page_details_vigilance_and_related(chat, kb, topic_id):
     else:
         assert "Points de vigilance" not in chat.labels
     related = kb.topics[topic.related[0]]
-    chat.press(related.title[:20])
+    chat.press(related.label)
     assert related.short in chat.text
 
 
@@ -84,10 +84,18 @@ def test_free_text_question_answers_from_the_knowledge(chat, kb):
     assert "Guide des formes juridiques" in chat.labels or "Vouliez-vous dire" in chat.text
 
 
-def test_off_topic_is_declined_kindly_with_menu(chat):
+def test_off_topic_is_declined_with_three_suggestions_then_help_and_contacts(chat, kb):
     chat.send("quel temps fera-t-il demain à Lille ?")
-    assert "pas trouvé de réponse" in chat.text
-    assert chat.labels == ["Menu"]
+    assert "document" in chat.text
+    intro_labels = {q.label for q in kb.document.intro_questions}
+    assert len([label for label in chat.labels if label in intro_labels]) == 3
+    assert "Orientation pas à pas" in chat.labels and "Menu" in chat.labels
+    first = chat.text
+    chat.send("une recette de crêpes")
+    assert chat.text != first
+    assert chat.labels == ["Aide", "Contacter une personne", "Menu"]
+    chat.press("Contacter une personne")
+    assert "03 22 72 49 53" in chat.text or "accompagn" in chat.text
 
 
 def test_ambiguous_question_offers_up_to_three_topics(engine, kb):

@@ -1,0 +1,188 @@
+"""Everyday conversation as data: ``knowledge/data/conversation.yaml``.
+
+Greetings, thanks, identity, frustration, requests for a person, other
+languages, plus the word lists the engine recognises (orientation, glossary
+prefixes, skip/back/validate, yes/no, follow-ups). Validated at load time like
+the rest of the knowledge, each error naming the file, the entry and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from knowledge.errors import KnowledgeErrors
+from knowledge.loader import _Collector, read_yaml
+from knowledge.text import normalise
+
+INTENT_IDS = ("greeting", "thanks", "goodbye", "identity", "confusion", "frustration", "human", "english", "other_language")
+FOLLOWUP_KINDS = ("vigilance", "details", "example", "repeat", "difference")
+_WORD_LISTS = (
+    "english_words", "orientation_intents", "skip_words", "back_words", "validate_words",
+    "yes_words", "no_words", "menu_words", "help_words",
+)
+_TEXT_LISTS = ("declined", "declined_again", "hedged", "suggest", "not_understood_in_step", "not_understood_choice")
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    id: str
+    phrases: frozenset[str]  # normalised whole messages
+    contains: tuple[str, ...]  # normalised word sequences
+    symbols: frozenset[str]
+    replies: tuple[str, ...]
+    #: One regex over every ``contains`` phrase, whole words only (built once: cheap per message).
+    pattern: re.Pattern | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FormWords:
+    topic: str
+    words: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Conversation:
+    intents: dict[str, Intent]
+    words: dict[str, frozenset[str]]
+    orientation_intents: tuple[str, ...]
+    glossary_prefixes: tuple[str, ...]
+    followups: dict[str, tuple[str, ...]]
+    forms: tuple[FormWords, ...]
+    contact_topic: str
+    contacts: str
+    contacts_source: str
+    texts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern | None:
+    if not phrases:
+        return None
+    alternatives = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"(?:^| )(?:{alternatives})(?= |$)")
+
+
+def _normalised(check: _Collector, values: tuple[str, ...], entry: str, name: str) -> tuple[str, ...]:
+    out = []
+    for value in values:
+        plain = normalise(value)
+        if not plain:
+            check.add(f"« {value} » ne contient aucun mot (utilisez « symbols » pour les signes)", entry, name)
+            continue
+        out.append(plain)
+    return tuple(dict.fromkeys(out))
+
+
+def load_conversation(path: Path, topics: set[str] | None = None) -> Conversation:
+    """Read and validate the conversation file."""
+    check = _Collector(path)
+    raw = read_yaml(path)
+    required = ("intents", "orientation_intents", "glossary_prefixes", "followups", "forms", "contact_topic", "contacts",
+                "contacts_source", *_WORD_LISTS, *_TEXT_LISTS)
+    if not isinstance(raw, dict):
+        check.fields(raw, None, required)
+        raise KnowledgeErrors(check.errors)
+    # Go on after a missing or unknown top-level field, so one run reports every problem.
+    check.fields(raw, None, required, ("version",))
+    raw = {name: raw.get(name) for name in required if name in raw}
+    for name in required:
+        raw.setdefault(name, {} if name in ("glossary_prefixes", "followups") else [] if name != "contact_topic" else "")
+    intents: dict[str, Intent] = {}
+    items = raw["intents"] if isinstance(raw["intents"], list) else []
+    if not items:
+        check.add("liste d’intentions vide ou absente", None, "intents")
+    for index, item in enumerate(items):
+        entry = str(item.get("id")) if isinstance(item, dict) and item.get("id") else f"intents[{index + 1}]"
+        if not check.fields(item, entry, ("id", "replies"), ("phrases", "contains", "symbols")):
+            continue
+        if entry not in INTENT_IDS:
+            check.add(f"intention inconnue (permises : {', '.join(INTENT_IDS)})", entry, "id")
+        if entry in intents:
+            check.add("intention en double", entry, "id")
+        contains = _normalised(check, check.strings(item, entry, "contains", optional=True), entry, "contains")
+        intents[entry] = Intent(
+            id=entry,
+            phrases=frozenset(_normalised(check, check.strings(item, entry, "phrases", optional=True), entry, "phrases")),
+            contains=contains,
+            symbols=frozenset(check.strings(item, entry, "symbols", optional=True)),
+            replies=check.strings(item, entry, "replies", minimum=1),
+            pattern=_phrase_pattern(contains),
+        )
+    for missing in sorted(set(INTENT_IDS) - set(intents)):
+        check.add("intention manquante", missing, "intents")
+
+    words = {
+        name: frozenset(_normalised(check, check.strings(raw, "conversation", name, minimum=1, optional=not raw[name]), "conversation", name))
+        for name in _WORD_LISTS
+    }
+    orientation = _normalised(check, check.strings(raw, "conversation", "orientation_intents", minimum=1), "conversation", "orientation_intents")
+
+    prefixes: tuple[str, ...] = ()
+    gp = raw["glossary_prefixes"]
+    if check.fields(gp, "glossary_prefixes", ("questions", "articles")):
+        questions = check.strings(gp, "glossary_prefixes", "questions", minimum=1)
+        articles = gp.get("articles")
+        if not isinstance(articles, list) or not all(isinstance(a, str) for a in articles):
+            check.add("liste de textes attendue (le texte vide est permis)", "glossary_prefixes", "articles")
+            articles = []
+        combined = {normalise(f"{q} {a}") + " " for q in questions for a in articles}
+        prefixes = tuple(sorted((p for p in combined if p.strip()), key=len, reverse=True))
+
+    followups: dict[str, tuple[str, ...]] = {}
+    fu = raw["followups"]
+    if check.fields(fu, "followups", FOLLOWUP_KINDS):
+        for kind in FOLLOWUP_KINDS:
+            followups[kind] = _normalised(check, check.strings(fu, "followups", kind, minimum=1), "followups", kind)
+
+    forms: list[FormWords] = []
+    for index, item in enumerate(raw["forms"] if isinstance(raw["forms"], list) else []):
+        entry = f"forms[{index + 1}]"
+        if not check.fields(item, entry, ("topic", "words")):
+            continue
+        topic = check.text(item, entry, "topic")
+        if topics is not None and topic not in topics:
+            check.add(f"sujet « {topic} » inexistant", entry, "topic")
+        forms.append(FormWords(topic, _normalised(check, check.strings(item, entry, "words", minimum=1), entry, "words")))
+
+    texts = {name: check.strings(raw, "conversation", name, minimum=1) for name in _TEXT_LISTS}
+    contact_topic = check.text(raw, "conversation", "contact_topic")
+    contacts = check.text(raw, "conversation", "contacts")
+    contacts_source = check.text(raw, "conversation", "contacts_source")
+    if check.errors:
+        raise KnowledgeErrors(check.errors)
+    return Conversation(
+        intents=intents,
+        words=words,
+        orientation_intents=orientation,
+        glossary_prefixes=prefixes,
+        followups=followups,
+        forms=tuple(forms),
+        contact_topic=contact_topic,
+        contacts=contacts,
+        contacts_source=contacts_source,
+        texts=texts,
+    )
+
+
+@lru_cache(maxsize=512)
+def _compiled(phrases: tuple[str, ...] | frozenset[str]) -> re.Pattern | None:
+    return _phrase_pattern(tuple(phrases))
+
+
+def has_phrase(plain: str, phrases: tuple[str, ...] | frozenset[str]) -> bool:
+    """Whether one of the normalised phrases occurs in ``plain`` as whole words (one compiled regex per list)."""
+    pattern = _compiled(phrases)
+    return pattern is not None and pattern.search(plain) is not None
+
+
+def pick(options: tuple[str, ...], counter: int) -> str:
+    """The wording to use this time: in turn, so the same sentence does not come back every time."""
+    return options[counter % len(options)]
+
+
+def load_conversation_into(kb: Any, data_dir: Path) -> None:
+    """Attach the conversation data to a knowledge base (called by ``load_knowledge``)."""
+    kb.conversation = load_conversation(data_dir / "conversation.yaml", set(kb.topics))
