@@ -142,6 +142,7 @@ class Confidence:
     domain_decline_below: float = 0.1  # same with a domain word (PTCE, SCIC, EPCI…)
     domain_known_share: float = 0.4  # with a domain word, share of the question that must be known vocabulary
     shallow_known_share: float = 0.6  # same when the best topic shares only one word with the question
+    generic_specific: float = 0.55  # without domain word, resting on one word: declined under this specificity
 
 
 @dataclass(frozen=True, slots=True)
