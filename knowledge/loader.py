@@ -130,18 +130,19 @@ class Confidence:
     """Thresholds of the matcher's answer tiers (``confidence:`` in lexicon.yaml); all between 0 and 1."""
 
     answer_from: float = 0.2  # best score from which an answer may be confident
-    confident_ratio: float = 0.4  # runner-up / best above this: not confident…
+    confident_ratio: float = 0.35  # runner-up / best above this: not confident…
     confident_posterior: float = 0.95  # … unless the best topic is at least this probable (naive Bayes)
     coverage: float = 0.6  # share of the question the best topic must cover to be confident
     specific: float = 0.2  # share of the question carried by words specific to the topic (not generic)
     anchor: float = 0.4  # specificity from which one domain word alone can carry a confident answer
     hedge_from: float = 0.2  # below: suggestions only
     hedge_ratio: float = 0.8  # runner-up / best above this: suggestions
-    decline_below: float = 0.25  # best score under which a question without domain word is declined
+    decline_below: float = 0.2  # best score under which a question without domain word is declined
     known_share: float = 0.6  # share of the question that must be known vocabulary, without domain word
     domain_decline_below: float = 0.1  # same with a domain word (PTCE, SCIC, EPCI…)
     domain_known_share: float = 0.4  # with a domain word, share of the question that must be known vocabulary
     shallow_known_share: float = 0.6  # same when the best topic shares only one word with the question
+    generic_specific: float = 0.55  # without domain word, resting on one word: declined under this specificity
 
 
 @dataclass(frozen=True, slots=True)

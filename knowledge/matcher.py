@@ -411,6 +411,10 @@ class Matcher:
                 return True
         elif best < limits.decline_below or evidence.known < limits.known_share:
             return True
+        elif not evidence.anchored and evidence.specific < limits.generic_specific:
+            # « aide », « créer », « qui t’a créé », « what is the capital… »: no domain word, and the
+            # match rests on a single everyday word that many topics use.
+            return True
         # One word in common, the rest unheard of in the document (« la TVA pour une
         # association », « gouvernance de l’Union européenne »): another subject.
         return evidence.shared <= 1 and evidence.known < limits.shallow_known_share

@@ -340,3 +340,15 @@ def test_cross_validation_of_the_examples_routes_unseen_examples(kb):
     # Each example is asked of a matcher built without it: a paraphrase it has never seen.
     assert report["top1"] >= 0.8 and report["first_reply"] >= 0.9, report["confusions"][:10]
     assert report["wrong_confident"] <= 0.01 * report["questions"], report["wrong_confident_rows"]
+
+
+@pytest.mark.parametrize("question", ["aide", "aide moi", "créer", "qui t'a créé", "what is the capital of France"])
+def test_everyday_words_without_a_domain_word_are_declined(matcher, question):
+    match = matcher.match(question)
+    assert (match.topic, match.tier) == (None, "declined"), match
+    assert len(match.alternatives) == 3  # the closest topics are still offered
+
+
+def test_the_same_everyday_word_with_the_domain_is_answered(matcher):
+    match = matcher.match("quelles aides pour financer un ptce ?")
+    assert match.tier != "declined" and match.topic == "financement.dispositifs", match
