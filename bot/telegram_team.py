@@ -13,7 +13,8 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from telegram import Bot, Update
 from telegram.constants import ChatMemberStatus
@@ -72,6 +73,18 @@ class TeamRelay:
         self.chat_id = chat_id
         self._pusher: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        #: Runs a store call where the engine's turns run (the channel's worker thread): the
+        #: connection is shared, and a write from the event loop would land inside a turn's transaction.
+        self._run: Callable[..., Awaitable[Any]] | None = None
+
+    async def _db(self, function: Callable[..., Any], *args: Any) -> Any:
+        if self._run is None:
+            return function(*args)
+        return await self._run(function, *args)
+
+    def _user_code(self, ref: int) -> str:
+        row = self.store.db.execute("SELECT user_hash FROM handovers WHERE ref = ?", [ref]).fetchone()
+        return (row[0] if row else "") or ""
 
     async def check(self, bot: Bot) -> None:
         """At start-up: the team chat must exist and the bot must be in it."""
@@ -92,11 +105,11 @@ class TeamRelay:
     async def flush(self, bot: Bot) -> None:
         """Post waiting hand-overs to the team chat; push answered ones to their users."""
         async with self._lock:
-            for item in self.store.unposted():
-                user_code = self.store.db.execute("SELECT user_hash FROM handovers WHERE ref = ?", [item.ref]).fetchone()[0]
-                sent = await bot.send_message(self.chat_id, team_post(item, user_code or ""))
-                self.store.mark_posted(item.ref, str(self.chat_id), sent.message_id)
-            for item in self.store.undelivered():
+            for item in await self._db(self.store.unposted):
+                user_code = await self._db(self._user_code, item.ref)
+                sent = await bot.send_message(self.chat_id, team_post(item, user_code))
+                await self._db(self.store.mark_posted, item.ref, str(self.chat_id), sent.message_id)
+            for item in await self._db(self.store.undelivered):
                 chat = user_chat(item.user_id)
                 if chat is None:
                     continue  # terminal users receive it the next time they write
@@ -108,7 +121,7 @@ class TeamRelay:
             note = f"✅ Réponse remise à la personne (question n° {item.ref})."
         except Forbidden:
             note = f"⚠️ La personne a bloqué le bot : réponse non remise (question n° {item.ref})."
-        self.store.mark_delivered(item.ref)
+        await self._db(self.store.mark_delivered, item.ref)
         try:
             await bot.send_message(self.chat_id, note, reply_to_message_id=item.team_message_id)
         except TelegramError:
@@ -119,9 +132,9 @@ class TeamRelay:
         message = update.effective_message
         replied = message.reply_to_message if message is not None else None
         if message is not None and replied is not None and message.text and replied.from_user and replied.from_user.id == context.bot.id:
-            item = self.store.by_team_message(str(self.chat_id), replied.message_id)
+            item = await self._db(self.store.by_team_message, str(self.chat_id), replied.message_id)
             if item is not None:
-                answered = self.store.answer(item.ref, message.text)
+                answered = await self._db(self.store.answer, item.ref, message.text)
                 if answered is not None:
                     chat = user_chat(answered.user_id)
                     if chat is not None:
@@ -135,6 +148,12 @@ class TeamRelay:
         await self.flush(context.bot)
 
     async def start(self, application: Application) -> None:
+        from bot.telegram import channel_of
+
+        try:
+            self._run = channel_of(application).in_worker
+        except (KeyError, AttributeError):
+            self._run = None  # an application built without the durable channel (tests)
         await self.check(application.bot)
         await self.flush(application.bot)
 
