@@ -19,10 +19,11 @@ from pypdf import PdfReader
 from bot.terminal import run_chat
 from dialogue.engine import Engine
 from dialogue.store import ProgressStore
-from dialogue.types import MAX_PAYLOAD_BYTES, GroupReportRequest
+from dialogue.types import MAX_PAYLOAD_BYTES, GroupReportRequest, Reply, Say
 from report import build_report
 from report.profile import FIGURE_SIZE, PNG_DPI
 from tests.test_collective import FIVE, answer_orientation, create_collective, join
+from tests.test_telegram import no_wait  # noqa: F401  (a fixture)
 
 PDF_BUTTON = "Recevoir la vue de groupe (PDF)"
 
@@ -160,3 +161,50 @@ def test_terminal_writes_the_group_files(tmp_path, kb):
     assert f"Document PDF : {pdfs[0]}" in printed and f"Image de la vue de groupe : {pngs[0]}" in printed
     assert "Vue de groupe — PTCE Vallée de l’Oise" in pdf_text(pdfs[0].read_bytes())
     assert pngs[0].read_bytes().startswith(b"\x89PNG")
+
+
+# --------------------------------------------------------------------------- Telegram (offline seam)
+
+
+@pytest.fixture
+def group_request(engine: Engine) -> GroupReportRequest:
+    coordinator, _ = five_members(engine)
+    coordinator.send("/collectif")
+    coordinator.press(PDF_BUTTON)
+    return request_of(coordinator)
+
+
+@pytest.fixture
+async def telegram(no_wait, kb, group_request):
+    import bot.telegram as tg
+    from tests.test_report_telegram import MediaRecordingRequest
+    from tests.test_telegram import TOKEN, FakeEngine, RecordingRequest, _recorder
+
+    fake = FakeEngine()
+    fake.kb = kb
+    fake.script[Say("groupe")] = [Reply("Je prépare la vue de groupe.", attachment=group_request)]
+    request = MediaRecordingRequest()
+    app = tg.build_application(fake, TOKEN, request=request, get_updates_request=RecordingRequest(), rate_limit=False)
+    errors: list[BaseException] = []
+    app.add_error_handler(_recorder(errors))
+    async with app:
+        request.calls.clear()
+        yield app, request
+    assert errors == [], errors
+
+
+async def test_telegram_sends_the_group_pdf_and_picture(telegram):
+    import bot.telegram as tg
+    from tests.test_telegram import USER_ID, text_update
+
+    app, request = telegram
+    await app.process_update(text_update(app, "groupe"))
+    await tg.drain(app)
+    assert request.methods() == ["sendMessage", "sendChatAction", "sendDocument", "sendPhoto"]
+    (doc_method, doc_name, pdf, doc_params), (photo_method, photo_name, png, photo_params) = request.uploads
+    assert doc_method == "sendDocument" and doc_name == f"vue-de-groupe-{date.today().isoformat()}.pdf"
+    assert doc_params["caption"] == "La vue de groupe de votre collectif (PDF)"
+    assert "Vue de groupe — PTCE Vallée de l’Oise" in pdf_text(pdf)
+    assert photo_method == "sendPhoto" and photo_name.endswith(".png") and png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert "\n" not in photo_params["caption"] and "pas un score" in photo_params["caption"]
+    assert int(doc_params["chat_id"]) == int(photo_params["chat_id"]) == USER_ID
