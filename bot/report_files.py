@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dialogue.store import default_db_path
-from dialogue.types import ReportRequest
+from dialogue.types import GroupReportRequest, ReportRequest
 
 
 def default_directory(db: str | Path | None) -> Path:
@@ -15,7 +15,7 @@ def default_directory(db: str | Path | None) -> Path:
     return Path(db or default_db_path()).resolve().parent
 
 
-def write_files(kb, request: ReportRequest, directory: Path, out: TextIO | None = None) -> tuple[Path, Path] | None:
+def write_files(kb, request: ReportRequest | GroupReportRequest, directory: Path, out: TextIO | None = None) -> tuple[Path, Path] | None:
     """Build and write both files, print their paths; ``None`` (explained on ``out``) when impossible."""
     from report import EmptyReport, write_report
 
@@ -30,5 +30,6 @@ def write_files(kb, request: ReportRequest, directory: Path, out: TextIO | None 
         print(f"Impossible d’écrire le document dans {directory} : {error.strerror or error}", file=out)
         return None
     print(f"Document PDF : {pdf}", file=out)
-    print(f"Image du profil : {png}", file=out)
+    picture = "Image de la vue de groupe" if isinstance(request, GroupReportRequest) else "Image du profil"
+    print(f"{picture} : {png}", file=out)
     return pdf, png

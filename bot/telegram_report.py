@@ -17,7 +17,7 @@ from telegram import Bot, InputFile
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from dialogue.types import ReportRequest
+from dialogue.types import GroupReportRequest, ReportRequest
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,10 @@ FAILED = (
     "Désolé, le document n’a pas pu être préparé. Votre synthèse reste disponible ici avec /synthese ; "
     "réessayez dans un moment."
 )
+
+GROUP_PHOTO_CAPTION = "La vue de groupe au regard des listes du document — des décomptes, pas un score."
+GROUP_DOCUMENT_CAPTION = "La vue de groupe de votre collectif (PDF)"
+GROUP_FAILED = "Désolé, le document n’a pas pu être préparé. La vue de groupe reste disponible ici avec /collectif ; réessayez dans un moment."
 
 _build_lock = threading.Lock()
 
@@ -41,7 +45,7 @@ def _build(kb: Any, request: ReportRequest):
 async def send_report(
     bot: Bot,
     chat_id: int,
-    request: ReportRequest,
+    request: ReportRequest | GroupReportRequest,
     kb: Any,
     *,
     thread_id: int | None = None,
@@ -54,6 +58,8 @@ async def send_report(
     from report import EmptyReport
 
     call = call or (lambda action: action())
+    group = isinstance(request, GroupReportRequest)
+    failed = GROUP_FAILED if group else FAILED
     try:  # « envoi d’un fichier… » under the chat's title while the first report imports its libraries
         await bot.send_chat_action(chat_id=chat_id, action=ChatAction.UPLOAD_DOCUMENT, message_thread_id=thread_id)
     except TelegramError:
@@ -66,14 +72,14 @@ async def send_report(
         return False
     except Exception:  # a broken report must not take the conversation down with it
         logger.exception("Échec de la préparation du document PDF (chat %s)", chat_id)
-        await call(lambda: bot.send_message(chat_id=chat_id, text=FAILED, message_thread_id=thread_id))
+        await call(lambda: bot.send_message(chat_id=chat_id, text=failed, message_thread_id=thread_id))
         return False
     try:
         await call(
             lambda: bot.send_document(
                 chat_id=chat_id,
                 document=InputFile(files.pdf, filename=files.pdf_name),
-                caption=DOCUMENT_CAPTION,
+                caption=GROUP_DOCUMENT_CAPTION if group else DOCUMENT_CAPTION,
                 message_thread_id=thread_id,
             )
         )
@@ -81,7 +87,7 @@ async def send_report(
             lambda: bot.send_photo(
                 chat_id=chat_id,
                 photo=InputFile(files.png, filename=files.png_name),
-                caption=PHOTO_CAPTION,
+                caption=GROUP_PHOTO_CAPTION if group else PHOTO_CAPTION,
                 message_thread_id=thread_id,
             )
         )
@@ -89,6 +95,6 @@ async def send_report(
         raise  # the channel marks the user inactive
     except BadRequest as error:
         logger.warning("Document refusé par Telegram (chat %s) : %s", chat_id, error.message)
-        await call(lambda: bot.send_message(chat_id=chat_id, text=FAILED, message_thread_id=thread_id))
+        await call(lambda: bot.send_message(chat_id=chat_id, text=failed, message_thread_id=thread_id))
         return False
     return True

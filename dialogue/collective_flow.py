@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from dialogue.collective import (
     AGREEMENT_THRESHOLD,
@@ -35,7 +36,7 @@ from dialogue.collective_store import (
     looks_like_code,
 )
 from dialogue.synthesis import cited_line, pack_messages
-from dialogue.types import Button, Reply
+from dialogue.types import Button, GroupReportRequest, Reply
 from knowledge.debate import DebateRules
 from knowledge.flows import NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase
@@ -47,6 +48,8 @@ CONTEXT_KEY = "collectif"
 MENU_BUTTON = Button("Menu", "m")
 CANCEL_BUTTON = Button("Annuler", "k:cancel")
 CONTESTED = "⚖️"
+PDF_LABEL = "Recevoir la vue de groupe (PDF)"
+GONE = "Ce collectif n’existe plus : la personne qui le coordonnait l’a supprimé. Il n’y a plus de vue de groupe à envoyer."
 
 
 @dataclass(slots=True)
@@ -134,8 +137,12 @@ class CollectiveFlow:
             return [Reply("Écrivez votre code d’invitation ci-dessous.", ((CANCEL_BUTTON,),))]
         collective = self.store.get(collective_id) if collective_id else None
         if collective is None:
+            if action == "pdf" and collective_id:
+                return [Reply(GONE, ((MENU_BUTTON,),))]
             return None
         membership = self.store.membership(collective.id, user_id)
+        if action == "pdf":
+            return self.group_report(membership)
         if action in {"j", "js", "no"}:
             return self._answer_invitation(record, collective, membership, action)
         if membership is None or not membership.active:
@@ -240,7 +247,41 @@ class CollectiveFlow:
                 buttons = ((Button("Faire compter mon orientation ici", f"k:count:{collective.id}"),), *buttons)
         else:
             buttons = self._member_buttons(membership, counted)
+        buttons = ((Button(PDF_LABEL, f"k:pdf:{collective.id}"),), *buttons)
         return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], buttons)]
+
+    def group_report(self, membership: Membership | None) -> list[Reply]:
+        """« Recevoir la vue de groupe (PDF) »: who may see the view is checked again, now."""
+        if membership is None or not membership.active:
+            return [Reply("Vous ne faites pas partie de ce collectif : sa vue de groupe ne vous est pas ouverte.", ((MENU_BUTTON,),))]
+        collective = membership.collective
+        if not (membership.is_coordinator or collective.members_see_view):
+            return [
+                Reply(
+                    f"La vue de groupe de « {collective.name} » est réservée à la personne qui coordonne : "
+                    "elle peut l’ouvrir aux membres.",
+                    ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)),
+                )
+            ]
+        profile = self.profile(collective)
+        request = GroupReportRequest(
+            collective_name=collective.name,
+            coordinator_name=collective.coordinator_name,
+            closed=collective.closed,
+            profile=profile,
+            synthesis=group_synthesis(self.kb.synthesis, profile),
+            debate=tuple(debate_points(profile, self.debate.points)),
+            signed=tuple(self.store.headcount(collective.id).signed),
+            day=date.today(),
+        )
+        return [
+            Reply(
+                f"Je prépare la vue de groupe de « {collective.name} » en PDF, avec son image ; "
+                "elle ne contient que des décomptes, jamais les réponses d’un membre.",
+                ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)),
+                attachment=request,
+            )
+        ]
 
     def profile(self, collective: Collective) -> GroupProfile:
         """The aggregated group profile (what a report would show), read now from the database."""

@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for annotations: types.py stays the lowest module of the package
+    from dialogue.collective import GroupProfile, GroupSynthesis, QuestionSpread
+    from knowledge.debate import DebatePoint
 
 #: Telegram refuses callback data longer than this; the engine never exceeds it.
 MAX_PAYLOAD_BYTES = 64
@@ -65,6 +70,26 @@ class ReportRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupReportRequest:
+    """Asks the channel to build the group view of a collective as a PDF and a picture.
+
+    The collective flow checks who asks when the button is pressed and takes this
+    snapshot then (counts only, never an individual answer); the channel builds the
+    files from it off the event loop, as for :class:`ReportRequest`.
+    """
+
+    collective_name: str
+    coordinator_name: str
+    closed: bool
+    profile: GroupProfile
+    synthesis: GroupSynthesis
+    debate: tuple[tuple[DebatePoint, QuestionSpread], ...]
+    signed: tuple[str, ...]
+    day: date
+    kind: str = "group"
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One message to show the user.
 
@@ -77,7 +102,7 @@ class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
     edit: bool = False
-    attachment: ReportRequest | None = None
+    attachment: ReportRequest | GroupReportRequest | None = None
 
     def all_buttons(self) -> list[Button]:
         """Buttons in reading order, rows flattened."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from dialogue.types import ReportRequest
+from dialogue.types import GroupReportRequest, ReportRequest
 from knowledge.loader import KnowledgeBase
 from report.content import NOTHING_TO_REPORT, EmptyReport, build_content, has_answers
 from report.profile import layout, load_profile, render_png
@@ -33,8 +33,15 @@ def file_names(day: date) -> tuple[str, str]:
     return f"synthese-ptce-{day.isoformat()}.pdf", f"profil-ptce-{day.isoformat()}.png"
 
 
-def build_report(kb: KnowledgeBase, request: ReportRequest) -> ReportFiles:
-    """The PDF and the PNG of the profile; raises :class:`EmptyReport` when nothing was answered."""
+def build_report(kb: KnowledgeBase, request: ReportRequest | GroupReportRequest) -> ReportFiles:
+    """The PDF and the PNG of the profile; raises :class:`EmptyReport` when nothing was answered.
+
+    A :class:`GroupReportRequest` gives a collective's group view instead (see :mod:`report.group`).
+    """
+    if isinstance(request, GroupReportRequest):
+        from report.group import build_group_report
+
+        return build_group_report(kb, request)
     from dialogue.synthesis import normalise_answers
 
     # Answers stored by older flows (a venue stored as one value, merged questions) read as today's.
@@ -54,7 +61,7 @@ def build_report(kb: KnowledgeBase, request: ReportRequest) -> ReportFiles:
     return ReportFiles(pdf, png, pdf_name, png_name)
 
 
-def write_report(kb: KnowledgeBase, request: ReportRequest, directory: Path) -> tuple[Path, Path]:
+def write_report(kb: KnowledgeBase, request: ReportRequest | GroupReportRequest, directory: Path) -> tuple[Path, Path]:
     """Write both files into ``directory`` (created if needed); returns their paths."""
     files = build_report(kb, request)
     directory.mkdir(parents=True, exist_ok=True)
