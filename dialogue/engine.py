@@ -352,7 +352,8 @@ class Engine:
         # A visible button typed by name acts as the button, wherever the user is.
         payload = self._typed_button(record, plain, conv.state)
         if payload is not None:
-            return self._choose(turn, conv, payload)
+            team = self.team.on_choose(record, payload)
+            return team if team is not None else self._choose(turn, conv, payload)
         if plain in words["menu_words"]:
             return self._menu(conv)
         if plain in words["help_words"]:
@@ -732,7 +733,9 @@ class Engine:
             return [Reply(pick(self.talk.texts["suggest"], self._count(record, "sug")), rows + menu)]
         topic = self.kb.topics[match.topic]
         if in_flow:
-            return [Reply(topic_answer(self.kb, topic), (self.team.feedback_row(record),))]
+            # The pending question is re-asked just below: its choices are the only ones on this
+            # screen, so a digit typed next picks the option printed next to it, never a 👍/👎.
+            return [Reply(topic_answer(self.kb, topic))]
         conv.read_topic()
         if topic.id == self._current_topic(record) and record.context.get("part") == "short":
             # Never the same page twice in a row: move on to what the user has not read yet.
