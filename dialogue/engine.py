@@ -724,7 +724,12 @@ class Engine:
             turn.missed = True
             if in_flow:
                 return [Reply(pick(self.talk.texts["not_understood_in_step"], self._count(record, "nis")))]
-            return [self._decline(record, [c.topic for c in match.alternatives[:3]]), *self.team.after_decline(record)]
+            decline = self._decline(record, [c.topic for c in match.alternatives[:3]])
+            offer = self.team.after_decline(record)
+            if offer:
+                # One reply after two misses: help, the contacts and the team offer side by side, not two offers.
+                decline = replace(decline, buttons=(*decline.buttons[:-1], *offer[0].buttons[:1], *decline.buttons[-1:]))
+            return [decline]
         if tier == "suggest":
             options = [match.topic] + [c.topic for c in match.alternatives[:2]]
             rows = tuple((Button("→ " + self.kb.topics[t].label, f"t:{t}"),) for t in options)
