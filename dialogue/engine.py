@@ -1084,7 +1084,7 @@ class Engine:
             day=self._clock().date(),
             kind=FORMES if turn.record.flow == FORMES else "synthesis",
             typed_name=typed_name,
-            skip_words=_SKIP_WORDS,
+            skip_words=self.talk.words["skip_words"],
             menu=None if conv.state in self.fsm.positions else MENU_BUTTON,
         )
         if conv.state in self.fsm.positions and report.PENDING_KEY not in turn.record.context:
