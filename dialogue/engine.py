@@ -352,7 +352,8 @@ class Engine:
         # A visible button typed by name acts as the button, wherever the user is.
         payload = self._typed_button(record, plain, conv.state)
         if payload is not None:
-            return self._choose(turn, conv, payload)
+            team = self.team.on_choose(record, payload)
+            return team if team is not None else self._choose(turn, conv, payload)
         if plain in words["menu_words"]:
             return self._menu(conv)
         if plain in words["help_words"]:
@@ -723,7 +724,12 @@ class Engine:
             turn.missed = True
             if in_flow:
                 return [Reply(pick(self.talk.texts["not_understood_in_step"], self._count(record, "nis")))]
-            return [self._decline(record, [c.topic for c in match.alternatives[:3]]), *self.team.after_decline(record)]
+            decline = self._decline(record, [c.topic for c in match.alternatives[:3]])
+            offer = self.team.after_decline(record)
+            if offer:
+                # One reply after two misses: help, the contacts and the team offer side by side, not two offers.
+                decline = replace(decline, buttons=(*decline.buttons[:-1], *offer[0].buttons[:1], *decline.buttons[-1:]))
+            return [decline]
         if tier == "suggest":
             options = [match.topic] + [c.topic for c in match.alternatives[:2]]
             rows = tuple((Button("→ " + self.kb.topics[t].label, f"t:{t}"),) for t in options)
@@ -732,7 +738,9 @@ class Engine:
             return [Reply(pick(self.talk.texts["suggest"], self._count(record, "sug")), rows + menu)]
         topic = self.kb.topics[match.topic]
         if in_flow:
-            return [Reply(topic_answer(self.kb, topic), (self.team.feedback_row(record),))]
+            # The pending question is re-asked just below: its choices are the only ones on this
+            # screen, so a digit typed next picks the option printed next to it, never a 👍/👎.
+            return [Reply(topic_answer(self.kb, topic))]
         conv.read_topic()
         if topic.id == self._current_topic(record) and record.context.get("part") == "short":
             # Never the same page twice in a row: move on to what the user has not read yet.

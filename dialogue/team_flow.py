@@ -47,6 +47,10 @@ OFFER = (
     "Je peux transmettre votre question à l’équipe qui accompagne ce service : une personne vous répondra ici. "
     "Rien n’est envoyé sans votre accord."
 )
+OFFER_LATER = (
+    "Je peux aussi laisser votre question à l’équipe qui tient ce service : elle pourra vous répondre ici plus "
+    "tard. Rien n’est envoyé sans votre accord."
+)
 NO_TEAM = (
     "Aucun conseiller n’est joignable directement depuis cette conversation. Votre question est tout de même "
     "enregistrée pour l’équipe, qui pourra vous répondre ici plus tard. Vous pouvez aussi contacter directement :"
@@ -170,8 +174,19 @@ class TeamFlow:
             return [self._consent(record)]
         normalised = normalise(plain)
         if any(intent in normalised for intent in HANDOVER_INTENTS):
-            return [Reply(OFFER, ((OFFER_BUTTON,), (Button("Non merci", "m"),)))]
+            return [self.handover_offer()]
         return None
+
+    def handover_offer(self) -> Reply:
+        """A person asked for: the team when a team chat answers, otherwise the document's contacts
+        first (in the same reply), with the offer to leave the question for the team."""
+        if self.services.team_chat:
+            return Reply(OFFER, ((OFFER_BUTTON,), (Button("Voir les contacts", "human"),), (Button("Non merci", "m"),)))
+        if self.services.handovers is None:
+            return Reply(f"{self.contacts()}", ((MENU,),))
+        return Reply(
+            f"{self.contacts()}\n\n{OFFER_LATER}", ((OFFER_BUTTON,), (Button("Non merci", "m"),))
+        )
 
     # ------------------------------------------------------------------ buttons
 

@@ -137,6 +137,7 @@ class Confidence:
     anchor: float = 0.4  # specificity from which one domain word alone can carry a confident answer
     hedge_from: float = 0.2  # below: suggestions only
     hedge_ratio: float = 0.8  # runner-up / best above this: suggestions
+    hedge_anchor: float = 1.0  # specificity from which one domain word alone can carry a hedged answer
     decline_below: float = 0.2  # best score under which a question without domain word is declined
     known_share: float = 0.6  # share of the question that must be known vocabulary, without domain word
     domain_decline_below: float = 0.1  # same with a domain word (PTCE, SCIC, EPCI…)
@@ -153,6 +154,10 @@ class Lexicon:
     confidence: Confidence = Confidence()
     #: The knowledge base's own subject (« PTCE »): a question naming it is never off-topic.
     subject_terms: frozenset[str] = frozenset()
+    #: Greetings and self-introductions (« bonjour », « je suis élu ») that open a question:
+    #: context about the asker, not the subject asked about.
+    greetings: frozenset[str] = frozenset()
+    introductions: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -420,7 +425,10 @@ def load_lexicon(path: Path) -> Lexicon:
     domain: set[str] = set()
     confidence = Confidence()
     subject: set[str] = set()
-    if check.fields(raw, None, ("synonyms", "stopwords", "domain_terms"), ("confidence", "subject_terms")):
+    greetings: set[str] = set()
+    introductions: set[str] = set()
+    optional = ("confidence", "subject_terms", "greetings", "introductions")
+    if check.fields(raw, None, ("synonyms", "stopwords", "domain_terms"), optional):
         if not isinstance(raw["synonyms"], dict):
             check.add("dictionnaire « forme canonique: [variantes] » attendu", None, "synonyms")
         else:
@@ -438,9 +446,19 @@ def load_lexicon(path: Path) -> Lexicon:
         domain = {normalise(word) for word in check.strings(raw, "lexicon", "domain_terms", minimum=1)}
         confidence = _confidence(check, raw.get("confidence"))
         subject = {normalise(word) for word in check.strings(raw, "lexicon", "subject_terms", optional=True)}
+        greetings = {normalise(word) for word in check.strings(raw, "lexicon", "greetings", optional=True)}
+        introductions = {normalise(word) for word in check.strings(raw, "lexicon", "introductions", optional=True)}
     if check.errors:
         raise KnowledgeErrors(check.errors)
-    return Lexicon(synonyms, frozenset(stopwords), frozenset(domain), confidence, frozenset(subject))
+    return Lexicon(
+        synonyms,
+        frozenset(stopwords),
+        frozenset(domain),
+        confidence,
+        frozenset(subject),
+        frozenset(greetings - {""}),
+        frozenset(introductions - {""}),
+    )
 
 
 def _confidence(check: _Collector, raw: Any) -> Confidence:

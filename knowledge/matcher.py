@@ -30,7 +30,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 
 from knowledge.loader import KnowledgeBase, Lexicon, Topic
-from knowledge.text import BASE_STOPWORDS, normalise, stem
+from knowledge.text import BASE_STOPWORDS, normalise, stem, strip_accents
 
 #: Weight of the best single example versus the whole topic profile.
 EXAMPLE_WEIGHT = 0.65
@@ -102,6 +102,7 @@ class Evidence:
     shared: int = 0  # distinct words of the question found in the best topic
     subject: bool = False  # the question names the knowledge base's subject (« PTCE »)
     posterior: float = 0.0  # naive Bayes probability of the best topic
+    domain_anchor: float = 0.0  # specificity of the most specific domain word shared with the best topic
 
 
 class Analyzer:
@@ -168,6 +169,22 @@ def french_words() -> frozenset[str]:
         word if word.isascii() and word.isalpha() and word.islower() else normalise(word)
         for word in checker.word_frequency.dictionary
     )
+
+
+def normalise_keeping_punctuation(text: str) -> str:
+    """Lower-case, accent-free text whose clause punctuation (, . ; : ! ?) is kept."""
+    return strip_accents(text.casefold()).replace("’", "'")
+
+
+def _opening_pattern(greetings: Iterable[str], introductions: Iterable[str]) -> re.Pattern[str] | None:
+    """Greetings, then at most one self-introduction clause up to its punctuation, at the start."""
+    if not introductions:
+        return None
+    greeting = "|".join(re.escape(g) for g in sorted(greetings, key=len, reverse=True)) or r"(?!)"
+    intro = "|".join(
+        r"\W+".join(map(re.escape, phrase.split())) for phrase in sorted(introductions, key=len, reverse=True)
+    )
+    return re.compile(rf"\W*(?:(?:{greeting})\b[\W]*)*(?:{intro})\b[^,.;:!?]*[,.;:!?]")
 
 
 def _tf(terms: Iterable[str]) -> Counter[str]:
@@ -259,6 +276,7 @@ class Matcher:
                 for term in vector:
                     self._index[term].append((tid, position))
         self._thresholds = kb.lexicon.confidence
+        self._opening = _opening_pattern(kb.lexicon.greetings, kb.lexicon.introductions)
         self._likelihoods = self._naive_bayes(word_counts)
         # Every word a topic uses, answers included; a word used by many topics is generic
         # (« créer », « projet », « PTCE »), one used by few is specific to them.
@@ -328,6 +346,19 @@ class Matcher:
         return {t: w / norm for t, w in vector.items()} if norm else {}
 
     def match(self, question: str, *, limit: int = 3) -> Match:
+        found = self._match(question, limit)
+        if found.tier == "confident" or self._opening is None:
+            return found
+        # « Bonjour, je suis maire d’une petite commune, un PTCE ça sert à quoi ? »: who asks is
+        # context, not the subject. When the question without its opening clause is clearer
+        # (a higher tier), answer that; otherwise the whole message stands.
+        opening = self._opening.match(normalise_keeping_punctuation(question))
+        if opening is None:
+            return found
+        rest = self._match(normalise_keeping_punctuation(question)[opening.end():], limit)
+        return rest if TIERS.index(rest.tier) < TIERS.index(found.tier) else found
+
+    def _match(self, question: str, limit: int) -> Match:
         query = self._query(question)
         scores, posterior = self._rank(query, question[:2000])
         if not scores:
@@ -388,6 +419,7 @@ class Matcher:
         words = self._vocabulary.get(topic, frozenset())
         known = coverage = specific = 0.0
         shared = anchors = 0
+        domain_anchor = 0.0
         for term, weight in query.items():
             share = weight * weight  # the squares of a normalised vector add up to 1
             if term in self._index:
@@ -398,9 +430,13 @@ class Matcher:
                 specific += share * specificity
                 shared += specificity > 0
                 anchors += term in self._domain_stems and specificity >= self._thresholds.anchor
+                if term in self._domain_stems:
+                    domain_anchor = max(domain_anchor, specificity)
         domain = bool(set(query) & self._domain_stems)
         subject = bool(set(query) & self._subject_stems)
-        return Evidence(known, coverage, specific, domain, anchors > 0 or shared > 1, shared, subject, posterior)
+        return Evidence(
+            known, coverage, specific, domain, anchors > 0 or shared > 1, shared, subject, posterior, domain_anchor
+        )
 
     def _off_topic(self, best: float, evidence: Evidence) -> bool:
         limits = self._thresholds
@@ -436,6 +472,12 @@ class Matcher:
             and evidence.anchored
         ):
             return "confident"
-        if best >= limits.hedge_from and ratio <= limits.hedge_ratio and evidence.anchored:
+        # A hedged answer offers the next topics too, so a domain word moderately specific to the
+        # topic (« le coordinateur du PTCE, il fait quoi ? ») is enough to venture it.
+        if (
+            best >= limits.hedge_from
+            and ratio <= limits.hedge_ratio
+            and (evidence.anchored or evidence.domain_anchor >= limits.hedge_anchor)
+        ):
             return "hedged"
         return "suggest"

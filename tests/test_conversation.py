@@ -84,7 +84,9 @@ def test_two_misses_in_a_row_offer_help_and_contacts(chat):
     chat.send("quel temps fera-t-il demain à Lille ?")
     assert "Orientation pas à pas" in chat.labels
     chat.send("donne-moi une recette de crêpes")
-    assert chat.labels == ["Aide", "Contacter une personne", "Menu"]
+    # One reply: help, the contacts and the team offer together (not a second offer below).
+    assert len(chat.replies) == 1
+    assert chat.labels == ["Aide", "Contacter une personne", "Transmettre ma question à l’équipe", "Menu"]
     chat.send("contacter une personne")
     assert "03 22 72 49 53" in chat.text or "accompagn" in chat.text.lower()
 
@@ -206,14 +208,14 @@ def test_question_rank_inside_a_step_and_jump_notice(chat, kb):
     chat.send("/orientation")
     for _ in range(3):
         chat.send("passer")
-    assert "Étape 4/10" in chat.text and "question 1/3" in chat.text
+    assert "Étape 4/11" in chat.text and "question 1/3" in chat.text
     chat.send("passer")
     assert "question 2/3" in chat.text
-    for _ in range(4):
+    for _ in range(5):  # question 3/3, the local authority (step 5), then the collective's three questions
         chat.send("passer")
-    assert "Étape 5/10" in chat.text and "question 3/3" in chat.text
-    chat.send("passer")  # step 6 only asks questions shared with the legal-form guide, already answered
-    assert "déjà une réponse" in chat.text and "Étape 7/10" in chat.text
+    assert "Étape 6/11" in chat.text and "question 3/3" in chat.text
+    chat.send("passer")  # step 7 only asks questions shared with the legal-form guide, already answered
+    assert "déjà une réponse" in chat.text and "Étape 8/11" in chat.text
 
 
 def test_back_on_first_question_explains_how_to_answer(chat):

@@ -62,7 +62,10 @@ def test_invented_facts_copies_and_promises_are_reported(data):
         topic = _topic(raw, "territoire.perimetre")
         topic["short"] += " Depuis 2019, la Bretagne finance 40 % des PTCE."
         topic["details"] += " Le territoire constitue le point de départ " + copied
+        # Asks what the topic itself declares not covered (collèges): flagged as such.
         _topic(raw, "formalisation.scic")["questions"].append("comment répartir les collèges de vote et la pondération ?")
+        # A word the document never uses, in a topic that declares no such gap: a promise to review.
+        _topic(raw, "gouvernance.instances")["questions"].append("comment calculer la pondération des voix ?")
 
     _edit(data, "topics.yaml", change)
     report = check_against(data, REFERENCE)
@@ -70,6 +73,7 @@ def test_invented_facts_copies_and_promises_are_reported(data):
     assert {("valeur", "2019"), ("valeur", "Bretagne"), ("valeur", "40%")} <= found
     assert any(kind == "copie" for kind, _ in found)
     assert ("promesse", "ponderation") in found
+    assert any(f.kind == "non couvert" and "collèges de vote et la pondération" in f.where.text for f in report.findings)
 
 
 @needs_reference
