@@ -24,18 +24,6 @@ FALLBACK_CONTACTS = (
     "- Courriel : contact@institutgodin.fr\n"
     "- Site : institutgodin.com"
 )
-HANDOVER_INTENTS = (
-    "parler a quelqu un",
-    "parler a une personne",
-    "parler a un humain",
-    "parler a un conseiller",
-    "parler a une conseillere",
-    "parler a un etre humain",
-    "joindre l equipe",
-    "contacter l equipe",
-    "contacter un conseiller",
-    "un vrai conseiller",
-)
 OFFER_BUTTON = Button("Transmettre ma question à l’équipe", "tm:h")
 MENU = Button("Menu", "m")
 FEEDBACK_THANKS = "Merci pour votre retour !"
@@ -173,7 +161,7 @@ class TeamFlow:
             state["last_q"] = plain[:MAX_QUESTION]
             return [self._consent(record)]
         normalised = normalise(plain)
-        if any(intent in normalised for intent in HANDOVER_INTENTS):
+        if any(phrase in normalised for phrase in self.kb.conversation.words["handover_phrases"]):
             return [self.handover_offer()]
         return None
 

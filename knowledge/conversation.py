@@ -22,7 +22,7 @@ INTENT_IDS = ("greeting", "thanks", "goodbye", "identity", "confusion", "frustra
 FOLLOWUP_KINDS = ("vigilance", "details", "example", "repeat", "difference")
 _WORD_LISTS = (
     "english_words", "orientation_intents", "skip_words", "back_words", "validate_words",
-    "yes_words", "no_words", "menu_words", "help_words",
+    "yes_words", "no_words", "menu_words", "help_words", "handover_phrases",
 )
 _TEXT_LISTS = ("declined", "declined_again", "hedged", "suggest", "not_understood_in_step", "not_understood_choice")
 
