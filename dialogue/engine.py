@@ -383,7 +383,10 @@ class Engine:
 
     def _understand(self, turn: _Turn, conv: m.Conversation, text: str, plain: str, *, in_flow: bool) -> list[Reply]:
         record = turn.record
-        followup = self._followup(turn, conv, plain)
+        match = self.matcher.match(text)
+        # « et combien coûte une SCIC ? » asks for what the document lacks: say so before any follow-up.
+        gap = self._not_covered(record, plain, match)
+        followup = None if gap is not None else self._followup(turn, conv, plain)
         if followup is not None:
             return followup
         term = self._glossary_term(plain)
@@ -401,13 +404,12 @@ class Engine:
                 self._set_topic(record, term.topic, "gloss")
             record.context["misses"] = 0
             return [glossary]
-        gap = self._not_covered(record, plain)
         if gap is not None:
-            self.team.log_question(record, text, self.matcher.match(text), tier="not_covered", **self._place(conv))
+            self.team.log_question(record, text, match, tier="not_covered", **self._place(conv))
             if not in_flow:
                 conv.read_topic()
             return [gap]
-        return self._free_answer(turn, conv, text, in_flow=in_flow)
+        return self._free_answer(turn, conv, text, in_flow=in_flow, match=match)
 
     def _place(self, conv: m.Conversation) -> dict[str, str | None]:
         """Where in a flow a question was asked, for the question log."""
@@ -625,14 +627,26 @@ class Engine:
         rows.append((MENU_BUTTON,))
         return Reply("**Comparaison**\n\n" + text, tuple(rows))
 
-    def _not_covered(self, record: UserRecord, plain: str) -> Reply | None:
-        """« Le document ne précise pas … » when the question asks for what the document does not say."""
+    def _not_covered(self, record: UserRecord, plain: str, match) -> Reply | None:
+        """« Le document ne précise pas … » when the question asks for what the document does not say.
+
+        A single trigger word counts only for a topic the question is about (the one being read, or
+        one of the matcher's first three) when the matcher is sure of its topic: « combien coûte une
+        SCIC ? » is not about the coordinator's salary. A trigger phrase of several words counts anyway.
+        """
         if self._gap_pattern is None:
             return None
-        found = [hit for m in self._gap_pattern.finditer(plain) for hit in self._gap_of[m.group(1)]]
+        current = self._current_topic(record)
+        about = {current, match.topic, *(c.topic for c in match.alternatives[:2])} - {None}
+        sure = match.tier in ("confident", "hedged")
+        found = [
+            hit
+            for m in self._gap_pattern.finditer(plain)
+            for hit in self._gap_of[m.group(1)]
+            if hit[0] in about or not sure or " " in m.group(1)
+        ]
         if not found:
             return None
-        current = self._current_topic(record)
         order = {topic_id: rank for rank, topic_id in enumerate(self.kb.topics)}
         hits: dict[int, int] = {}
         for hit in found:
@@ -714,9 +728,9 @@ class Engine:
         text = f"**Points de vigilance — {topic.title}**\n\n{items}\n\n{source_line(self.kb, topic)}"
         return Reply(text, self._topic_buttons(record, topic, skip="vig"))
 
-    def _free_answer(self, turn: _Turn, conv: m.Conversation, text: str, *, in_flow: bool) -> list[Reply]:
+    def _free_answer(self, turn: _Turn, conv: m.Conversation, text: str, *, in_flow: bool, match=None) -> list[Reply]:
         record = turn.record
-        match = self.matcher.match(text)
+        match = match or self.matcher.match(text)
         self.team.log_question(record, text, match, **self._place(conv))
         tier = match.tier
         menu = () if in_flow else ((MENU_BUTTON,),)
