@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 TEAM_CHAT_VARIABLE = "TELEGRAM_TEAM_CHAT_ID"
 #: How often answers typed with ``ptce-bot inbox answer`` are looked for.
 PUSH_INTERVAL = 3.0
+#: How long a stop waits for a team message already sent to be recorded (within systemd's TimeoutStopSec).
+STOP_GRACE = 10.0
 _RELAY_KEY = "ptce_team_relay"
 
 
@@ -76,11 +78,40 @@ class TeamRelay:
         #: Runs a store call where the engine's turns run (the channel's worker thread): the
         #: connection is shared, and a write from the event loop would land inside a turn's transaction.
         self._run: Callable[..., Awaitable[Any]] | None = None
+        self._in_flight: set[asyncio.Future] = set()
 
     async def _db(self, function: Callable[..., Any], *args: Any) -> Any:
         if self._run is None:
             return function(*args)
-        return await self._run(function, *args)
+        try:
+            return await self._run(function, *args)
+        except RuntimeError:
+            # The worker was shut down at stop: no turn runs any more, so the shared
+            # connection is free and the record of a message already sent must still be written.
+            return function(*args)
+
+    async def _send_then_record(self, work: Awaitable[Any]) -> Any:
+        """Run a « send, then record that it was sent » pair to its end.
+
+        At stop the dispatcher cancels the handler that called :meth:`flush`; cancelled
+        between the send and its record, the hand-over was posted again after a restart.
+        The pair is shielded and :meth:`stop` waits for it.
+        """
+        task = asyncio.ensure_future(work)
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Future) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Its caller (cancelled at stop) cannot log it: the item waits for the next start.
+            logger.debug("Groupe de l’équipe : envoi différé (%s)", type(task.exception()).__name__)
+
+    async def _post(self, bot: Bot, item: Handover) -> None:
+        user_code = await self._db(self._user_code, item.ref)
+        sent = await bot.send_message(self.chat_id, team_post(item, user_code))
+        await self._db(self.store.mark_posted, item.ref, str(self.chat_id), sent.message_id)
 
     def _user_code(self, ref: int) -> str:
         row = self.store.db.execute("SELECT user_hash FROM handovers WHERE ref = ?", [ref]).fetchone()
@@ -106,9 +137,7 @@ class TeamRelay:
         """Post waiting hand-overs to the team chat; push answered ones to their users."""
         async with self._lock:
             for item in await self._db(self.store.unposted):
-                user_code = await self._db(self._user_code, item.ref)
-                sent = await bot.send_message(self.chat_id, team_post(item, user_code))
-                await self._db(self.store.mark_posted, item.ref, str(self.chat_id), sent.message_id)
+                await self._send_then_record(self._post(bot, item))
             for item in await self._db(self.store.undelivered):
                 chat = user_chat(item.user_id)
                 if chat is None:
@@ -116,6 +145,9 @@ class TeamRelay:
                 await self._deliver(bot, item, chat)
 
     async def _deliver(self, bot: Bot, item: Handover, chat: int) -> None:
+        await self._send_then_record(self._deliver_once(bot, item, chat))
+
+    async def _deliver_once(self, bot: Bot, item: Handover, chat: int) -> None:
         try:
             await bot.send_message(chat, user_delivery(item))
             note = f"✅ Réponse remise à la personne (question n° {item.ref})."
@@ -171,6 +203,9 @@ class TeamRelay:
         if self._pusher is not None:
             self._pusher.cancel()
             self._pusher = None
+        if self._in_flight:
+            # A message already sent gets its record before the store closes (bounded wait).
+            await asyncio.wait(set(self._in_flight), timeout=STOP_GRACE)
 
 
 def install(application: Application, store: HandoverStore, chat_id: int) -> TeamRelay:

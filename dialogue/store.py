@@ -186,10 +186,25 @@ class UserRecord:
 _NOT_ESSENTIAL = frozenset({"last_seen", "answers", "answered_at", "is_new", "loaded"})
 
 
+#: Context keys that only remember the screen (buttons shown, whether they await a choice,
+#: wording counters). Like ``last_seen`` they are written best effort: a turn that changes
+#: nothing else (/aide, the menu) must still be served while another program holds the
+#: write lock (issue 14). Losing them costs at most a typed label matched against the
+#: previous screen, or a repeated wording.
+SCREEN_CONTEXT_KEYS = frozenset({"buttons", "pending", "said"})
+
+
+def _essential_value(record: UserRecord, name: str) -> Any:
+    value = getattr(record, name)
+    if name == "context":
+        return {key: item for key, item in value.items() if key not in SCREEN_CONTEXT_KEYS}
+    return value
+
+
 def _essentials(record: UserRecord) -> tuple:
-    """Every stored field but ``last_seen`` (fields added later are included automatically)."""
+    """Every stored field but ``last_seen`` and the screen memory (fields added later are included)."""
     return tuple(
-        json.dumps(getattr(record, item.name), ensure_ascii=False, sort_keys=True, default=str)
+        json.dumps(_essential_value(record, item.name), ensure_ascii=False, sort_keys=True, default=str)
         for item in fields(record)
         if item.name not in _NOT_ESSENTIAL
     )
@@ -377,8 +392,9 @@ class ProgressStore:
     ) -> None:
         """Write the user row and the changed answers in one transaction.
 
-        When nothing but ``last_seen`` changed, the write is best effort: skipped (not
-        waited for) while another program holds the lock.
+        When nothing but ``last_seen`` and the screen memory (``SCREEN_CONTEXT_KEYS``)
+        changed, the write is best effort: skipped (not waited for) while another program
+        holds the lock.
         """
         stamp = now()
         touch_only = (
