@@ -561,7 +561,19 @@ class OutboxSender:
                     continue
                 if row is None:
                     break
-                await self._deliver(row)
+                try:
+                    if row.status == SENDING:
+                        # Its send started but the file could not record the outcome: it may have
+                        # reached Telegram, so it is not sent again (as after a restart).
+                        self.uncertain += 1
+                        queue.remove(row.id)
+                        continue
+                    await self._deliver(row)
+                except StorageError as exc:
+                    # The file could not record the row's fate (full disk…): a row sent but not marked
+                    # stays « sending » (never resent); one not sent stays pending and is tried again.
+                    self._channel.log_limited("outbox", logging.ERROR, "Boîte d’envoi non enregistrée : %s", exc)
+                    await _sleep(1.0)
         finally:
             self._tasks.pop(chat_id, None)
 
