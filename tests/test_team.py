@@ -329,3 +329,34 @@ def test_help_says_nothing_is_logged_when_logging_is_off(kb, store) -> None:
 def test_insights_rejects_a_bad_date(tmp_path, capsys) -> None:
     assert main(["insights", "--db", str(tmp_path / "x.db"), "--since", "mars"]) == 1
     assert "AAAA-MM-JJ" in capsys.readouterr().err
+
+
+def test_team_post_cancelled_after_sending_is_still_recorded(store) -> None:
+    """At stop the dispatcher cancels the handler mid-flush: the sent post must not be re-posted later."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from bot.telegram_team import TeamRelay
+
+    handovers = HandoverStore(store.db)
+    handovers.create("tg:42", "Comment trouver des bénévoles ?")
+    relay = TeamRelay(handovers, chat_id=-100)
+    posted: list[str] = []
+
+    class SlowBot:
+        async def send_message(self, chat_id: int, text: str, **_: object) -> SimpleNamespace:
+            posted.append(text)
+            await asyncio.sleep(0.05)  # Telegram has it; the answer is on its way when the stop comes
+            return SimpleNamespace(message_id=77)
+
+    async def scenario() -> None:
+        flush = asyncio.create_task(relay.flush(SlowBot()))
+        await asyncio.sleep(0.01)
+        flush.cancel()
+        await asyncio.gather(flush, return_exceptions=True)
+        await relay.stop(None)  # type: ignore[arg-type]
+
+    asyncio.run(scenario())
+    assert len(posted) == 1 and "Question n° 1" in posted[0].replace("\xa0", " ")
+    assert handovers.unposted() == []
+    assert handovers.by_team_message("-100", 77).ref == 1
