@@ -544,7 +544,7 @@ class CollectiveFlow:
 # --------------------------------------------------------------------------- rendering (pure)
 
 
-def _spread_line(spread: QuestionSpread) -> str:
+def spread_line(spread: QuestionSpread) -> str:
     """« Oui : 3 · Non : 2 » (single) or « Coordination 4/5 · Animation 2/5 ⚖️ » (multiple)."""
     if spread.question.kind == "multiple":
         parts = []
@@ -559,7 +559,7 @@ def _question_block(spread: QuestionSpread) -> str:
     skipped = f", {spread.skipped} passée(s)" if spread.skipped else ""
     return (
         f"- **{_short(spread.question.text)}** — accord {_percent(spread.agreement)} "
-        f"({spread.answered} réponses{skipped})\n  {_spread_line(spread)}"
+        f"({spread.answered} réponses{skipped})\n  {spread_line(spread)}"
     )
 
 

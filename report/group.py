@@ -229,13 +229,10 @@ def _short(text: str) -> str:
 
 
 def _spread_text(spread: QuestionSpread) -> str:
-    if spread.question.kind == "multiple":
-        parts = []
-        for option in spread.options:
-            mark = f" {CONTESTED}" if option.agreement < AGREEMENT_THRESHOLD else ""
-            parts.append(f"{option.label} {option.count}/{spread.answered}{mark}")
-        return " · ".join(parts)
-    return " · ".join(f"{o.label} : {o.count}" for o in spread.options if o.count) or "—"
+    """The chat's spread line, with the PDF's printable balance sign."""
+    from dialogue.collective_flow import CONTESTED as CHAT_CONTESTED, spread_line
+
+    return spread_line(spread).replace(CHAT_CONTESTED, CONTESTED)
 
 
 def _question_line(spread: QuestionSpread) -> str:
