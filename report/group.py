@@ -10,7 +10,6 @@ are imported only when the files are built.
 
 from __future__ import annotations
 
-import io
 import textwrap
 from dataclasses import dataclass
 from datetime import date
@@ -20,7 +19,7 @@ from dialogue.types import GroupReportRequest
 from knowledge.flows import NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase
 from report.content import _clean, french_date, french_spacing
-from report.profile import FIGURE_SIZE, FONT_FAMILY, GREY, INK, PNG_DPI, Item, Label, ProfileSpec, Rule, Status, load_profile
+from report.profile import FIGURE_SIZE, GREY, INK, Item, Label, ProfileSpec, Rule, Status, _rgb, load_profile
 
 TITLE = "Vue de groupe"
 PICTURE_TITLE = "Le collectif au regard des listes du document"
@@ -152,37 +151,19 @@ def _bar_width(bar: Bar) -> float:
 
 
 def render_group_png(shapes: list[GroupShape]) -> bytes:
-    import matplotlib
+    from report.profile import png_of
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    return png_of(shapes, _mpl_bar)
+
+
+def _mpl_bar(ax, shape: Bar) -> None:
     from matplotlib.patches import Rectangle
 
-    width, height = FIGURE_SIZE
-    figure = Figure(figsize=FIGURE_SIZE)
-    ax = figure.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, width)
-    ax.set_ylim(height, 0)
-    ax.set_axis_off()
-    for shape in shapes:
-        if isinstance(shape, Bar):
-            for x, part, status in _segments(shape):
-                ax.add_patch(Rectangle((x, shape.y), part, BAR_HEIGHT, facecolor=FILLS[status], edgecolor="none",
-                                       hatch="////" if status is Status.UNANSWERED else None))
-            dashed = (0, (1.5, 1.2)) if shape.counts is None else "solid"
-            ax.add_patch(Rectangle((shape.x, shape.y), _bar_width(shape), BAR_HEIGHT, fill=False, edgecolor=INK, linewidth=0.6, linestyle=dashed))
-        elif isinstance(shape, Label):
-            ax.text(shape.x, shape.y, shape.text, fontsize=shape.size, fontweight="bold" if shape.bold else "normal",
-                    color=shape.colour, va="baseline", fontfamily=FONT_FAMILY)
-        else:
-            ax.plot([shape.x1, shape.x2], [shape.y1, shape.y2], color=GREY, linewidth=0.5)
-    out = io.BytesIO()
-    figure.savefig(out, format="png", dpi=PNG_DPI, facecolor="white", metadata={"Software": None})
-    return out.getvalue()
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+    for x, part, status in _segments(shape):
+        ax.add_patch(Rectangle((x, shape.y), part, BAR_HEIGHT, facecolor=FILLS[status], edgecolor="none",
+                               hatch="////" if status is Status.UNANSWERED else None))
+    dashed = (0, (1.5, 1.2)) if shape.counts is None else "solid"
+    ax.add_patch(Rectangle((shape.x, shape.y), _bar_width(shape), BAR_HEIGHT, fill=False, edgecolor=INK, linewidth=0.6, linestyle=dashed))
 
 
 def draw_group_on_pdf(pdf, shapes: list[GroupShape], left_mm: float, top_mm: float, font: str) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
@@ -233,6 +233,11 @@ def _mpl_mark(ax, mark: Mark) -> None:
 
 
 def render_png(shapes: list[Shape]) -> bytes:
+    return png_of(shapes, _mpl_mark)
+
+
+def png_of(shapes: list, draw: Callable[[Any, Any], None]) -> bytes:
+    """Labels and rules drawn here; every other shape by ``draw(ax, shape)`` (marks, bars)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -245,16 +250,16 @@ def render_png(shapes: list[Shape]) -> bytes:
     ax.set_ylim(height, 0)  # y grows downwards, in inches, like the PDF
     ax.set_axis_off()
     for shape in shapes:
-        if isinstance(shape, Mark):
-            _mpl_mark(ax, shape)
-        elif isinstance(shape, Label):
+        if isinstance(shape, Label):
             weight = "bold" if shape.bold else "normal"
             ax.text(
                 shape.x, shape.y, shape.text, fontsize=shape.size, fontweight=weight, color=shape.colour,
                 va="baseline", fontfamily=FONT_FAMILY,
             )
-        else:
+        elif isinstance(shape, Rule):
             ax.plot([shape.x1, shape.x2], [shape.y1, shape.y2], color=GREY, linewidth=0.5)
+        else:
+            draw(ax, shape)
     out = io.BytesIO()
     figure.savefig(out, format="png", dpi=PNG_DPI, facecolor="white", metadata={"Software": None})
     return out.getvalue()
