@@ -17,10 +17,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from dialogue.engine import Engine
-from dialogue.handover_store import HandoverStore
-from dialogue.question_log import QuestionLog
-from dialogue.store import ProgressStore
-from dialogue.team_flow import TeamServices
+from dialogue.features.team.handovers import HandoverStore
+from dialogue.features.team.question_log import QuestionLog
+from dialogue.storage.progress import ProgressStore
+from dialogue.features.team.flow import TeamServices
 from dialogue.types import Choose, Command, Say
 from knowledge.loader import load_knowledge
 

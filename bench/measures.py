@@ -27,7 +27,7 @@ from pathlib import Path
 from bench.report import Section, percentile, summarise_ms
 from bench.workload import QUESTIONS_TSV, ROOT, Workload, interleave, kind_of
 from dialogue.engine import STALE, Engine
-from dialogue.store import ProgressStore
+from dialogue.storage.progress import ProgressStore
 from dialogue.types import Choose, Command, Event
 from knowledge.loader import KnowledgeBase, load_knowledge
 
@@ -497,7 +497,7 @@ def populate(path: Path, users: int, kb: KnowledgeBase, *, seed: int = 5) -> dic
     their state is the first unanswered question (or the end, or the menu for k = 0).
     The answer history receives the same rows, as migration m002 does.
     """
-    from dialogue import machine as m
+    from dialogue.flows import machine as m
 
     rng = random.Random(seed)
     flow = kb.flows["orientation"]
@@ -788,7 +788,7 @@ def telegram_latency(users: int = 50, events: int = 40, *, kb: KnowledgeBase | N
     import bot.telegram as tg
     from bench.offline import TOKEN, OfflineRequest, make_updates
     from bot.durable import TelegramQueue, queue_path_for
-    from dialogue.store import BOT_BUSY_TIMEOUT_MS
+    from dialogue.storage.progress import BOT_BUSY_TIMEOUT_MS
 
     kb = kb or knowledge()
     section = Section("telegram_latency")

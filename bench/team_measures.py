@@ -16,10 +16,10 @@ import time
 from bench.report import Section, summarise_ms
 from bench.workload import Workload, interleave
 from dialogue.engine import Engine
-from dialogue.handover_store import HandoverStore
-from dialogue.question_log import QuestionLog
-from dialogue.store import ProgressStore
-from dialogue.team_flow import TeamServices
+from dialogue.features.team.handovers import HandoverStore
+from dialogue.features.team.question_log import QuestionLog
+from dialogue.storage.progress import ProgressStore
+from dialogue.features.team.flow import TeamServices
 from knowledge.loader import KnowledgeBase
 
 MAX_LOG_OVERHEAD_MS = 0.2

@@ -174,7 +174,7 @@ def eval_dialogues(args: argparse.Namespace) -> int:
     """Play every dialogue script of a folder against a fresh engine; print the pass rate per category."""
     from dialogue.corpus import pass_rates, run_corpus
     from dialogue.engine import Engine
-    from dialogue.store import ProgressStore
+    from dialogue.storage.progress import ProgressStore
 
     folder = Path(args.dialogues)
     if not folder.is_dir() or not any(folder.glob("*.yaml")):
@@ -356,7 +356,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from datetime import date
 
     from bot.report_files import default_directory, write_files
-    from dialogue.store import ProgressStore, StorageError
+    from dialogue.storage.progress import ProgressStore, StorageError
     from dialogue.types import ReportRequest
 
     kb = _load(args)
@@ -386,7 +386,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from dialogue.graph import write_graph
+    from dialogue.flows.graph import write_graph
 
     kb = _load(args)
     path = write_graph(kb, Path(args.output))

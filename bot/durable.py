@@ -9,7 +9,7 @@ and are sent in order per chat.
 Why a separate file (``ptce-telegram.db`` beside ``ptce.db``): another program holding the
 progress database's write lock (a backup, the team's commands, the sqlite3 shell) must not
 stop the bot from taking in updates and delivering replies. A turn that changes a user's
-progress is made exactly once through :meth:`dialogue.store.ProgressStore.once`, whose
+progress is made exactly once through :meth:`dialogue.storage.progress.ProgressStore.once`, whose
 marker bridges the two files.
 
 Privacy: an update's payload (which holds the user's text) is erased as soon as the update
@@ -33,7 +33,7 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from dialogue.store import StorageError, _describe, _storage_error
+from dialogue.storage.errors import StorageError, describe, storage_error
 
 migrations = Migrations("ptce_telegram")
 
@@ -108,7 +108,7 @@ class TelegramQueue:
         try:
             migrations.apply(db)
         except sqlite3.DatabaseError as error:
-            raise _storage_error(error) from error
+            raise storage_error(error) from error
 
     @classmethod
     def open(cls, path: str | os.PathLike | None) -> TelegramQueue:
@@ -123,7 +123,7 @@ class TelegramQueue:
                 db.enable_wal()
             db.execute("PRAGMA synchronous = NORMAL")
         except (sqlite3.DatabaseError, OSError) as error:
-            raise StorageError(f"{path} : {_describe(error)}") from error
+            raise StorageError(f"{path} : {describe(error)}") from error
         return cls(db, path)
 
     def close(self) -> None:
@@ -134,7 +134,7 @@ class TelegramQueue:
 
     def check_writable(self) -> None:
         if self.path is not None and not os.access(self.path, os.W_OK):
-            raise StorageError(f"{self.path} : {_describe(sqlite3.OperationalError('readonly'))}")
+            raise StorageError(f"{self.path} : {describe(sqlite3.OperationalError('readonly'))}")
         self.prune()
 
     def prune(self) -> None:
@@ -147,7 +147,7 @@ class TelegramQueue:
             with self.db.atomic():
                 return work()
         except sqlite3.DatabaseError as error:
-            raise _storage_error(error) from error
+            raise storage_error(error) from error
 
     # ------------------------------------------------------------------ intake
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from dialogue.store import default_db_path
+from dialogue.storage.progress import default_db_path
 from dialogue.types import GroupReportRequest, ReportRequest
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dialogue.question_log import DEFAULT_LOG_DAYS, iso, retry_locked, utc_now
+from dialogue.features.team.question_log import DEFAULT_LOG_DAYS, iso, retry_locked, utc_now
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -48,13 +48,13 @@ def add_commands(sub, db_help: str) -> None:
 
 
 def _open(args: argparse.Namespace):
-    from dialogue.store import ProgressStore
+    from dialogue.storage.progress import ProgressStore
 
     return ProgressStore.open(args.db)
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
-    from dialogue.handover_store import HandoverStore
+    from dialogue.features.team.handovers import HandoverStore
 
     store = _open(args)
     try:

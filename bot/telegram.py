@@ -89,7 +89,8 @@ from telegram.warnings import PTBUserWarning
 from bot.durable import SENDING, Action, OutboxRow, TelegramQueue, queue_path_for
 from bot.render import keyboard, split_text, to_html, to_plain
 from dialogue.commands import COMMAND_NAMES, COMMANDS
-from dialogue.store import DatabaseBusy, DatabaseGone, ProgressStore, StorageError
+from dialogue.storage.errors import DatabaseBusy, DatabaseGone, StorageError
+from dialogue.storage.progress import ProgressStore
 from dialogue.types import Button, Choose, Command, Event, Reply, Say
 
 logger = logging.getLogger(__name__)
@@ -1034,21 +1035,10 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if _ignored(update) or update.message is None:
         return
     name, argument, _ = _command_of(update.message)
-    if name in {"collectif", "rejoindre"} and not _is_private(update):
-        # Regards croisés: in a group, link it to the sender's collective and post the invitation.
-        channel = _state(context)
-        replies = await channel.in_worker(
-            functools.partial(
-                channel.engine.handle_group,
-                user_key(update.effective_user.id),
-                f"tg-group:{update.effective_chat.id}",
-                argument,
-                command=name,
-            )
-        )
-        await respond(update, context, None, replies=replies)
-        return
-    await respond(update, context, Command(name, argument))
+    # Regards croisés: /collectif or /rejoindre in a group links it to the sender's collective.
+    in_group = name in {"collectif", "rejoindre"} and not _is_private(update)
+    group_chat = f"tg-group:{update.effective_chat.id}" if in_group else None
+    await respond(update, context, Command(name, argument, group_chat=group_chat))
 
 
 async def on_other_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -1152,7 +1142,7 @@ async def post_init(application: Application) -> None:
     """Publish the command list shown by Telegram's « / » menu; tell the engine the bot's username."""
     use_channel = getattr(application.bot_data[_STATE_KEY].engine, "use_channel", None)
     if use_channel is not None:  # invitation links: https://t.me/<username>?start=<code>
-        from dialogue.collective_flow import ChannelSettings
+        from dialogue.types import ChannelSettings
 
         use_channel(ChannelSettings(bot_username=application.bot.username))
     commands = [BotCommand(name, description) for name, description in COMMANDS]
@@ -1530,7 +1520,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def open_storage(db: str | os.PathLike | None, **engine_options: Any) -> tuple[EngineLike, TelegramQueue]:
     """The engine and the durable queue, both checked writable (``StorageError`` otherwise)."""
     from dialogue.engine import create_engine  # imported late: heavy, and needs the data
-    from dialogue.store import BOT_BUSY_TIMEOUT_MS, default_db_path
+    from dialogue.storage.progress import BOT_BUSY_TIMEOUT_MS, default_db_path
 
     engine = create_engine(db, **engine_options)
     try:
@@ -1604,7 +1594,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         application = build_application(engine, token, base_url=base_url, queue=queue, rate_limit=rate_limit)
         if team_chat is not None:
-            telegram_team.install(application, engine.team_services.handovers, team_chat)
+            telegram_team.install(application, engine.handovers, team_chat)
         return asyncio.run(serve(application, webhook))
     except InvalidToken:
         print("Erreur : Telegram a refusé le jeton TELEGRAM_BOT_TOKEN.", file=sys.stderr)

@@ -1,6 +1,6 @@
 """The team chat on Telegram (``TELEGRAM_TEAM_CHAT_ID``): hand-overs posted, advisors' replies delivered.
 
-The queue lives in SQLite (``dialogue.handover_store``), so a restart loses
+The queue lives in SQLite (``dialogue.features.team.handovers``), so a restart loses
 nothing: items not yet posted are posted at start-up, answers recorded from
 the command line (``ptce-bot inbox answer``) are pushed within a few seconds.
 Messages in the team chat that are not replies to a handed-over question are
@@ -21,7 +21,7 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, TypeHandler, filters
 
-from dialogue.handover_store import Handover, HandoverStore
+from dialogue.features.team.handovers import Handover, HandoverStore
 from dialogue.texts import typeset
 
 logger = logging.getLogger(__name__)

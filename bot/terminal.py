@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from dialogue.store import StorageError
+from dialogue.storage.errors import StorageError
 from dialogue.types import Button, Choose, Command, Event, Reply, ReportRequest, Say
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.S)

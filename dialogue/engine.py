@@ -17,18 +17,18 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from dialogue import machine as m
-from dialogue.collective_flow import ChannelSettings, CollectiveFlow
-from dialogue.collective_store import CollectiveStore
+from dialogue.flows import machine as m
+from dialogue.features.collective.flow import CollectiveFlow
+from dialogue.features.collective.store import CollectiveStore
 from dialogue.commands import COMMANDS
-from dialogue import report_request as report
-from dialogue.store import AnswerValue, ProgressStore, UserRecord
-from dialogue.synthesis import DETAIL_BUTTON, build_synthesis, render_full, render_legal_guide, render_short
-from dialogue.handover_store import HandoverStore
-from dialogue.question_log import QuestionLog
-from dialogue.team_flow import TeamFlow, TeamServices, privacy_help
+from dialogue.features import report_request as report
+from dialogue.storage.progress import AnswerValue, ProgressStore, UserRecord
+from dialogue.flows.synthesis import DETAIL_BUTTON, build_synthesis, render_full, render_legal_guide, render_short
+from dialogue.features.team.handovers import HandoverStore
+from dialogue.features.team.question_log import QuestionLog
+from dialogue.features.team.flow import TeamFlow, TeamServices, privacy_help
 from dialogue.texts import OFF_TOPIC, source_line, topic_answer, typeset
-from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
+from dialogue.types import MAX_PAYLOAD_BYTES, Button, ChannelSettings, Choose, Command, Event, Reply, Say
 from knowledge.conversation import has_phrase, pick
 from knowledge.debate import load_debate
 from knowledge.flows import answer_keys
@@ -154,6 +154,10 @@ class Engine:
 
     def handle(self, user_id: str, event: Event) -> list[Reply]:
         """Process one event for one user and return the replies to show."""
+        if isinstance(event, Command) and event.group_chat is not None:
+            # A command typed in a group chat concerns the group, not the sender's own progress.
+            replies = self.collective.in_group(user_id, event.group_chat, event.argument.strip(), command=event.name)
+            return [replace(reply, text=typeset(reply.text)) for reply in replies]
         record = self.store.load(user_id)
         notices: list[Reply] = []
         if record is None:
@@ -187,10 +191,10 @@ class Engine:
         """The channel describes itself (e.g. the Telegram bot's username, for invitation links)."""
         self.collective.settings = settings
 
-    def handle_group(self, user_id: str, group_chat: str, argument: str = "", *, command: str = "collectif") -> list[Reply]:
-        """/collectif (or /rejoindre) typed in a group chat: link the group, post the invitation."""
-        replies = self.collective.in_group(user_id, group_chat, argument, command=command)
-        return [replace(reply, text=typeset(reply.text)) for reply in replies]
+    @property
+    def handovers(self) -> HandoverStore:
+        """The team's hand-over queue, for a channel that relays it to a team chat."""
+        return self.team_services.handovers
 
     def mark_inactive(self, user_id: str) -> None:
         """The user blocked the bot: keep their progress, stop counting them as active."""

@@ -13,7 +13,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for annotations: types.py stays the lowest module of the package
-    from dialogue.collective import GroupProfile, GroupSynthesis, QuestionSpread
+    from dialogue.features.collective.aggregation import GroupProfile, GroupSynthesis, QuestionSpread
     from knowledge.debate import DebatePoint
 
 #: Telegram refuses callback data longer than this; the engine never exceeds it.
@@ -22,10 +22,15 @@ MAX_PAYLOAD_BYTES = 64
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A slash command such as ``/start orientation`` (name without the slash)."""
+    """A slash command such as ``/start orientation`` (name without the slash).
+
+    ``group_chat`` names the group chat it was typed in (``None`` in a private chat):
+    a channel-neutral key such as ``tg-group:-100123``.
+    """
 
     name: str
     argument: str = ""
+    group_chat: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,17 @@ class Say:
 
 
 Event = Command | Choose | Say
+
+
+@dataclass(slots=True)
+class ChannelSettings:
+    """What the channel tells the engine about itself.
+
+    ``bot_username`` (Telegram) turns invitations into ``https://t.me/<bot>?start=<code>``
+    links; without it (terminal) people type the code with /rejoindre.
+    """
+
+    bot_username: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Pure data: this module parses and checks the YAML files and returns frozen
 dataclasses. It knows nothing about states or transitions (the dialogue
-engine does) nor about evaluating answers (``dialogue/synthesis.py`` does).
+engine does) nor about evaluating answers (``dialogue/flows/synthesis.py`` does).
 
 Every problem is reported as a :class:`KnowledgeError` naming the file, the
 entry and the field; all the problems found in one pass are raised together

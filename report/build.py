@@ -42,7 +42,7 @@ def build_report(kb: KnowledgeBase, request: ReportRequest | GroupReportRequest)
         from report.group import build_group_report
 
         return build_group_report(kb, request)
-    from dialogue.synthesis import normalise_answers
+    from dialogue.flows.synthesis import normalise_answers
 
     # Answers stored by older flows (a venue stored as one value, merged questions) read as today's.
     answers = normalise_answers(kb.synthesis.questions, request.answers)

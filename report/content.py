@@ -1,6 +1,6 @@
 """What the report says, gathered from the engine's own data (no layout, no heavy import).
 
-The same objects the chat uses: the :class:`~dialogue.synthesis.Synthesis`
+The same objects the chat uses: the :class:`~dialogue.flows.synthesis.Synthesis`
 built from the user's answers, the flows' questions and options, the
 legal-form comparison and the document's chapters for citations.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from dialogue import synthesis as syn
+from dialogue.flows import synthesis as syn
 from dialogue.texts import typeset
 from knowledge.flows import FORMALISATION_SECTION, NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase

@@ -3,7 +3,7 @@
 Built from a :class:`~dialogue.types.GroupReportRequest`: counts only. The
 picture reuses ``profile.yaml``: for each item, a bar shows how the members who
 started the orientation split between present / partly / absent / no answer.
-Below :data:`~dialogue.collective.MIN_ANSWERS` answers to the item's question,
+Below :data:`~dialogue.features.collective.aggregation.MIN_ANSWERS` answers to the item's question,
 no bar is drawn: the picture says « moins de 3 réponses ». fpdf2 and matplotlib
 are imported only when the files are built.
 """
@@ -14,7 +14,7 @@ import textwrap
 from dataclasses import dataclass
 from datetime import date
 
-from dialogue.collective import AGREEMENT_THRESHOLD, MIN_ANSWERS, GroupProfile, QuestionSpread
+from dialogue.features.collective.aggregation import AGREEMENT_THRESHOLD, MIN_ANSWERS, GroupProfile, QuestionSpread
 from dialogue.types import GroupReportRequest
 from knowledge.flows import NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase
@@ -204,14 +204,14 @@ def _percent(value: float) -> str:
 
 
 def _short(text: str) -> str:
-    from dialogue.collective_flow import _short as short
+    from dialogue.features.collective.flow import _short as short
 
     return short(text)
 
 
 def _spread_text(spread: QuestionSpread) -> str:
     """The chat's spread line, with the PDF's printable balance sign."""
-    from dialogue.collective_flow import CONTESTED as CHAT_CONTESTED, spread_line
+    from dialogue.features.collective.flow import CONTESTED as CHAT_CONTESTED, spread_line
 
     return spread_line(spread).replace(CHAT_CONTESTED, CONTESTED)
 
@@ -339,7 +339,7 @@ def _views(pdf, kb: KnowledgeBase, request: GroupReportRequest) -> None:
 
 
 def _synthesis(pdf, kb: KnowledgeBase, request: GroupReportRequest) -> None:
-    from dialogue.synthesis import cited_line
+    from dialogue.flows.synthesis import cited_line
 
     result = request.synthesis
     pdf.heading("Synthèse du groupe")

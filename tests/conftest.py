@@ -4,7 +4,7 @@ import pytest
 from sqlite_utils import Database
 
 from dialogue.engine import Engine
-from dialogue.store import ProgressStore
+from dialogue.storage.progress import ProgressStore
 from knowledge.loader import load_knowledge
 from tests.conversation import Chat
 

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlite_utils import Database
 
-from dialogue.collective_flow import ChannelSettings
-from dialogue.collective_store import CODE_PATTERN, CollectiveStore
+from dialogue.types import ChannelSettings
+from dialogue.features.collective.store import CODE_PATTERN, CollectiveStore
 from dialogue.engine import Engine
-from dialogue.store import ProgressStore
-from dialogue.types import MAX_PAYLOAD_BYTES
+from dialogue.storage.progress import ProgressStore
+from dialogue.types import MAX_PAYLOAD_BYTES, Command
 from tests.conversation import Chat as _Chat
 
 
@@ -305,15 +305,15 @@ def test_names_are_checked_and_cancel_keeps_nothing(engine: Engine, store: Progr
 
 def test_group_chat_links_and_posts_invitation(engine: Engine):
     engine.use_channel(ChannelSettings(bot_username="conseiller_ptce_bot"))
-    nobody = engine.handle_group("someone", "tg-group:-100", "")
+    nobody = engine.handle("someone", Command("collectif", "", group_chat="tg-group:-100"))
     assert "n’est lié à aucun collectif" in nobody[0].text
     _, code = create_collective(engine, "coord", "Collectif A")
-    linked = engine.handle_group("coord", "tg-group:-100", "")
+    linked = engine.handle("coord", Command("collectif", "", group_chat="tg-group:-100"))
     assert "Ce groupe est maintenant lié au collectif «\u00a0Collectif A\u00a0»" in linked[0].text
     assert f"https://t.me/conseiller_ptce_bot?start={code}" in linked[0].text
-    again = engine.handle_group("someone", "tg-group:-100", "")
+    again = engine.handle("someone", Command("collectif", "", group_chat="tg-group:-100"))
     assert f"?start={code}" in again[0].text and "message privé" in again[0].text
-    typed_code = engine.handle_group("someone", "tg-group:-100", code, command="rejoindre")
+    typed_code = engine.handle("someone", Command("rejoindre", code, group_chat="tg-group:-100"))
     assert "écrivez-moi en message privé" in typed_code[0].text and code not in typed_code[0].text
     assert typed_code[0].buttons == ()
 
@@ -329,7 +329,7 @@ def test_every_collective_payload_fits_telegram(engine: Engine):
 def test_migration_adds_tables_to_an_existing_database(tmp_path):
     path = tmp_path / "old.db"
     db = Database(path)
-    from dialogue.store import migrations
+    from dialogue.storage.progress import migrations
 
     migrations.apply(db, stop_before="m_collectives_001")
     assert not db["collectives"].exists()

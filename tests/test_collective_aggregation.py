@@ -1,4 +1,4 @@
-"""Pure aggregation of a collective's answers (dialogue/collective.py) and the debate points file."""
+"""Pure aggregation of a collective's answers (dialogue/features/collective/aggregation.py) and the debate points file."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dialogue.collective import (
+from dialogue.features.collective.aggregation import (
     AGREEMENT_THRESHOLD,
     MIN_ANSWERS,
     QuestionSpec,

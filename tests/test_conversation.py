@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from dialogue.engine import Engine
-from dialogue.store import ProgressStore
+from dialogue.storage.progress import ProgressStore
 from knowledge.conversation import load_conversation
 from knowledge.errors import KnowledgeErrors
 from knowledge.loader import DATA_DIR

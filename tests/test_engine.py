@@ -8,8 +8,8 @@ import pytest
 from sqlite_utils import Database
 
 from dialogue.engine import Engine
-from dialogue.machine import MENU, TOPIC
-from dialogue.store import ProgressStore
+from dialogue.flows.machine import MENU, TOPIC
+from dialogue.storage.progress import ProgressStore
 from dialogue.types import MAX_PAYLOAD_BYTES
 from tests.conversation import Chat
 

@@ -18,7 +18,7 @@ from pypdf import PdfReader
 
 from bot.terminal import run_chat
 from dialogue.engine import Engine
-from dialogue.store import ProgressStore
+from dialogue.storage.progress import ProgressStore
 from dialogue.types import MAX_PAYLOAD_BYTES, GroupReportRequest, Reply, Say
 from report import build_report
 from report.profile import FIGURE_SIZE, PNG_DPI

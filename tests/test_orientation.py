@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dialogue.engine import Engine
-from dialogue.store import ProgressStore
+from dialogue.storage.progress import ProgressStore
 from tests.conversation import Chat
 
 

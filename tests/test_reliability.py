@@ -47,7 +47,7 @@ from bot.cli import main as cli_main
 from bot.render import split_text, to_html
 from dialogue.commands import COMMAND_NAMES
 from dialogue.engine import STALE, Engine
-from dialogue.store import ProgressStore, migrations
+from dialogue.storage.progress import ProgressStore, migrations
 from dialogue.types import MAX_PAYLOAD_BYTES, Choose, Command, Event, Reply, Say
 from knowledge.loader import DATA_DIR, KnowledgeBase
 
@@ -1111,7 +1111,7 @@ def _hold_write_lock(db: Path) -> sqlite3.Connection:
 
 
 def test_turn_is_stored_once_with_its_replies(tmp_path: Path, kb: KnowledgeBase) -> None:
-    from dialogue.store import ProgressStore
+    from dialogue.storage.progress import ProgressStore
 
     store = ProgressStore.open(tmp_path / "p.db")
     engine = Engine(kb, store)
@@ -1135,7 +1135,7 @@ def test_turn_is_stored_once_with_its_replies(tmp_path: Path, kb: KnowledgeBase)
 
 
 def test_locked_turn_writes_nothing_and_read_only_turn_goes_through(tmp_path: Path, kb: KnowledgeBase) -> None:
-    from dialogue.store import BOT_BUSY_TIMEOUT_MS, DatabaseBusy, ProgressStore
+    from dialogue.storage.progress import BOT_BUSY_TIMEOUT_MS, DatabaseBusy, ProgressStore
 
     db = tmp_path / "p.db"
     store = ProgressStore.open(db, busy_timeout_ms=BOT_BUSY_TIMEOUT_MS)
@@ -1162,7 +1162,7 @@ def test_locked_turn_writes_nothing_and_read_only_turn_goes_through(tmp_path: Pa
 
 
 def test_replaced_database_file_is_noticed(tmp_path: Path) -> None:
-    from dialogue.store import DatabaseGone, ProgressStore
+    from dialogue.storage.progress import DatabaseGone, ProgressStore
 
     db = tmp_path / "p.db"
     store = ProgressStore.open(db)

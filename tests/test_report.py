@@ -19,8 +19,8 @@ from pypdf import PdfReader
 from bot.cli import main as cli_main
 from bot.terminal import run_chat
 from dialogue.engine import Engine
-from dialogue.store import ProgressStore
-from dialogue.synthesis import build_synthesis
+from dialogue.storage.progress import ProgressStore
+from dialogue.flows.synthesis import build_synthesis
 from dialogue.types import Command, ReportRequest
 from knowledge.flows import NEXT_STEPS_SECTION
 from report import EmptyReport, build_report, file_names
@@ -457,7 +457,7 @@ def test_derived_short_synthesis_is_short_and_comes_first(kb, mature):
 
 
 def test_short_synthesis_of_the_synthesis_module_is_used_when_it_exists(kb, monkeypatch):
-    import dialogue.synthesis as synthesis_module
+    import dialogue.flows.synthesis as synthesis_module
 
     def render_short(synthesis):
         return ["**Votre synthèse en bref**", "- Un constat court et clair.", "Voir le détail"]

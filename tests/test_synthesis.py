@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialogue.synthesis import (
+from dialogue.flows.synthesis import (
     MAX_MESSAGE,
     SHORT_MAX,
     build_synthesis,

@@ -13,10 +13,10 @@ from sqlite_utils import Database
 from bot import insights
 from bot.cli import main
 from dialogue.engine import Engine
-from dialogue.handover_store import HandoverStore
-from dialogue.question_log import QuestionLog
-from dialogue.store import ProgressStore
-from dialogue.team_flow import TeamServices
+from dialogue.features.team.handovers import HandoverStore
+from dialogue.features.team.question_log import QuestionLog
+from dialogue.storage.progress import ProgressStore
+from dialogue.features.team.flow import TeamServices
 from dialogue.types import Choose
 from knowledge.text import normalise
 from tests.conversation import Chat

@@ -988,7 +988,7 @@ class BusyEngine(FakeEngine):
         self.error = error
 
     def handle(self, user_id: str, event: Event) -> list[Reply]:
-        from dialogue.store import DatabaseBusy
+        from dialogue.storage.errors import DatabaseBusy
 
         if self.busy:
             self.busy -= 1
@@ -1025,7 +1025,7 @@ class TestStorageFaults:
         assert errors == []
 
     async def test_unwritable_database_tells_the_user(self, no_wait: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
-        from dialogue.store import StorageUnavailable
+        from dialogue.storage.errors import StorageUnavailable
 
         monkeypatch.setattr(tg, "UNAVAILABLE_WAIT_LIMIT", 0.0)
         request, errors = await self._run(BusyEngine(busy=1, error=StorageUnavailable), "bonjour")

@@ -568,7 +568,7 @@ def test_read_only_database_at_start_exits_1(api: FakeBotApi, tmp_path: Path) ->
 
     db = tmp_path / "ro" / "p.db"
     db.parent.mkdir()
-    from dialogue.store import ProgressStore
+    from dialogue.storage.progress import ProgressStore
 
     ProgressStore.open(db).close()
     queue_path_for(db).touch()

@@ -47,7 +47,7 @@ CLOSED = "closed"
 
 
 def create_tables(db: Database) -> None:
-    """Schema of the collectives (applied by the ``m_collectives_001`` migration of dialogue/store.py)."""
+    """Schema of the collectives (applied by the ``m_collectives_001`` migration of dialogue/storage/progress.py)."""
     db["collectives"].create(
         {
             "id": str,

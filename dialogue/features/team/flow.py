@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dialogue.handover_store import MAX_QUESTION, HandoverLimit, HandoverStore
-from dialogue.question_log import LoggedQuestion, QuestionLog
-from dialogue.store import UserRecord
+from dialogue.features.team.handovers import MAX_QUESTION, HandoverLimit, HandoverStore
+from dialogue.features.team.question_log import LoggedQuestion, QuestionLog
+from dialogue.storage.progress import UserRecord
 from dialogue.types import Button, Reply
 from knowledge.loader import KnowledgeBase
 from knowledge.text import normalise

@@ -136,9 +136,9 @@ class QuestionLog:
             self._salt = salt_of(db)
             self.purge()
         except sqlite3.DatabaseError as error:
-            from dialogue.store import StorageError, _describe
+            from dialogue.storage.errors import StorageError, describe
 
-            raise StorageError(_describe(error)) from error
+            raise StorageError(describe(error)) from error
 
     def user_hash(self, user_id: str) -> str:
         return hash_user(self._salt, user_id)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only: ``ptce-bot ask`` must not pay for importing sqlite-utils
     from sqlite_utils import Database
 
-from dialogue.question_log import hash_user, iso, salt_of, utc_now
+from dialogue.features.team.question_log import hash_user, iso, salt_of, utc_now
 
 MAX_OPEN_PER_USER = 3
 MAX_QUESTION = 1000

@@ -26,7 +26,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dialogue.no_numpy import numpy_hidden
+from dialogue.storage.errors import DatabaseBusy, DatabaseGone, StorageError, StorageUnavailable, describe, storage_error
+from dialogue.storage.files import create_private
+from dialogue.storage.no_numpy import numpy_hidden
 
 with numpy_hidden():  # sqlite-utils would import numpy (installed for the PDF report) at start-up
     from sqlite_utils import Database
@@ -91,8 +93,8 @@ def m002_activity_and_history(db: Database) -> None:
 
 @migrations()
 def m_collectives_001(db: Database) -> None:
-    """Collectives, memberships, invitation codes (« Regards croisés », dialogue/collective_store.py)."""
-    from dialogue.collective_store import create_tables
+    """Collectives, memberships, invitation codes (« Regards croisés », dialogue/features/collective/store.py)."""
+    from dialogue.features.collective.store import create_tables
 
     create_tables(db)
 
@@ -110,7 +112,7 @@ def m003_turn_markers(db: Database) -> None:
 
 @migrations()
 def m_team_001_question_log_and_handovers(db: Database) -> None:
-    from dialogue.question_log import create_team_tables
+    from dialogue.features.team.question_log import create_team_tables
 
     create_team_tables(db)
 
@@ -127,29 +129,6 @@ _UPSERT_ANSWER = (
     "answered_at = excluded.answered_at"
 )
 _INSERT_HISTORY = "INSERT INTO answer_history (user_id, question, value, skipped, answered_at) VALUES (?, ?, ?, ?, ?)"
-
-
-class StorageError(RuntimeError):
-    """The database cannot be opened or written (read-only file, locked, not SQLite)."""
-
-    #: True when waiting may help (lock held by another program, disk full, file read-only).
-    transient = False
-
-
-class DatabaseBusy(StorageError):
-    """Another program holds the write lock: the change was not made, try again later."""
-
-    transient = True
-
-
-class StorageUnavailable(StorageError):
-    """The file cannot be written right now (read-only, disk full, I/O error)."""
-
-    transient = True
-
-
-class DatabaseGone(StorageError):
-    """The database file was deleted or replaced while open: writing on would lose everything."""
 
 
 #: Lock wait inside SQLite for the bot's writes: short, the caller retries off the event loop.
@@ -227,7 +206,7 @@ class ProgressStore:
         try:
             migrations.apply(db)
         except sqlite3.DatabaseError as error:
-            raise _storage_error(error) from error
+            raise storage_error(error) from error
 
     @classmethod
     def open(
@@ -242,7 +221,7 @@ class ProgressStore:
         try:
             if path.parent and not path.parent.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
-            _create_private(path)
+            create_private(path)
             db = Database(sqlite3.connect(str(path), check_same_thread=False))
             db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             if db.journal_mode != "wal":
@@ -250,9 +229,9 @@ class ProgressStore:
             # WAL + NORMAL: a commit survives the process being killed; only a power cut or an OS crash
             # may roll back the last commits (never corrupting the file). Saves one fsync per event.
             db.execute("PRAGMA synchronous = NORMAL")
-            _create_private(path)
+            create_private(path)
         except (sqlite3.DatabaseError, OSError) as error:
-            raise StorageError(f"{path} : {_describe(error)}") from error
+            raise StorageError(f"{path} : {describe(error)}") from error
         return cls(db, path)
 
     @classmethod
@@ -268,7 +247,7 @@ class ProgressStore:
     def check_writable(self) -> None:
         """Raise :class:`StorageError` unless a write can be committed now (start-up check)."""
         if self.path is not None and not os.access(self.path, os.W_OK):
-            raise StorageError(f"{self.path} : {_describe(sqlite3.OperationalError('readonly'))}")
+            raise StorageError(f"{self.path} : {describe(sqlite3.OperationalError('readonly'))}")
         try:
             with self.db.atomic():
                 # A real write (rolled back by nothing: the same value is written back).
@@ -276,7 +255,7 @@ class ProgressStore:
                 self.db.execute(f"PRAGMA user_version = {int(version)}")
                 self.db.execute("DELETE FROM turn_markers WHERE at < ?", [time.time() - MARKER_TTL])
         except sqlite3.DatabaseError as error:
-            raise StorageError(f"{self.path} : {_describe(error)}") from error
+            raise StorageError(f"{self.path} : {describe(error)}") from error
 
     def file_replaced(self) -> bool:
         """True if the database file was deleted, moved away or replaced since it was opened."""
@@ -317,11 +296,11 @@ class ProgressStore:
         back, so nothing half-written remains.
         """
         if self.file_replaced():
-            raise DatabaseGone(_describe(sqlite3.OperationalError("disk I/O error")))
+            raise DatabaseGone(describe(sqlite3.OperationalError("disk I/O error")))
         try:
             row = self.db.execute("SELECT replies FROM turn_markers WHERE key = ?", [key]).fetchone()
         except sqlite3.DatabaseError as error:
-            raise _storage_error(error) from error
+            raise storage_error(error) from error
         if row is not None:
             self.last_turn_wrote = True
             return decode(row[0])
@@ -340,7 +319,7 @@ class ProgressStore:
             except sqlite3.DatabaseError as error:
                 # WAL pages reach the disk at COMMIT: a turn that only stamped « last seen »
                 # stays valid when that stamp cannot be written (read-only file, full disk).
-                if self._wrote or not _storage_error(error).transient:
+                if self._wrote or not storage_error(error).transient:
                     raise
                 if self.db.conn.in_transaction:
                     self.db.execute("ROLLBACK")
@@ -349,7 +328,7 @@ class ProgressStore:
             if self.db.conn.in_transaction:
                 self.db.execute("ROLLBACK")
             if isinstance(error, sqlite3.DatabaseError):
-                raise _storage_error(error) from error
+                raise storage_error(error) from error
             raise
         return replies
 
@@ -434,7 +413,7 @@ class ProgressStore:
                     self.db.execute(_INSERT_HISTORY, row)
                     record.answered_at[question] = stamp
         except sqlite3.DatabaseError as error:
-            failure = _storage_error(error)
+            failure = storage_error(error)
             if touch_only and failure.transient:
                 return  # only the « last seen » stamp is lost; the next real write carries it
             raise failure from error
@@ -450,13 +429,13 @@ class ProgressStore:
                 for table in ("answer_history", "answers", "turn_markers"):
                     self.db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])
                 self.db.execute("DELETE FROM users WHERE id = ?", [user_id])
-                from dialogue.collective_store import forget_person  # their place in every collective
-                from dialogue.question_log import forget_user_rows  # their logged questions and hand-overs
+                from dialogue.features.collective.store import forget_person  # their place in every collective
+                from dialogue.features.team.question_log import forget_user_rows  # their logged questions and hand-overs
 
                 forget_person(self.db, user_id)
                 forget_user_rows(self.db, user_id)
         except sqlite3.DatabaseError as error:
-            raise _storage_error(error) from error
+            raise storage_error(error) from error
         self._wrote = self._forgot = True
 
     def mark_inactive(self, user_id: str) -> None:
@@ -464,7 +443,7 @@ class ProgressStore:
             with self.db.atomic():
                 self.db.execute("UPDATE users SET active = 0 WHERE id = ?", [user_id])
         except sqlite3.DatabaseError as error:
-            raise _storage_error(error) from error
+            raise storage_error(error) from error
 
     def count_users(self) -> int:
         return self.db["users"].count
@@ -481,54 +460,9 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return (info.st_dev, info.st_ino)
 
 
-def _storage_error(error: BaseException) -> StorageError:
-    """The :class:`StorageError` subclass matching an SQLite error."""
-    message = str(error).lower()
-    if "locked" in message or "busy" in message:
-        return DatabaseBusy(_describe(error))
-    if "readonly" in message or "read-only" in message or "disk is full" in message or "disk i/o" in message:
-        return StorageUnavailable(_describe(error))
-    return StorageError(_describe(error))
-
-
-def _create_private(path: Path) -> None:
-    """The database holds personal data: owner-only (0600) whatever the umask.
-
-    SQLite gives the -wal and -shm files the main file's mode, so creating the
-    main file first with 0600 is enough; existing files are tightened too.
-    """
-    if str(path) == ":memory:":
-        return
-    try:
-        if not path.exists():
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-        for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-            if candidate.exists() and candidate.stat().st_mode & 0o777 != 0o600:
-                os.chmod(candidate, 0o600)
-    except OSError:
-        pass  # read-only file or folder: SQLite's own error, described in French, follows
-
-
 def _json_object(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text) if text else {}
     except json.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _describe(error: BaseException) -> str:
-    message = str(error).lower()
-    if "readonly" in message or "read-only" in message:
-        return "la base de données est en lecture seule (vérifiez les droits du fichier)."
-    if "locked" in message or "busy" in message:
-        return "la base de données est verrouillée par un autre programme."
-    if "disk is full" in message:
-        return "le disque est plein."
-    if "disk i/o error" in message:
-        return "écriture impossible sur le disque (disque plein, limite de taille atteinte ou fichier supprimé)."
-    if "unable to open" in message:
-        return "impossible d’ouvrir le fichier (dossier en lecture seule, droits insuffisants ou chemin invalide)."
-    if "not a database" in message or "file is encrypted" in message:
-        return "ce fichier n’est pas une base SQLite valide."
-    return f"erreur de base de données : {message}"

@@ -4,7 +4,7 @@ The engine hands over three kinds of events (see ``Engine._command``,
 ``_choose`` and ``_say``): commands, button presses whose payload starts with
 ``k:``, and free text while a name is awaited. Everything said to the user
 about collectives is written here; the aggregation is in
-:mod:`dialogue.collective`, the storage in :mod:`dialogue.collective_store`.
+:mod:`dialogue.features.collective.aggregation`, the storage in :mod:`dialogue.features.collective.store`.
 
 Payloads are ``k:<action>:<collective id>``: at most 2 + 6 + 1 + 8 bytes.
 A button press is never trusted on its own: every action checks the person's
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from dialogue.collective import (
+from dialogue.features.collective.aggregation import (
     AGREEMENT_THRESHOLD,
     MIN_ANSWERS,
     GroupProfile,
@@ -28,15 +28,15 @@ from dialogue.collective import (
     debate_points,
     group_synthesis,
 )
-from dialogue.collective_store import (
+from dialogue.features.collective.store import (
     INVITED,
     Collective,
     CollectiveStore,
     Membership,
     looks_like_code,
 )
-from dialogue.synthesis import cited_line, pack_messages
-from dialogue.types import Button, GroupReportRequest, Reply
+from dialogue.flows.synthesis import cited_line, pack_messages
+from dialogue.types import ChannelSettings, Button, GroupReportRequest, Reply
 from knowledge.debate import DebateRules
 from knowledge.flows import NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase
@@ -50,17 +50,6 @@ CANCEL_BUTTON = Button("Annuler", "k:cancel")
 CONTESTED = "⚖️"
 PDF_LABEL = "Recevoir la vue de groupe (PDF)"
 GONE = "Ce collectif n’existe plus : la personne qui le coordonnait l’a supprimé. Il n’y a plus de vue de groupe à envoyer."
-
-
-@dataclass(slots=True)
-class ChannelSettings:
-    """What the channel tells the engine about itself.
-
-    ``bot_username`` (Telegram) turns invitations into ``https://t.me/<bot>?start=<code>``
-    links; without it (terminal) people type the code with /rejoindre.
-    """
-
-    bot_username: str | None = None
 
 
 def _percent(value: float) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from transitions.extensions.diagrams import GraphMachine
 
-from dialogue.machine import CONFIRM_FORGET, CONFIRM_RESTART, GLOSSARY, MENU, TOPIC, FlowMachine, done_state
+from dialogue.flows.machine import CONFIRM_FORGET, CONFIRM_RESTART, GLOSSARY, MENU, TOPIC, FlowMachine, done_state
 from knowledge.loader import KnowledgeBase
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date
 
-from dialogue.store import UserRecord
+from dialogue.storage.progress import UserRecord
 from dialogue.types import Button, Reply, ReportRequest
 from knowledge.text import normalise
 

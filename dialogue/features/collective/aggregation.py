@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from dialogue.synthesis import Synthesis, build_synthesis
+from dialogue.flows.synthesis import Synthesis, build_synthesis
 from knowledge.debate import DebatePoint
 from knowledge.flows import Condition, SynthesisRules
 
