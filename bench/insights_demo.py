@@ -17,6 +17,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from dialogue.engine import Engine
+
+from dialogue.features.registry import standard_features
 from dialogue.features.team.handovers import HandoverStore
 from dialogue.features.team.question_log import QuestionLog
 from dialogue.storage.progress import ProgressStore
@@ -54,7 +56,7 @@ def simulate(db_path: Path, *, users: int = 300, days: int = 30, seed: int = 12)
     clock = lambda: now[0]  # noqa: E731
     log = QuestionLog(store.db, clock=clock, retention_days=3650)
     handovers = HandoverStore(store.db, clock=clock)
-    engine = Engine(kb, store, clock=clock, team=TeamServices(log, handovers))
+    engine = Engine(kb, store, clock=clock, features=standard_features(team=TeamServices(log, handovers)))
     questions = corpus_questions()
     # A few questions come back often, as in real traffic.
     popular = rng.sample(questions, 25)

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    from dialogue.engine import create_engine
+    from dialogue.assembly import create_engine
 
     from bench.workload import Workload, interleave
 

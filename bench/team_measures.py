@@ -16,6 +16,7 @@ import time
 from bench.report import Section, summarise_ms
 from bench.workload import Workload, interleave
 from dialogue.engine import Engine
+from dialogue.features.registry import standard_features
 from dialogue.features.team.handovers import HandoverStore
 from dialogue.features.team.question_log import QuestionLog
 from dialogue.storage.progress import ProgressStore
@@ -63,7 +64,7 @@ def _engines_ab(kb: KnowledgeBase, tmp, order) -> tuple[dict, dict, dict]:
         store = ProgressStore.open(tmp / f"{name}.db")
         log = _TimedLog(store.db, enabled=enabled)
         log.samples = []
-        engines[name] = (Engine(kb, store, team=TeamServices(log, HandoverStore(store.db))), log)
+        engines[name] = (Engine(kb, store, features=standard_features(team=TeamServices(log, HandoverStore(store.db)))), log)
     samples: dict[str, list[int]] = {"off": [], "on": []}
     clock = time.perf_counter_ns
     try:

@@ -356,7 +356,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from datetime import date
 
     from bot.report_files import default_directory, write_files
-    from dialogue.storage.progress import ProgressStore, StorageError
+    from dialogue.storage.errors import StorageError
+    from dialogue.storage.progress import ProgressStore
+    from dialogue.features.report_request import ptce_name
     from dialogue.types import ReportRequest
 
     kb = _load(args)
@@ -379,7 +381,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         kind="formes" if record.flow == "formes" else "synthesis",
         answers={key: value for key, value in record.answers.items() if key in questions},
         day=date.today(),
-        ptce_name=record.context.get("ptce_name", ""),
+        ptce_name=ptce_name(record),
     )
     directory = Path(args.out) if args.out else default_directory(args.db)
     return EXIT_OK if write_files(kb, request, directory, sys.stdout) else EXIT_USAGE

@@ -48,9 +48,9 @@ def add_commands(sub, db_help: str) -> None:
 
 
 def _open(args: argparse.Namespace):
-    from dialogue.storage.progress import ProgressStore
+    from dialogue.assembly import open_store
 
-    return ProgressStore.open(args.db)
+    return open_store(args.db)
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:

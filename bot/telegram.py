@@ -1519,7 +1519,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def open_storage(db: str | os.PathLike | None, **engine_options: Any) -> tuple[EngineLike, TelegramQueue]:
     """The engine and the durable queue, both checked writable (``StorageError`` otherwise)."""
-    from dialogue.engine import create_engine  # imported late: heavy, and needs the data
+    from dialogue.assembly import create_engine  # imported late: heavy, and needs the data
     from dialogue.storage.progress import BOT_BUSY_TIMEOUT_MS, default_db_path
 
     engine = create_engine(db, **engine_options)

@@ -58,7 +58,7 @@ def parse_input(line: str, buttons: list[Button]) -> Event | None:
 
 def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Run the conversation until end of input or Ctrl-C."""
-    from dialogue.engine import create_engine
+    from dialogue.assembly import create_engine
 
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout

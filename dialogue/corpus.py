@@ -77,7 +77,7 @@ def play(engine, category: str, script: dict[str, Any], user: str) -> ScriptResu
         replies = engine.handle(user, event)
         text = _text(replies)
         record = engine.store.load(user)
-        context = record.context if record else {}
+        current_topic = record.context.topic if record else None
         kb = engine.kb
 
         def fail(why: str) -> None:
@@ -88,7 +88,8 @@ def play(engine, category: str, script: dict[str, Any], user: str) -> ScriptResu
             if normalise(topic.title) not in normalise(text):
                 fail(f"sujet attendu {turn['topic']}")
         if "part" in turn:
-            topic = kb.topics[turn.get("topic") or context.get("topic", "")] if (turn.get("topic") or context.get("topic")) in kb.topics else None
+            topic_id = turn.get("topic") or current_topic
+            topic = kb.topics[topic_id] if topic_id in kb.topics else None
             markers = {"more": "en savoir plus", "vig": "Points de vigilance"}
             if topic is None or (turn["part"] in markers and markers[turn["part"]] not in text):
                 fail(f"partie attendue {turn['part']}")

@@ -204,14 +204,15 @@ def _percent(value: float) -> str:
 
 
 def _short(text: str) -> str:
-    from dialogue.features.collective.flow import _short as short
+    from dialogue.features.collective.wording import short_question
 
-    return short(text)
+    return short_question(text)
 
 
 def _spread_text(spread: QuestionSpread) -> str:
     """The chat's spread line, with the PDF's printable balance sign."""
-    from dialogue.features.collective.flow import CONTESTED as CHAT_CONTESTED, spread_line
+    from dialogue.features.collective.wording import CONTESTED as CHAT_CONTESTED
+    from dialogue.features.collective.wording import spread_line
 
     return spread_line(spread).replace(CHAT_CONTESTED, CONTESTED)
 

@@ -326,15 +326,17 @@ def test_every_collective_payload_fits_telegram(engine: Engine):
     assert payloads and max(len(p.encode()) for p in payloads) <= MAX_PAYLOAD_BYTES
 
 
-def test_migration_adds_tables_to_an_existing_database(tmp_path):
+def test_migration_adds_tables_to_an_existing_database(tmp_path, kb):
     path = tmp_path / "old.db"
     db = Database(path)
-    from dialogue.storage.progress import migrations
+    from dialogue.storage.schema import migrations
 
-    migrations.apply(db, stop_before="m_collectives_001")
+    migrations.apply(db, stop_before="m003_turn_markers")
     assert not db["collectives"].exists()
     db.close()
     store = ProgressStore.open(path)
+    assert not store.db["collectives"].exists()  # the core store knows nothing of the feature
+    Engine(kb, store)
     assert store.db["collectives"].exists() and store.db["collective_members"].exists()
     names = [row["name"] for row in store.db.query("SELECT name FROM _sqlite_migrations")]
     assert "m_collectives_001" in names

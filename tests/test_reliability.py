@@ -47,7 +47,8 @@ from bot.cli import main as cli_main
 from bot.render import split_text, to_html
 from dialogue.commands import COMMAND_NAMES
 from dialogue.engine import STALE, Engine
-from dialogue.storage.progress import ProgressStore, migrations
+from dialogue.storage.progress import ProgressStore
+from dialogue.storage.schema import migrations
 from dialogue.types import MAX_PAYLOAD_BYTES, Choose, Command, Event, Reply, Say
 from knowledge.loader import DATA_DIR, KnowledgeBase
 
@@ -1135,7 +1136,8 @@ def test_turn_is_stored_once_with_its_replies(tmp_path: Path, kb: KnowledgeBase)
 
 
 def test_locked_turn_writes_nothing_and_read_only_turn_goes_through(tmp_path: Path, kb: KnowledgeBase) -> None:
-    from dialogue.storage.progress import BOT_BUSY_TIMEOUT_MS, DatabaseBusy, ProgressStore
+    from dialogue.storage.errors import DatabaseBusy
+    from dialogue.storage.progress import BOT_BUSY_TIMEOUT_MS, ProgressStore
 
     db = tmp_path / "p.db"
     store = ProgressStore.open(db, busy_timeout_ms=BOT_BUSY_TIMEOUT_MS)
@@ -1162,7 +1164,8 @@ def test_locked_turn_writes_nothing_and_read_only_turn_goes_through(tmp_path: Pa
 
 
 def test_replaced_database_file_is_noticed(tmp_path: Path) -> None:
-    from dialogue.storage.progress import DatabaseGone, ProgressStore
+    from dialogue.storage.errors import DatabaseGone
+    from dialogue.storage.progress import ProgressStore
 
     db = tmp_path / "p.db"
     store = ProgressStore.open(db)

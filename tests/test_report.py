@@ -300,7 +300,7 @@ def test_document_button_asks_the_name_once_then_requests_the_report(engine):
     request = next(reply.attachment for reply in chat.replies if reply.attachment)
     assert request.ptce_name == "Pôle des Coopérations"
     assert request.answers == {"typologie": "territoire"}
-    assert engine.store.load("tester").context["ptce_name"] == "Pôle des Coopérations"
+    assert engine.store.load("tester").context.feature("report")["name"] == "Pôle des Coopérations"
     # asked once: the next request goes straight to the document
     chat.send("/synthese")
     chat.press("Recevoir le document (PDF)")
@@ -370,7 +370,7 @@ def test_the_name_question_is_cancelled_by_another_action(engine):
     chat.send("/menu")
     chat.send("c’est quoi un PTCE ?")
     assert "figurera sur le document" not in chat.text
-    assert "ptce_name" not in engine.store.load("tester").context
+    assert "name" not in engine.store.load("tester").context.features.get("report", {})
 
 
 def test_legal_guide_end_offers_the_document_with_its_table(engine):

@@ -13,6 +13,8 @@ from sqlite_utils import Database
 from bot import insights
 from bot.cli import main
 from dialogue.engine import Engine
+from dialogue.features.registry import standard_features
+from dialogue.features.team.schema import ensure_team_tables
 from dialogue.features.team.handovers import HandoverStore
 from dialogue.features.team.question_log import QuestionLog
 from dialogue.storage.progress import ProgressStore
@@ -157,7 +159,7 @@ def test_forget_removes_the_persons_log_and_hand_overs(kb, store) -> None:
 
 def test_logging_can_be_switched_off(kb, store) -> None:
     services = TeamServices(QuestionLog(store.db, enabled=False), HandoverStore(store.db))
-    chat = Chat(Engine(kb, store, team=services))
+    chat = Chat(Engine(kb, store, features=standard_features(team=services)))
     chat.send("Qu’est-ce qu’un PTCE exactement ?")
     chat.choose(_button(chat, "👍").payload)
     assert store.db["question_log"].count == 0
@@ -167,7 +169,7 @@ def test_retention_purges_old_questions_at_start_and_daily(kb, store) -> None:
     now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
     log = QuestionLog(store.db, retention_days=30, clock=lambda: now[0])
     services = TeamServices(log, HandoverStore(store.db))
-    chat = Chat(Engine(kb, store, team=services))
+    chat = Chat(Engine(kb, store, features=standard_features(team=services)))
     chat.send("Qu’est-ce qu’un PTCE exactement ?")
     now[0] += timedelta(days=20)
     chat.send("Comment financer un PTCE ?")
@@ -208,6 +210,7 @@ def test_database_files_are_private_whatever_the_umask(kb, tmp_path) -> None:
 def _fixture_db(kb) -> ProgressStore:
     """Known counts: 3 users, 8 questions over two weeks, one orientation finished, one stopped."""
     store = ProgressStore(Database(memory=True))
+    ensure_team_tables(store.db)
     rows = [
         ("2026-03-02T10:00:00+00:00", "a", "c est quoi un ptce", "ptce.definition", "ptce.socle_commun", "confident", 1),
         ("2026-03-02T10:05:00+00:00", "a", "meteo a brest", None, None, "declined", None),
@@ -321,7 +324,7 @@ def test_glossary_questions_are_logged_too(chat, store) -> None:
 
 def test_help_says_nothing_is_logged_when_logging_is_off(kb, store) -> None:
     services = TeamServices(QuestionLog(store.db, enabled=False, retention_days=30), HandoverStore(store.db))
-    chat = Chat(Engine(kb, store, team=services))
+    chat = Chat(Engine(kb, store, features=standard_features(team=services)))
     chat.send("/aide")
     assert "ne sont pas enregistrées" in chat.replies[0].text and "30 jours" not in chat.replies[0].text
 

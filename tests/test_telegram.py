@@ -924,7 +924,7 @@ class TestCommandLine:
 
 def _engine_importable() -> bool:
     try:
-        from dialogue.engine import create_engine  # noqa: F401
+        from dialogue.assembly import create_engine  # noqa: F401
     except Exception:  # not written yet, or still incomplete
         return False
     return True
@@ -937,7 +937,7 @@ _HAS_ENGINE = _engine_importable()
 class TestWithRealEngine:
     @pytest.fixture
     async def real(self, tmp_path, no_wait):
-        from dialogue.engine import create_engine
+        from dialogue.assembly import create_engine
 
         engine = create_engine(tmp_path / "db.sqlite")
         request = RecordingRequest()

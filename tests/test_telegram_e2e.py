@@ -318,7 +318,7 @@ _replays = itertools.count()
 
 def _expected(tmp_path: Path, plans: dict[int, list[str]]) -> dict[int, list[str]]:
     """The HTML texts each chat must receive, in order, for its plan (replayed on a local engine)."""
-    from dialogue.engine import create_engine
+    from dialogue.assembly import create_engine
     from dialogue.types import Command, Say
 
     engine = create_engine(tmp_path / f"expected-{next(_replays)}.db")

@@ -26,96 +26,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from dialogue.storage.errors import DatabaseBusy, DatabaseGone, StorageError, StorageUnavailable, describe, storage_error
+from dialogue.context import ConversationContext
+from dialogue.storage.errors import DatabaseGone, StorageError, describe, storage_error
 from dialogue.storage.files import create_private
 from dialogue.storage.no_numpy import numpy_hidden
 
 with numpy_hidden():  # sqlite-utils would import numpy (installed for the PDF report) at start-up
     from sqlite_utils import Database
-    from sqlite_utils.migrations import Migrations
+
+from dialogue.storage.schema import migrations
 
 DEFAULT_DB = "ptce.db"
 
 AnswerValue = str | list[str] | None  # None: explicitly skipped
-
-migrations = Migrations("ptce_progress")
-
-
-@migrations()
-def m001_users_and_answers(db: Database) -> None:
-    db["users"].create(
-        {
-            "id": str,
-            "state": str,
-            "flow": str,
-            "knowledge_version": str,
-            "first_seen": str,
-            "last_seen": str,
-            "context": str,
-        },
-        pk="id",
-        not_null={"state"},
-    )
-    db["answers"].create(
-        {
-            "user_id": str,
-            "question": str,
-            "value": str,
-            "skipped": int,
-            "answered_at": str,
-        },
-        pk=("user_id", "question"),
-        foreign_keys=[("user_id", "users", "id")],
-    )
-
-
-@migrations()
-def m002_activity_and_history(db: Database) -> None:
-    db["users"].add_column("active", int, not_null_default=1)
-    db["answer_history"].create(
-        {
-            "id": int,
-            "user_id": str,
-            "question": str,
-            "value": str,
-            "skipped": int,
-            "answered_at": str,
-        },
-        pk="id",
-    )
-    db["answer_history"].create_index(["user_id", "question"])
-    # Answers stored before the history existed become its first entries.
-    db.execute(
-        "INSERT INTO answer_history (user_id, question, value, skipped, answered_at) "
-        "SELECT user_id, question, value, skipped, answered_at FROM answers"
-    )
-
-
-@migrations()
-def m_collectives_001(db: Database) -> None:
-    """Collectives, memberships, invitation codes (« Regards croisés », dialogue/features/collective/store.py)."""
-    from dialogue.features.collective.store import create_tables
-
-    create_tables(db)
-
-
-@migrations()
-def m003_turn_markers(db: Database) -> None:
-    # A channel's turn that changed the progress, with the replies it produced, kept until the
-    # channel has queued those replies (then pruned): a turn found here is never applied twice.
-    db["turn_markers"].create(
-        {"key": str, "user_id": str, "replies": str, "at": float}, pk="key"
-    )
-    db["turn_markers"].create_index(["user_id"])
-    db["turn_markers"].create_index(["at"])
-
-
-@migrations()
-def m_team_001_question_log_and_handovers(db: Database) -> None:
-    from dialogue.features.team.question_log import create_team_tables
-
-    create_team_tables(db)
-
 
 _UPSERT_USER = (
     "INSERT INTO users (id, state, flow, knowledge_version, first_seen, last_seen, context, active) "
@@ -153,7 +76,7 @@ class UserRecord:
     first_seen: str = field(default_factory=now)
     last_seen: str = field(default_factory=now)
     active: bool = True
-    context: dict[str, Any] = field(default_factory=dict)
+    context: ConversationContext = field(default_factory=ConversationContext)
     answers: dict[str, AnswerValue] = field(default_factory=dict)
     answered_at: dict[str, str] = field(default_factory=dict)
     is_new: bool = False
@@ -165,19 +88,14 @@ class UserRecord:
 _NOT_ESSENTIAL = frozenset({"last_seen", "answers", "answered_at", "is_new", "loaded"})
 
 
-#: Context keys that only remember the screen (buttons shown, whether they await a choice,
-#: wording counters). Like ``last_seen`` they are written best effort: a turn that changes
-#: nothing else (/aide, the menu) must still be served while another program holds the
-#: write lock (issue 14). Losing them costs at most a typed label matched against the
-#: previous screen, or a repeated wording.
-SCREEN_CONTEXT_KEYS = frozenset({"buttons", "pending", "said"})
-
-
 def _essential_value(record: UserRecord, name: str) -> Any:
-    value = getattr(record, name)
+    # The screen memory (buttons shown, whether they await a choice, wording counters) is
+    # written best effort like ``last_seen``: a turn that changes nothing else (/aide, the
+    # menu) must still be served while another program holds the write lock. Losing it costs
+    # at most a typed label matched against the previous screen, or a repeated wording.
     if name == "context":
-        return {key: item for key, item in value.items() if key not in SCREEN_CONTEXT_KEYS}
-    return value
+        return record.context.to_dict(screen=False)
+    return getattr(record, name)
 
 
 def _essentials(record: UserRecord) -> tuple:
@@ -203,6 +121,8 @@ class ProgressStore:
         self._wrote = self._forgot = False
         #: Whether the last :meth:`once` turn changed the progress (set in the thread that ran it).
         self.last_turn_wrote = False
+        #: What features delete about a person on /oublier, inside the same transaction.
+        self._forget_hooks: list[Callable[[Database, str], None]] = []
         try:
             migrations.apply(db)
         except sqlite3.DatabaseError as error:
@@ -353,7 +273,7 @@ class ProgressStore:
             first_seen=row["first_seen"],
             last_seen=row["last_seen"],
             active=bool(row["active"]),
-            context=_json_object(row["context"]),
+            context=ConversationContext.from_json(row["context"]),
         )
         record.loaded = _essentials(record)
         for answer in self.db.query(
@@ -371,7 +291,7 @@ class ProgressStore:
     ) -> None:
         """Write the user row and the changed answers in one transaction.
 
-        When nothing but ``last_seen`` and the screen memory (``SCREEN_CONTEXT_KEYS``)
+        When nothing but ``last_seen`` and the screen memory (``ConversationContext.SCREEN_FIELDS``)
         changed, the write is best effort: skipped (not waited for) while another program
         holds the lock.
         """
@@ -392,7 +312,7 @@ class ProgressStore:
                         record.knowledge_version,
                         record.first_seen,
                         record.last_seen,
-                        json.dumps(record.context, ensure_ascii=False),
+                        record.context.to_json(),
                         int(record.active),
                     ],
                 )
@@ -422,6 +342,11 @@ class ProgressStore:
         record.loaded = _essentials(record)
         record.is_new = False
 
+    def add_forget_hook(self, hook: Callable[[Database, str], None]) -> None:
+        """``hook(db, user_id)`` runs inside :meth:`forget`'s transaction (once per hook)."""
+        if hook not in self._forget_hooks:
+            self._forget_hooks.append(hook)
+
     def forget(self, user_id: str) -> None:
         """Delete everything stored about a user."""
         try:
@@ -429,11 +354,8 @@ class ProgressStore:
                 for table in ("answer_history", "answers", "turn_markers"):
                     self.db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])
                 self.db.execute("DELETE FROM users WHERE id = ?", [user_id])
-                from dialogue.features.collective.store import forget_person  # their place in every collective
-                from dialogue.features.team.question_log import forget_user_rows  # their logged questions and hand-overs
-
-                forget_person(self.db, user_id)
-                forget_user_rows(self.db, user_id)
+                for hook in self._forget_hooks:
+                    hook(self.db, user_id)
         except sqlite3.DatabaseError as error:
             raise storage_error(error) from error
         self._wrote = self._forgot = True
@@ -458,11 +380,3 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (info.st_dev, info.st_ino)
-
-
-def _json_object(text: str | None) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if text else {}
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}

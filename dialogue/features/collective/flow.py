@@ -13,17 +13,14 @@ role in the collective again (Telegram clients can forge callback data).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 
+from dialogue.buttons import MENU_BUTTON, label
+from dialogue.compiled import ORIENTATION
 from dialogue.features.collective.aggregation import (
-    AGREEMENT_THRESHOLD,
     MIN_ANSWERS,
     GroupProfile,
     QuestionSpec,
-    QuestionSpread,
     aggregate,
     debate_points,
     group_synthesis,
@@ -35,34 +32,17 @@ from dialogue.features.collective.store import (
     Membership,
     looks_like_code,
 )
-from dialogue.flows.synthesis import cited_line, pack_messages
-from dialogue.types import ChannelSettings, Button, GroupReportRequest, Reply
+from dialogue.features.collective.wording import render_group_view
+from dialogue.types import Button, ChannelSettings, GroupReportRequest, Reply
 from knowledge.debate import DebateRules
-from knowledge.flows import NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase
 from knowledge.text import normalise
 
-ORIENTATION = "orientation"
 NAME_MAX = 60
 CONTEXT_KEY = "collectif"
-MENU_BUTTON = Button("Menu", "m")
 CANCEL_BUTTON = Button("Annuler", "k:cancel")
-CONTESTED = "⚖️"
 PDF_LABEL = "Recevoir la vue de groupe (PDF)"
 GONE = "Ce collectif n’existe plus : la personne qui le coordonnait l’a supprimé. Il n’y a plus de vue de groupe à envoyer."
-
-
-def _percent(value: float) -> str:
-    return f"{round(value * 100)}\u00a0%"
-
-
-def _short(text: str) -> str:
-    """A question without its « (plusieurs choix possibles) »-style hint."""
-    return re.sub(r"\s*\([^)]*\)\s*$", "", " ".join(text.split()))
-
-
-def _label(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class CollectiveFlow:
@@ -103,7 +83,7 @@ class CollectiveFlow:
 
     def say(self, record, text: str) -> list[Reply] | None:
         """Free text: an awaited name or code, or a phrase asking for /collectif."""
-        pending = record.context.get(CONTEXT_KEY)
+        pending = record.context.features.get(CONTEXT_KEY)
         if isinstance(pending, dict) and pending.get("await"):
             return self._awaited(record, pending, text.strip())
         plain = normalise(text)
@@ -196,7 +176,7 @@ class CollectiveFlow:
         if len(memberships) == 1:
             return self.page(memberships[0])
         if memberships:
-            rows = [(Button(_label(f"« {m.collective.name} »"), f"k:o:{m.collective.id}"),) for m in memberships]
+            rows = [(Button(label(f"« {m.collective.name} »"), f"k:o:{m.collective.id}"),) for m in memberships]
             rows.append((Button("Créer un collectif", "k:new"),))
             rows.append((MENU_BUTTON,))
             return [Reply("**Vos collectifs** — lequel voulez-vous voir ?", tuple(rows))]
@@ -372,8 +352,8 @@ class CollectiveFlow:
                 f"\n\nVotre orientation compte aujourd’hui pour « {previous.name} ». Une même orientation ne compte "
                 "que pour un collectif à la fois : pour lequel doit-elle compter ?"
             )
-            rows.append((Button(_label(f"« {collective.name} »"), f"k:count:{collective.id}"),))
-            rows.append((Button(_label(f"Garder « {previous.name} »"), f"k:o:{previous.id}"),))
+            rows.append((Button(label(f"« {collective.name} »"), f"k:count:{collective.id}"),))
+            rows.append((Button(label(f"Garder « {previous.name} »"), f"k:o:{previous.id}"),))
         rows.append((MENU_BUTTON,))
         return [Reply(text, tuple(rows))]
 
@@ -475,10 +455,10 @@ class CollectiveFlow:
     # ------------------------------------------------------------------ awaited text
 
     def _await(self, record, what: str, collective_id: str | None = None, **extra) -> None:
-        record.context[CONTEXT_KEY] = {"await": what, "collective": collective_id, **extra}
+        record.context.features[CONTEXT_KEY] = {"await": what, "collective": collective_id, **extra}
 
     def _forget_pending(self, record) -> None:
-        record.context.pop(CONTEXT_KEY, None)
+        record.context.features.pop(CONTEXT_KEY, None)
 
     def _awaited(self, record, pending: dict, text: str) -> list[Reply] | None:
         what = pending.get("await")
@@ -531,119 +511,3 @@ class CollectiveFlow:
 
 
 # --------------------------------------------------------------------------- rendering (pure)
-
-
-def spread_line(spread: QuestionSpread) -> str:
-    """« Oui : 3 · Non : 2 » (single) or « Coordination 4/5 · Animation 2/5 ⚖️ » (multiple)."""
-    if spread.question.kind == "multiple":
-        parts = []
-        for option in spread.options:
-            mark = f" {CONTESTED}" if option.agreement < AGREEMENT_THRESHOLD else ""
-            parts.append(f"{option.label} {option.count}/{spread.answered}{mark}")
-        return " · ".join(parts)
-    return " · ".join(f"{o.label} : {o.count}" for o in spread.options if o.count) or "—"
-
-
-def _question_block(spread: QuestionSpread) -> str:
-    skipped = f", {spread.skipped} passée(s)" if spread.skipped else ""
-    return (
-        f"- **{_short(spread.question.text)}** — accord {_percent(spread.agreement)} "
-        f"({spread.answered} réponses{skipped})\n  {spread_line(spread)}"
-    )
-
-
-def render_group_view(
-    kb: KnowledgeBase,
-    collective: Collective,
-    profile: GroupProfile,
-    signed: Sequence[str],
-    debate: DebateRules,
-) -> list[str]:
-    """The group view as chat messages (light markup of dialogue.types). No individual answer in it."""
-    p = profile.participation
-    head = [f"**Regards croisés — « {collective.name} »**", f"Coordination : {collective.coordinator_name}."]
-    if collective.closed:
-        head.append("Collectif clos : la vue est figée.")
-    head.append(
-        f"Ont ouvert l’invitation : {p.invited} · membres (coordination comprise) : {p.joined} · "
-        f"parcours commencé : {p.answering} · terminé : {p.finished}."
-    )
-    if signed:
-        head.append("Ont signé : " + ", ".join(signed) + ".")
-    head.append(
-        "**Mesure de l’accord** : la part de la réponse majoritaire parmi les membres qui ont répondu. "
-        "Pour une question à choix multiples, chaque option compte comme un oui ou non, puis on fait la moyenne. "
-        f"On parle d’accord à partir de deux tiers ({_percent(AGREEMENT_THRESHOLD)}). "
-        f"Aucune répartition n’est affichée pour une question qui a moins de {MIN_ANSWERS} réponses."
-    )
-    blocks = ["\n".join(head)]
-    divergences = profile.divergences
-    agreements = profile.agreements
-    if not divergences and not agreements:
-        blocks.append(
-            f"Pas encore assez de réponses : il faut au moins {MIN_ANSWERS} membres ayant répondu à une question "
-            "pour en montrer la répartition. Invitez les membres et revenez avec /collectif."
-        )
-        return pack_messages(blocks)
-    if divergences:
-        blocks.append(f"**Où vos avis divergent** (le plus partagé d’abord, {CONTESTED} = option qui divise)\n" + "\n".join(_question_block(s) for s in divergences))
-    if agreements:
-        blocks.append("**Où vous êtes d’accord**\n" + "\n".join(_question_block(s) for s in agreements))
-    if profile.too_few:
-        steps = list(dict.fromkeys(s.question.step_title for s in profile.too_few))
-        blocks.append(
-            f"**Pas assez de réponses** : {len(profile.too_few)} question(s) ont moins de {MIN_ANSWERS} réponses ; "
-            f"leur répartition reste masquée (étapes : {', '.join(steps)})."
-        )
-    chosen = debate_points(profile, debate.points)
-    if chosen:
-        lines = ["**Points à mettre en débat**"]
-        for point, spread in chosen:
-            lines.append(
-                f"\n**{point.theme}** — {kb.document.cite(point.chapter, point.page)}\n"
-                f"À propos de : « {_short(spread.question.text)} » (accord {_percent(spread.agreement)}).\n"
-                f"Ce que dit le document : {point.says}\n"
-                f"Pourquoi c’est important : {point.why}\n"
-                "À discuter ensemble :\n" + "\n".join(f"- {q}" for q in point.ask)
-            )
-        blocks.append("\n".join(lines))
-    blocks.extend(_group_synthesis_blocks(kb, profile))
-    return pack_messages(blocks)
-
-
-def _group_synthesis_blocks(kb: KnowledgeBase, profile: GroupProfile) -> list[str]:
-    result = group_synthesis(kb.synthesis, profile)
-    blocks = [
-        "**Synthèse du groupe** — les règles de la synthèse personnelle, appliquées aux réponses majoritaires "
-        f"du collectif. {CONTESTED} signale un constat qui repose sur une question, ou une option, qui vous divise."
-    ]
-    for section in result.synthesis.sections:
-        if section.skipped or (not section.lines and not section.recommendation_label):
-            continue
-        heading = f"**{section.title}**" if section.id == NEXT_STEPS_SECTION else f"**{section.title}** — chap. {section.chapter}"
-        lines = [heading]
-        contested = result.contested_sections.get(section.id, ())
-        if section.recommendation_label:
-            lines.append(f"Piste qui ressort des réponses majoritaires : **{section.recommendation_label}**")
-            if contested:
-                lines.append(f"{CONTESTED} Piste fragile : vos avis divergent sur " + _joined(contested) + ". À trancher ensemble avant d’agir.")
-        for line in section.lines:
-            lines.append(cited_line(line, section))
-            for spread in result.contested_rules.get(line.rule_id, ()):
-                lines.append(f"  {CONTESTED} avis partagés sur {_contest(spread)}")
-        blocks.append("\n".join(lines))
-    if len(blocks) == 1:
-        blocks.append("Les réponses majoritaires ne suffisent pas encore pour en tirer des constats.")
-    return blocks
-
-
-def _contest(spread: QuestionSpread) -> str:
-    """« Question » (accord 40 %), or for an agreeing multiple choice the options that divide."""
-    if spread.diverges:
-        return f"« {_short(spread.question.text)} » (accord {_percent(spread.agreement)})"
-    options = ", ".join(f"{o.label} ({o.count}/{spread.answered})" for o in spread.contested_options)
-    return f"« {_short(spread.question.text)} » : {options}"
-
-
-def _joined(spreads: Sequence[QuestionSpread]) -> str:
-    return ", ".join(_contest(s) for s in spreads)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
 
 #: Codes travel in Telegram's ``start`` parameter (≤ 64 characters of ``A-Za-z0-9_-``) and are
 #: typed by hand in the terminal: lower case (the engine lower-cases command arguments), no
@@ -47,7 +48,7 @@ CLOSED = "closed"
 
 
 def create_tables(db: Database) -> None:
-    """Schema of the collectives (applied by the ``m_collectives_001`` migration of dialogue/storage/progress.py)."""
+    """Schema of the collectives (applied by the ``m_collectives_001`` migration below)."""
     db["collectives"].create(
         {
             "id": str,
@@ -93,6 +94,20 @@ def create_tables(db: Database) -> None:
         foreign_keys=[("collective_id", "collectives", "id")],
     )
     db["collective_answers"].create_index(["user_id"])
+
+
+migrations = Migrations("ptce_collectives")
+
+
+@migrations()
+def m_collectives_001(db: Database) -> None:
+    """Collectives, memberships, invitation codes (created by the core set in earlier versions)."""
+    if not db["collectives"].exists():
+        create_tables(db)
+
+
+def ensure_collective_tables(db: Database) -> None:
+    migrations.apply(db)
 
 
 def forget_person(db: Database, user_id: str) -> None:
@@ -202,6 +217,7 @@ class CollectiveStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        ensure_collective_tables(db)
 
     # ------------------------------------------------------------------ collectives
 

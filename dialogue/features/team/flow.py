@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from dialogue.features.team.handovers import MAX_QUESTION, HandoverLimit, HandoverStore
 from dialogue.features.team.question_log import LoggedQuestion, QuestionLog
 from dialogue.storage.progress import UserRecord
+from dialogue.buttons import MENU_BUTTON as MENU
 from dialogue.types import Button, Reply
 from knowledge.loader import KnowledgeBase
 from knowledge.text import normalise
@@ -25,7 +26,6 @@ FALLBACK_CONTACTS = (
     "- Site : institutgodin.com"
 )
 OFFER_BUTTON = Button("Transmettre ma question à l’équipe", "tm:h")
-MENU = Button("Menu", "m")
 FEEDBACK_THANKS = "Merci pour votre retour !"
 ASK_MISSING = (
     "Merci de nous le dire. Qu’est-ce qui manquait ? Écrivez-le en quelques mots si vous le souhaitez "
@@ -70,7 +70,7 @@ class TeamFlow:
 
     @staticmethod
     def _state(record: UserRecord) -> dict:
-        return record.context.setdefault("team", {})
+        return record.context.feature("team")
 
     def note_message(self, record: UserRecord, text: str) -> None:
         """Remember the user's last three messages, in case they want to pass them on."""
@@ -181,7 +181,7 @@ class TeamFlow:
     @staticmethod
     def moved_on(record: UserRecord) -> None:
         """Another button or a command: the user's next text is a question again, not a comment."""
-        record.context.get("team", {}).pop("awaiting", None)
+        record.context.feature("team").pop("awaiting", None)
 
     def on_choose(self, record: UserRecord, payload: str) -> list[Reply] | None:
         """``tm:`` payloads; None when the payload is not ours or is malformed."""

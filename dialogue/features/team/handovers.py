@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only: ``ptce-bot ask`` must not pay for importing sqlite-utils
     from sqlite_utils import Database
 
+from dialogue.features.team.schema import ensure_team_tables
 from dialogue.features.team.question_log import hash_user, iso, salt_of, utc_now
 
 MAX_OPEN_PER_USER = 3
@@ -64,6 +65,7 @@ class HandoverStore:
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.db = db
         self._clock = clock
+        ensure_team_tables(db)
 
     def _rows(self, sql: str, params: list | tuple = ()) -> list[Handover]:
         return [Handover.from_row(row) for row in self.db.query(sql, params)]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from typing import TYPE_CHECKING
+from dialogue.features.team.schema import ensure_team_tables
 
 if TYPE_CHECKING:  # annotations only: ``ptce-bot ask`` must not pay for importing sqlite-utils
     from sqlite_utils import Database
@@ -25,50 +26,6 @@ DEFAULT_LOG_DAYS = 180
 TIERS = ("confident", "hedged", "suggest", "declined", "not_covered")
 MAX_LOGGED_TEXT = 500
 MAX_COMMENT = 1000
-
-
-def create_team_tables(db: Database) -> None:
-    """Schema of the team features; called by the ``m_team_001`` migration of the progress store."""
-    db["team_settings"].create({"key": str, "value": str}, pk="key")
-    db["question_log"].create(
-        {
-            "id": int,
-            "at": str,
-            "user_hash": str,
-            "text": str,
-            "topic": str,
-            "runner_up": str,
-            "score": float,
-            "tier": str,
-            "flow": str,
-            "step": str,
-            "feedback": int,
-            "comment": str,
-        },
-        pk="id",
-    )
-    db["question_log"].create_index(["at"])
-    db["question_log"].create_index(["user_hash"])
-    db["handovers"].create(
-        {
-            "ref": int,
-            "user_id": str,
-            "user_hash": str,
-            "created_at": str,
-            "question": str,
-            "recent": str,
-            "status": str,
-            "team_chat_id": str,
-            "team_message_id": int,
-            "answer": str,
-            "answered_at": str,
-            "delivered_at": str,
-        },
-        pk="ref",
-    )
-    db["handovers"].create_index(["user_id", "status"])
-    db["handovers"].create_index(["team_message_id"])
-    db["team_assignments"].create({"text": str, "topic": str, "at": str}, pk="text")
 
 
 def utc_now() -> datetime:
@@ -133,6 +90,7 @@ class QuestionLog:
         self._clock = clock
         self._last_purge: datetime | None = None
         try:
+            ensure_team_tables(db)
             self._salt = salt_of(db)
             self.purge()
         except sqlite3.DatabaseError as error:

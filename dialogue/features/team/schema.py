@@ -1,0 +1,66 @@
+"""The team's tables: the question log and the hand-over queue, with their own migration set."""
+
+from __future__ import annotations
+
+from dialogue.storage.no_numpy import numpy_hidden
+
+with numpy_hidden():
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("ptce_team")
+
+
+def create_team_tables(db: Database) -> None:
+    """Schema of the team features; called by the ``m_team_001`` migration of the progress store."""
+    db["team_settings"].create({"key": str, "value": str}, pk="key")
+    db["question_log"].create(
+        {
+            "id": int,
+            "at": str,
+            "user_hash": str,
+            "text": str,
+            "topic": str,
+            "runner_up": str,
+            "score": float,
+            "tier": str,
+            "flow": str,
+            "step": str,
+            "feedback": int,
+            "comment": str,
+        },
+        pk="id",
+    )
+    db["question_log"].create_index(["at"])
+    db["question_log"].create_index(["user_hash"])
+    db["handovers"].create(
+        {
+            "ref": int,
+            "user_id": str,
+            "user_hash": str,
+            "created_at": str,
+            "question": str,
+            "recent": str,
+            "status": str,
+            "team_chat_id": str,
+            "team_message_id": int,
+            "answer": str,
+            "answered_at": str,
+            "delivered_at": str,
+        },
+        pk="ref",
+    )
+    db["handovers"].create_index(["user_id", "status"])
+    db["handovers"].create_index(["team_message_id"])
+    db["team_assignments"].create({"text": str, "topic": str, "at": str}, pk="text")
+
+
+@migrations()
+def m_team_001_question_log_and_handovers(db: Database) -> None:
+    """Created by the core migration set in earlier versions: only where missing."""
+    if not db["team_settings"].exists():
+        create_team_tables(db)
+
+
+def ensure_team_tables(db: Database) -> None:
+    migrations.apply(db)

@@ -1,0 +1,355 @@
+"""The guided flows (orientation, legal-form guide): questions, answers, results.
+
+The state machine says where the user is; this room renders the question of that
+place, stores the answers and moves the user on, and renders a flow's result.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from dialogue import payloads as p
+from dialogue.buttons import MENU_BUTTON, STALE, label
+from dialogue.compiled import FORMES, ORIENTATION, CompiledKnowledge
+from dialogue.flows import machine as m
+from dialogue.flows.synthesis import DETAIL_BUTTON, build_synthesis, render_full, render_legal_guide, render_short
+from dialogue.storage.progress import AnswerValue, UserRecord
+from dialogue.turn import Turn
+from dialogue.types import Button, Reply
+from knowledge.text import normalise
+
+#: Options meaning « none of these »: selecting one clears the others, and vice versa.
+EXCLUSIVE_OPTIONS = frozenset({"aucun", "aucune"})
+#: « Recevoir le document (PDF) »: offered with every result; the report feature answers it.
+REPORT_PAYLOAD = "pdf"
+REPORT_BUTTON = Button("Recevoir le document (PDF)", REPORT_PAYLOAD)
+_DIGITS = re.compile(r"^\d+(?:\s*(?:,|;|et|\s)\s*\d+)+$")
+
+
+class FlowRunner:
+    def __init__(self, knowledge: CompiledKnowledge) -> None:
+        self.knowledge = knowledge
+        self.kb = knowledge.kb
+        self.fsm = knowledge.fsm
+        self.flows = knowledge.flows
+
+    # ------------------------------------------------------------------ where the user is
+
+    def in_flow(self, state: str) -> bool:
+        return state in self.fsm.positions
+
+    def position(self, state: str) -> m.FlowPosition | None:
+        return self.fsm.positions.get(state)
+
+    def unfinished_flow(self, record: UserRecord) -> bool:
+        flow_id = record.flow
+        if flow_id not in self.flows:
+            return False
+        return self.first_unanswered(record, flow_id) is not None
+
+    def first_unanswered(self, record: UserRecord, flow_id: str) -> str | None:
+        for state in self.fsm.order[flow_id]:
+            if self.fsm.positions[state].question_id not in record.answers:
+                return state
+        return None
+
+    def answered_any(self, record: UserRecord) -> bool:
+        return any(q in record.answers for q in self.knowledge.question_flow)
+
+    def restart_target(self, record: UserRecord) -> str:
+        return record.flow if record.flow in self.flows else ORIENTATION
+
+    # ------------------------------------------------------------------ moving through a flow
+
+    def start(self, turn: Turn, flow_id: str) -> list[Reply]:
+        record, conv = turn.record, turn.conversation
+        flow = self.flows[flow_id]
+        target = self.first_unanswered(record, flow_id)
+        record.flow = flow_id
+        if target is None:
+            conv.trigger(m.goto_trigger(m.done_state(flow_id)))
+            return [Reply(f"Vous avez déjà répondu à tout le « {flow.title} ». Voici le résultat.")] + self.result(turn, flow_id)
+        started = target == self.fsm.first_state(flow_id)
+        conv.trigger(m.goto_trigger(target))
+        replies = [Reply(flow.intro)] if started else [Reply(f"On reprend le « {flow.title} » à la première question sans réponse.")]
+        replies.extend(self.question_replies(record, target))
+        return replies
+
+    def resume(self, turn: Turn) -> list[Reply]:
+        record, conv = turn.record, turn.conversation
+        if conv.state in self.fsm.positions:
+            return self.question_replies(record, conv.state)
+        unfinished = [
+            f
+            for f in self.flows
+            if self.first_unanswered(record, f) is not None
+            and any(self.fsm.positions[s].question_id in record.answers for s in self.fsm.order[f])
+        ]
+        if len(unfinished) > 1:
+            turn.pending = True
+            rows = tuple((Button(self.flows[f].title, p.flow(f)),) for f in unfinished)
+            return [Reply("Vous avez deux parcours en cours. Lequel voulez-vous reprendre ?", rows + ((MENU_BUTTON,),))]
+        if record.flow in self.flows:
+            return self.start(turn, record.flow)
+        return [
+            Reply(
+                "Vous n’avez pas encore commencé de parcours. Voulez-vous faire le point sur votre PTCE ?",
+                ((Button("Orientation pas à pas", p.flow(ORIENTATION)),), (MENU_BUTTON,)),
+            )
+        ]
+
+    def ask_restart(self, turn: Turn) -> list[Reply]:
+        turn.pending = True
+        turn.conversation.ask_restart()
+        flow = self.flows[self.restart_target(turn.record)]
+        return [
+            Reply(
+                f"Recommencer le « {flow.title} » depuis le début ? Vos réponses à ce parcours seront effacées.",
+                ((Button("Oui, recommencer", p.RESTART_CONFIRMED), Button("Non, garder", p.RESUME)),),
+            )
+        ]
+
+    def restart(self, turn: Turn) -> list[Reply]:
+        record = turn.record
+        flow_id = self.restart_target(record)
+        questions = [self.fsm.positions[s].question_id for s in self.fsm.order[flow_id]]
+        turn.removed.extend(q for q in questions if q in record.answers)
+        for question in questions:
+            record.answers.pop(question, None)
+        record.context.selection.clear()
+        return [Reply("C’est reparti depuis le début.")] + self.start(turn, flow_id)
+
+    def stale(self, turn: Turn) -> list[Reply]:
+        if turn.state in self.fsm.positions:
+            return [Reply(STALE), self.question(turn.record, turn.state)]
+        return [Reply(STALE, ((MENU_BUTTON,),))]
+
+    # ------------------------------------------------------------------ the question on screen
+
+    def question_replies(self, record: UserRecord, state: str) -> list[Reply]:
+        """The question with its buttons, explained by the step's topic on the step's first question."""
+        return [self.question(record, state, explain=self.fsm.positions[state].first_in_step)]
+
+    def lookup(self, state: str) -> tuple[Any, Any]:
+        position = self.fsm.positions[state]
+        step = self.flows[position.flow_id].steps[position.step_index]
+        question = next(q for q in step.questions if q.id == position.question_id)
+        return step, question
+
+    def question(self, record: UserRecord, state: str, *, explain: bool = False) -> Reply:
+        position = self.fsm.positions[state]
+        step, question = self.lookup(state)
+        header = f"**Étape {position.step_index + 1}/{position.step_count} — {step.title}**"
+        if len(step.questions) > 1:
+            rank = next(i for i, q in enumerate(step.questions) if q.id == question.id) + 1
+            header += f" · question {rank}/{len(step.questions)}"
+        if explain and step.topic:
+            topic = self.kb.topics[step.topic]
+            header += f"\n\n{topic.short}\n({self.kb.cite(topic)})"
+        rows: list[tuple[Button, ...]] = []
+        if question.kind == "multiple":
+            selected = set(self.selection(record, question.id))
+            for option in question.options:
+                mark = "✅ " if option.id in selected else "▫️ "
+                rows.append((Button(label(mark + option.label, 44), p.toggle(question.id, option.id)),))
+            rows.append((Button("Valider", p.validate(question.id)),))
+            hint = "\n\n(Cochez vos réponses, puis « Valider ».)"
+        else:
+            current = record.answers.get(question.id)
+            for option in question.options:
+                mark = "● " if option.id == current else ""
+                rows.append((Button(label(mark + option.label, 44), p.answer(question.id, option.id)),))
+            hint = ""
+        nav = [Button("Passer", p.skip(question.id))]
+        if position.question_index:
+            nav.insert(0, Button("Retour", p.back(question.id)))
+        rows.append(tuple(nav))
+        rows.append((MENU_BUTTON,))
+        return Reply(f"{header}\n\n{question.text}{hint}", tuple(rows))
+
+    def selection(self, record: UserRecord, question_id: str) -> list[str]:
+        pending = record.context.selection
+        if question_id in pending:
+            return list(pending[question_id])
+        stored = record.answers.get(question_id)
+        if isinstance(stored, str):  # stored when the question was single-choice
+            return [stored]
+        return list(stored) if isinstance(stored, list) else []
+
+    # ------------------------------------------------------------------ answers
+
+    def on_button(self, turn: Turn, payload: p.Payload) -> list[Reply]:
+        """``a``, ``x``, ``ok``, ``s`` and ``b`` payloads: only for the question on screen."""
+        conv = turn.conversation
+        question_id, option_id = payload.arg(0), payload.arg(1)
+        position = self.fsm.positions.get(conv.state)
+        if position is None or position.question_id != question_id or len(payload.args) > 2:
+            return self.stale(turn)
+        _, question = self.lookup(conv.state)
+        options = {o.id for o in question.options}
+        kind = payload.kind
+        if kind == p.ANSWER:
+            if question.kind != "single" or option_id not in options:
+                return self.stale(turn)
+            return self.store_and_advance(turn, question.id, option_id)
+        if kind == p.TOGGLE:
+            if question.kind != "multiple" or option_id not in options:
+                return self.stale(turn)
+            selection = self.selection(turn.record, question.id)
+            if option_id in selection:
+                selection.remove(option_id)
+            elif option_id in EXCLUSIVE_OPTIONS:
+                selection = [option_id]
+            else:
+                selection = [o for o in selection if o not in EXCLUSIVE_OPTIONS] + [option_id]
+            order = [o.id for o in question.options]
+            turn.record.context.selection[question.id] = sorted(selection, key=order.index)
+            return [replace(self.question(turn.record, conv.state), edit=True)]
+        if kind == p.VALIDATE:
+            if question.kind != "multiple" or option_id:
+                return self.stale(turn)
+            return self.store_and_advance(turn, question.id, self.selection(turn.record, question.id))
+        if kind == p.SKIP and not option_id:
+            return self.store_and_advance(turn, question.id, None)
+        if kind == p.BACK and not option_id and position.question_index:
+            conv.back()
+            return self.question_replies(turn.record, conv.state)
+        return self.stale(turn)
+
+    def store_and_advance(self, turn: Turn, question_id: str, value: AnswerValue) -> list[Reply]:
+        record, conv = turn.record, turn.conversation
+        record.answers[question_id] = value
+        turn.changed[question_id] = value
+        record.context.selection.pop(question_id, None)
+        flow_id = self.fsm.positions[conv.state].flow_id
+        record.flow = flow_id
+        conv.next()
+        jumped = 0
+        # Questions already answered (e.g. shared with the other flow) are not asked twice.
+        while conv.state in self.fsm.positions and self.fsm.positions[conv.state].question_id in record.answers:
+            conv.next()
+            jumped += 1
+        if conv.state in self.fsm.positions:
+            replies = self.question_replies(record, conv.state)
+            if jumped:
+                notice = (
+                    f"Les {jumped} questions suivantes avaient déjà une réponse : je les passe (/progression pour les revoir)."
+                    if jumped > 1
+                    else "La question suivante avait déjà une réponse : je la passe (/progression pour la revoir)."
+                )
+                replies.insert(0, Reply(notice))
+            return replies
+        return [Reply(self.flows[flow_id].outro), *self.result(turn, flow_id)]
+
+    def answer_by_text(self, turn: Turn, text: str) -> list[Reply] | None:
+        """Typed text as an answer to the question on screen (a number, an option's name, « passer »…)."""
+        conv = turn.conversation
+        position = self.fsm.positions[conv.state]
+        plain = normalise(text)
+        _, question = self.lookup(conv.state)
+        words = self.knowledge.talk.words
+        if plain in words["skip_words"]:
+            return self.store_and_advance(turn, question.id, None)
+        if plain in words["back_words"]:
+            if not position.question_index:
+                return [
+                    Reply(
+                        "C’est la première question du parcours : pas de question précédente. "
+                        "Répondez par un numéro ou le nom d’un choix, « passer », ou posez votre question."
+                    ),
+                    self.question(turn.record, conv.state),
+                ]
+            conv.back()
+            return self.question_replies(turn.record, conv.state)
+        if question.kind == "multiple" and plain in words["validate_words"]:
+            return self.store_and_advance(turn, question.id, self.selection(turn.record, question.id))
+        chosen = [option for option in question.options if _option_matches(option, plain)]
+        if plain.isdigit():
+            if not 1 <= int(plain) <= len(question.options):
+                return [
+                    Reply(f"Répondez par un numéro entre 1 et {len(question.options)}, ou posez votre question."),
+                    self.question(turn.record, conv.state),
+                ]
+            chosen = [question.options[int(plain) - 1]]
+        elif _DIGITS.match(plain) and question.kind == "single":
+            return [Reply("Une seule réponse ici : tapez un seul numéro, ou posez votre question."), self.question(turn.record, conv.state)]
+        elif _DIGITS.match(plain) and question.kind == "multiple":
+            numbers = [int(n) for n in re.findall(r"\d+", plain)]
+            if not all(1 <= n <= len(question.options) for n in numbers):
+                return [
+                    Reply(f"Les numéros vont de 1 à {len(question.options)}. Réessayez, par exemple « 1, 3 »."),
+                    self.question(turn.record, conv.state),
+                ]
+            chosen = [question.options[n - 1] for n in dict.fromkeys(numbers)]
+        if not chosen:
+            return None
+        if question.kind == "single":
+            if len(chosen) != 1:
+                return None
+            return self.store_and_advance(turn, question.id, chosen[0].id)
+        order = [o.id for o in question.options]
+        selection = set(self.selection(turn.record, question.id)) | {o.id for o in chosen}
+        turn.record.context.selection[question.id] = sorted(selection, key=order.index)
+        return [self.question(turn.record, conv.state)]
+
+    # ------------------------------------------------------------------ results
+
+    def result(self, turn: Turn, flow_id: str) -> list[Reply]:
+        flow = self.flows[flow_id]
+        synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
+        closing = ((REPORT_BUTTON,), (Button("Recommencer", p.RESTART), MENU_BUTTON))
+        if flow.result != FORMES:  # the short synthesis first, the rest on demand
+            return [Reply(render_short(synthesis), ((Button(DETAIL_BUTTON, p.SYNTHESIS_DETAIL),), *closing))]
+        texts = render_legal_guide(synthesis, flow.comparison)
+        return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], closing)]
+
+    def synthesis(self, turn: Turn, *, full: bool = False) -> list[Reply]:
+        if not self.answered_any(turn.record):
+            return [
+                Reply(
+                    "Vous n’avez encore répondu à aucune question : la synthèse se construit à partir du parcours d’orientation.",
+                    ((Button("Commencer l’orientation", p.flow(ORIENTATION)),), (MENU_BUTTON,)),
+                )
+            ]
+        synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
+        texts = render_full(synthesis) if full else [render_short(synthesis)]
+        closing: list[tuple[Button, ...]] = [] if full else [(Button(DETAIL_BUTTON, p.SYNTHESIS_DETAIL),)]
+        closing.append((REPORT_BUTTON,))
+        if self.unfinished_flow(turn.record):
+            closing.append((Button("Reprendre le parcours", p.RESUME),))
+        closing.append((MENU_BUTTON,))
+        return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], tuple(closing))]
+
+    def progress(self, record: UserRecord) -> Reply:
+        lines = []
+        for flow in self.flows.values():
+            done = skipped = 0
+            step_lines = []
+            for step in flow.steps:
+                ids = [q.id for q in step.questions]
+                answered = [q for q in ids if q in record.answers]
+                if len(answered) == len(ids):
+                    mark = "⏭️" if all(record.answers[q] is None for q in ids) else "✅"
+                else:
+                    mark = "▫️"
+                done += sum(1 for q in answered if record.answers[q] is not None)
+                skipped += sum(1 for q in answered if record.answers[q] is None)
+                step_lines.append(f"- {mark} {step.title}")
+            total = sum(len(s.questions) for s in flow.steps)
+            lines.append(
+                f"**{flow.title}** : {done} réponse(s), {skipped} question(s) passée(s), "
+                f"{total - done - skipped} à faire sur {total}.\n" + "\n".join(step_lines)
+            )
+        buttons: list[tuple[Button, ...]] = []
+        if self.unfinished_flow(record):
+            buttons.append((Button("Reprendre", p.RESUME),))
+        buttons.append((MENU_BUTTON,))
+        return Reply("**Votre progression**\n\n" + "\n\n".join(lines) + "\n\n✅ fait · ⏭️ passé · ▫️ à faire", tuple(buttons))
+
+
+def _option_matches(option: Any, plain: str) -> bool:
+    names = {normalise(option.label), normalise(option.id.replace("_", " "))}
+    names.update(normalise(k) for k in option.keywords)
+    return plain in names
