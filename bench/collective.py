@@ -12,6 +12,7 @@ import random
 import time
 
 from bench.report import Section, percentile
+from dialogue.features.collective.feature import CollectiveFeature
 from dialogue.features.collective.store import CollectiveStore
 from dialogue.engine import Engine
 from dialogue.storage.progress import ProgressStore, UserRecord
@@ -56,7 +57,7 @@ def group_view(members: int = 200, views: int = 40, *, kb: KnowledgeBase, workdi
             pure_samples = []
             for _ in range(views):
                 started = time.perf_counter_ns()
-                engine.collective.profile(collective)
+                engine.feature(CollectiveFeature).flow.profile(collective)
                 pure_samples.append(time.perf_counter_ns() - started)
         finally:
             engine.close()

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from bench.report import Section, percentile, summarise_ms
 from bench.workload import QUESTIONS_TSV, ROOT, Workload, interleave, kind_of
-from dialogue.engine import STALE, Engine
+from dialogue.buttons import STALE
+from dialogue.engine import Engine
 from dialogue.storage.progress import ProgressStore
 from dialogue.types import Choose, Command, Event
 from knowledge.loader import KnowledgeBase, load_knowledge

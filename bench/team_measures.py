@@ -15,6 +15,7 @@ import time
 
 from bench.report import Section, summarise_ms
 from bench.workload import Workload, interleave
+from dialogue.assembly import open_store
 from dialogue.engine import Engine
 from dialogue.features.registry import standard_features
 from dialogue.features.team.handovers import HandoverStore
@@ -88,7 +89,7 @@ def _engines_ab(kb: KnowledgeBase, tmp, order) -> tuple[dict, dict, dict]:
 def populate_log(path, kb: KnowledgeBase, rows: int, *, seed: int = 3) -> None:
     """``rows`` logged questions over six months: a few thousand distinct texts, Zipf-like frequencies."""
     rng = random.Random(seed)
-    store = ProgressStore.open(path)
+    store = open_store(path)
     topics = list(kb.topics)
     examples = [q for t in kb.topics.values() for q in t.questions]
     words = "demain comment pourquoi quand notre projet territoire aide region commune budget salarie benevole local".split()

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TextIO
 
 from dialogue.storage.progress import default_db_path
-from dialogue.types import GroupReportRequest, ReportRequest
+from dialogue.types import ReportRequest
+from dialogue.features.collective.requests import GroupReportRequest
 
 
 def default_directory(db: str | Path | None) -> Path:

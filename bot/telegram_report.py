@@ -17,7 +17,8 @@ from telegram import Bot, InputFile
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from dialogue.types import GroupReportRequest, ReportRequest
+from dialogue.types import ReportRequest
+from dialogue.features.collective.requests import GroupReportRequest
 
 logger = logging.getLogger(__name__)
 

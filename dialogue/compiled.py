@@ -8,10 +8,10 @@ building an engine costs a few milliseconds once the first one exists.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 import threading
-from dataclasses import dataclass, field
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from dialogue.flows import machine as m

@@ -80,7 +80,7 @@ def play(engine, category: str, script: dict[str, Any], user: str) -> ScriptResu
         current_topic = record.context.topic if record else None
         kb = engine.kb
 
-        def fail(why: str) -> None:
+        def fail(why: str, index: int = index, label: str = label, text: str = text) -> None:
             result.failures.append(f"tour {index} « {label} » : {why} — reçu : {text[:160]!r}")
 
         if "topic" in turn:

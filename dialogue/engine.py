@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from dialogue.buttons import MENU_BUTTON
 from dialogue.commands import COMMANDS
@@ -34,6 +34,8 @@ from knowledge.loader import KnowledgeBase
 
 if TYPE_CHECKING:
     from dialogue.features.team.handovers import HandoverStore
+
+F = TypeVar("F")
 
 LONG_ABSENCE = timedelta(days=7)
 #: The topic being discussed is forgotten after this silence: a follow-up then starts afresh.
@@ -138,6 +140,13 @@ class Engine:
         from dialogue.features.team.handovers import HandoverStore
 
         return HandoverStore(self.store.db)
+
+    def feature(self, kind: type[F]) -> F:
+        """The hosted feature of that class (for tools and benchmarks); ``LookupError`` if absent."""
+        for feature in self.features:
+            if isinstance(feature, kind):
+                return feature
+        raise LookupError(kind.__name__)
 
     def mark_inactive(self, user_id: str) -> None:
         """The user blocked the bot: keep their progress, stop counting them as active."""

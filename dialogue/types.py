@@ -10,14 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # only for annotations: types.py stays the lowest module of the package
-    from dialogue.features.collective.aggregation import GroupProfile, GroupSynthesis, QuestionSpread
-    from knowledge.debate import DebatePoint
-
-#: Telegram refuses callback data longer than this; the engine never exceeds it.
-MAX_PAYLOAD_BYTES = 64
+from dialogue.payloads import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +63,15 @@ class Button:
     payload: str
 
 
+class Attachment:
+    """Files the channel builds and sends after a reply's text (see the ``report`` package)."""
+
+    __slots__ = ()
+    kind: str
+
+
 @dataclass(frozen=True, slots=True)
-class ReportRequest:
+class ReportRequest(Attachment):
     """Asks the channel to build the PDF report and the profile picture.
 
     The engine stays free of I/O: it hands over a snapshot of what the report
@@ -86,26 +87,6 @@ class ReportRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class GroupReportRequest:
-    """Asks the channel to build the group view of a collective as a PDF and a picture.
-
-    The collective flow checks who asks when the button is pressed and takes this
-    snapshot then (counts only, never an individual answer); the channel builds the
-    files from it off the event loop, as for :class:`ReportRequest`.
-    """
-
-    collective_name: str
-    coordinator_name: str
-    closed: bool
-    profile: GroupProfile
-    synthesis: GroupSynthesis
-    debate: tuple[tuple[DebatePoint, QuestionSpread], ...]
-    signed: tuple[str, ...]
-    day: date
-    kind: str = "group"
-
-
-@dataclass(frozen=True, slots=True)
 class Reply:
     """One message to show the user.
 
@@ -118,7 +99,7 @@ class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
     edit: bool = False
-    attachment: ReportRequest | GroupReportRequest | None = None
+    attachment: Attachment | None = None
 
     def all_buttons(self) -> list[Button]:
         """Buttons in reading order, rows flattened."""

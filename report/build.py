@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from dialogue.types import GroupReportRequest, ReportRequest
+from dialogue.types import ReportRequest
+from dialogue.features.collective.requests import GroupReportRequest
 from knowledge.loader import KnowledgeBase
 from report.content import NOTHING_TO_REPORT, EmptyReport, build_content, has_answers
 from report.profile import layout, load_profile, render_png

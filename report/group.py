@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from dialogue.features.collective.aggregation import AGREEMENT_THRESHOLD, MIN_ANSWERS, GroupProfile, QuestionSpread
-from dialogue.types import GroupReportRequest
+from dialogue.features.collective.requests import GroupReportRequest
 from knowledge.flows import NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase
 from report.content import _clean, french_date, french_spacing

@@ -17,7 +17,7 @@ from bench import measures, team_measures
 from bench.__main__ import main as bench_main
 from bench.report import Metric, Report, Section, percentile, summarise_ms
 from bench.workload import Workload, interleave, kind_of
-from dialogue.engine import STALE
+from dialogue.buttons import STALE
 from dialogue.types import Choose, Command, Say
 
 

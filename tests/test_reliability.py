@@ -46,7 +46,9 @@ import bot.telegram as tg
 from bot.cli import main as cli_main
 from bot.render import split_text, to_html
 from dialogue.commands import COMMAND_NAMES
-from dialogue.engine import STALE, Engine
+from dialogue.buttons import STALE
+from dialogue.engine import Engine
+from dialogue.assembly import open_store
 from dialogue.storage.progress import ProgressStore
 from dialogue.storage.schema import migrations
 from dialogue.types import MAX_PAYLOAD_BYTES, Choose, Command, Event, Reply, Say
@@ -139,7 +141,7 @@ def assert_valid_record(engine: Engine, user_id: str) -> None:
     known = option_ids(engine.kb)
     for question, value in record.answers.items():
         assert_valid_value(known, question, value, "answer")
-    selection = record.context.get("selection", {})
+    selection = record.context.selection
     assert isinstance(selection, dict)
     for question, value in selection.items():
         assert value is not None
@@ -910,7 +912,7 @@ def test_kb_check_subprocess_exit_code(tmp_path: Path) -> None:
 
 
 def _make_db(path: Path) -> None:
-    store = ProgressStore.open(path)
+    store = open_store(path)
     store.close()  # the last connection removes -wal/-shm: only the .db file remains
 
 
@@ -954,7 +956,7 @@ def _french_failure(code: int, err: str) -> str:
 @pytest.fixture
 def chat_here(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, kb: KnowledgeBase):
     """``ptce-bot chat --user k --db DB`` run in this process (knowledge already loaded)."""
-    monkeypatch.setattr("dialogue.engine.load_knowledge", lambda data_dir=None: kb)
+    monkeypatch.setattr("dialogue.assembly.load_knowledge", lambda data_dir=None: kb)
 
     def run(db: Path, text: str, user: str = "k") -> tuple[int, str, str]:
         capsys.readouterr()
@@ -1080,7 +1082,7 @@ def test_database_of_the_previous_schema_is_migrated(tmp_path: Path, kb: Knowled
         assert store.db["answer_history"].count == 3
         record = store.load(user)
         assert record.answers == {"typologie": "filiere", "logiques": ["reseau", "ingenierie"], "marqueurs": None}
-        assert record.context["selection"] == {"disparites": ["conflits"]}
+        assert record.context.selection == {"disparites": ["conflits"]}
 
         replies = engine.handle(user, Command("reprendre"))
         text = "\n".join(r.text for r in replies)
@@ -1091,7 +1093,7 @@ def test_database_of_the_previous_schema_is_migrated(tmp_path: Path, kb: Knowled
         after = store.load(user)
         assert after.answers == record.answers | {"echelle": "epci"}
         assert after.state == "orientation__disparites"
-        assert after.context["selection"] == {"disparites": ["conflits"]}
+        assert after.context.selection == {"disparites": ["conflits"]}
     finally:
         engine.close()
 

@@ -8,6 +8,7 @@ callbacks do no I/O; persistence is the engine's job after the transition.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,13 +57,56 @@ class FlowPosition:
     first_in_step: bool
 
 
+def _bound_by_the_machine(*_args: object, **_kwargs: object) -> bool:
+    raise RuntimeError("trigger used on a conversation that is not attached to the machine")
+
+
 class Conversation:
-    """The model a user's state is restored into for one event."""
+    """The model a user's state is restored into for one event.
+
+    Its triggers are declared here so that they type-check; the machine is built with
+    ``model_override=True``, so it binds exactly these names (and nothing else) on attach.
+    Per-state goto triggers are dynamic: they go through :meth:`trigger`.
+    """
 
     state: str
 
     def __init__(self, user_id: str) -> None:
         self.user_id = user_id
+
+    def trigger(self, name: str) -> bool:
+        return _bound_by_the_machine(name)
+
+    def show_menu(self) -> bool:
+        return _bound_by_the_machine()
+
+    def read_topic(self) -> bool:
+        return _bound_by_the_machine()
+
+    def read_glossary(self) -> bool:
+        return _bound_by_the_machine()
+
+    def ask_forget(self) -> bool:
+        return _bound_by_the_machine()
+
+    def ask_restart(self) -> bool:
+        return _bound_by_the_machine()
+
+    def next(self) -> bool:
+        return _bound_by_the_machine()
+
+    def back(self) -> bool:
+        return _bound_by_the_machine()
+
+
+class _SkippedBindings(logging.Filter):
+    """With ``model_override`` the machine logs each name it does not bind: that is the design here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "model override policy" not in record.getMessage()
+
+
+logging.getLogger("transitions.core").addFilter(_SkippedBindings())
 
 
 class FlowMachine:
@@ -113,6 +157,7 @@ class FlowMachine:
             initial=MENU,
             auto_transitions=False,
             ignore_invalid_triggers=False,
+            model_override=True,
         )
         self._check_graph(source_file)
 

@@ -7,6 +7,9 @@ records stay in old databases and are simply not listed here any more.
 
 from __future__ import annotations
 
+import sqlite3
+
+from dialogue.storage.errors import storage_error
 from dialogue.storage.no_numpy import numpy_hidden
 
 with numpy_hidden():  # sqlite-utils would import numpy (installed for the PDF report) at start-up
@@ -18,7 +21,7 @@ migrations = Migrations("ptce_progress")
 
 @migrations()
 def m001_users_and_answers(db: Database) -> None:
-    db["users"].create(
+    db.table("users").create(
         {
             "id": str,
             "state": str,
@@ -31,7 +34,7 @@ def m001_users_and_answers(db: Database) -> None:
         pk="id",
         not_null={"state"},
     )
-    db["answers"].create(
+    db.table("answers").create(
         {
             "user_id": str,
             "question": str,
@@ -46,8 +49,8 @@ def m001_users_and_answers(db: Database) -> None:
 
 @migrations()
 def m002_activity_and_history(db: Database) -> None:
-    db["users"].add_column("active", int, not_null_default=1)
-    db["answer_history"].create(
+    db.table("users").add_column("active", int, not_null_default=1)
+    db.table("answer_history").create(
         {
             "id": int,
             "user_id": str,
@@ -58,7 +61,7 @@ def m002_activity_and_history(db: Database) -> None:
         },
         pk="id",
     )
-    db["answer_history"].create_index(["user_id", "question"])
+    db.table("answer_history").create_index(["user_id", "question"])
     # Answers stored before the history existed become its first entries.
     db.execute(
         "INSERT INTO answer_history (user_id, question, value, skipped, answered_at) "
@@ -70,8 +73,17 @@ def m002_activity_and_history(db: Database) -> None:
 def m003_turn_markers(db: Database) -> None:
     # A channel's turn that changed the progress, with the replies it produced, kept until the
     # channel has queued those replies (then pruned): a turn found here is never applied twice.
-    db["turn_markers"].create(
+    db.table("turn_markers").create(
         {"key": str, "user_id": str, "replies": str, "at": float}, pk="key"
     )
-    db["turn_markers"].create_index(["user_id"])
-    db["turn_markers"].create_index(["at"])
+    db.table("turn_markers").create_index(["user_id"])
+    db.table("turn_markers").create_index(["at"])
+
+
+def apply_migrations(db: Database, migration_set: Migrations) -> None:
+    """Apply what is pending of one migration set; SQLite's errors become :class:`StorageError`."""
+    try:
+        if migration_set.pending(db):
+            migration_set.apply(db)
+    except sqlite3.DatabaseError as error:
+        raise storage_error(error) from error

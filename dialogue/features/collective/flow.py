@@ -13,17 +13,11 @@ role in the collective again (Telegram clients can forge callback data).
 
 from __future__ import annotations
 
-from datetime import date
-
 from dialogue.buttons import MENU_BUTTON, label
 from dialogue.compiled import ORIENTATION
 from dialogue.features.collective.aggregation import (
     MIN_ANSWERS,
     GroupProfile,
-    QuestionSpec,
-    aggregate,
-    debate_points,
-    group_synthesis,
 )
 from dialogue.features.collective.store import (
     INVITED,
@@ -32,8 +26,8 @@ from dialogue.features.collective.store import (
     Membership,
     looks_like_code,
 )
-from dialogue.features.collective.wording import render_group_view
-from dialogue.types import Button, ChannelSettings, GroupReportRequest, Reply
+from dialogue.features.collective.views import GroupViews
+from dialogue.types import Button, ChannelSettings, Reply
 from knowledge.debate import DebateRules
 from knowledge.loader import KnowledgeBase
 from knowledge.text import normalise
@@ -54,12 +48,8 @@ class CollectiveFlow:
         self.debate = debate
         self.settings = settings or ChannelSettings()
         self._phrases = tuple(normalise(p) for p in debate.trigger_phrases)
-        flow = kb.flows[ORIENTATION]
-        self.questions: tuple[QuestionSpec, ...] = tuple(
-            QuestionSpec(q.id, q.text, q.kind, tuple((o.id, o.label) for o in q.options), step.title)
-            for step, q in flow.questions()
-        )
-        self._question_ids = [q.id for q in self.questions]
+        self.views = GroupViews(kb, store, debate)
+        self._question_ids = self.views.question_ids
 
     # ------------------------------------------------------------------ hooks called by the engine
 
@@ -206,9 +196,7 @@ class CollectiveFlow:
     def view(self, membership: Membership) -> list[Reply]:
         """The group view as chat messages; the last one carries the buttons."""
         collective = membership.collective
-        profile = self.profile(collective)
-        headcount = self.store.headcount(collective.id)
-        texts = render_group_view(self.kb, collective, profile, headcount.signed, self.debate)
+        texts = self.views.texts(collective)
         counted = self.store.counting_for(membership.user_id)
         if membership.is_coordinator:
             buttons = self._coordinator_buttons(collective)
@@ -232,17 +220,7 @@ class CollectiveFlow:
                     ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)),
                 )
             ]
-        profile = self.profile(collective)
-        request = GroupReportRequest(
-            collective_name=collective.name,
-            coordinator_name=collective.coordinator_name,
-            closed=collective.closed,
-            profile=profile,
-            synthesis=group_synthesis(self.kb.synthesis, profile),
-            debate=tuple(debate_points(profile, self.debate.points)),
-            signed=tuple(self.store.headcount(collective.id).signed),
-            day=date.today(),
-        )
+        request = self.views.request(collective)
         return [
             Reply(
                 f"Je prépare la vue de groupe de « {collective.name} » en PDF, avec son image ; "
@@ -254,9 +232,7 @@ class CollectiveFlow:
 
     def profile(self, collective: Collective) -> GroupProfile:
         """The aggregated group profile (what a report would show), read now from the database."""
-        answers = self.store.member_answers(collective, self._question_ids)
-        headcount = self.store.headcount(collective.id)
-        return aggregate(self.questions, answers, invited=headcount.invited, joined=headcount.joined)
+        return self.views.profile(collective)
 
     # ------------------------------------------------------------------ invitations
 
@@ -342,7 +318,10 @@ class CollectiveFlow:
         rows: list[tuple[Button, ...]] = []
         if counts:
             if answered:
-                text += "\n\nVos réponses au parcours d’orientation comptent dès maintenant pour ce collectif. Vous pouvez les compléter ou les revoir avec /orientation."
+                text += (
+                    "\n\nVos réponses au parcours d’orientation comptent dès maintenant pour ce collectif. "
+                    "Vous pouvez les compléter ou les revoir avec /orientation."
+                )
                 rows.append((Button("Continuer l’orientation", f"f:{ORIENTATION}"),))
             else:
                 text += "\n\nFaites maintenant le parcours d’orientation : vos réponses compteront pour ce collectif."

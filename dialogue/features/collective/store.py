@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from dialogue.storage.schema import apply_migrations
+
 #: Codes travel in Telegram's ``start`` parameter (≤ 64 characters of ``A-Za-z0-9_-``) and are
 #: typed by hand in the terminal: lower case (the engine lower-cases command arguments), no
 #: look-alike characters, four groups of five. 32²⁰ = 2¹⁰⁰ possibilities: not guessable.
@@ -49,7 +51,7 @@ CLOSED = "closed"
 
 def create_tables(db: Database) -> None:
     """Schema of the collectives (applied by the ``m_collectives_001`` migration below)."""
-    db["collectives"].create(
+    db.table("collectives").create(
         {
             "id": str,
             "name": str,
@@ -63,16 +65,18 @@ def create_tables(db: Database) -> None:
         },
         pk="id",
         not_null={"name", "coordinator_id", "status"},
+        if_not_exists=True,
     )
-    db["collectives"].create_index(["coordinator_id"])
-    db["collectives"].create_index(["group_chat"])
-    db["collective_codes"].create(
+    db.table("collectives").create_index(["coordinator_id"], if_not_exists=True)
+    db.table("collectives").create_index(["group_chat"], if_not_exists=True)
+    db.table("collective_codes").create(
         {"code": str, "collective_id": str, "created_at": str, "revoked_at": str},
         pk="code",
         foreign_keys=[("collective_id", "collectives", "id")],
+        if_not_exists=True,
     )
-    db["collective_codes"].create_index(["collective_id"])
-    db["collective_members"].create(
+    db.table("collective_codes").create_index(["collective_id"], if_not_exists=True)
+    db.table("collective_members").create(
         {
             "collective_id": str,
             "user_id": str,
@@ -86,14 +90,16 @@ def create_tables(db: Database) -> None:
         },
         pk=("collective_id", "user_id"),
         foreign_keys=[("collective_id", "collectives", "id")],
+        if_not_exists=True,
     )
-    db["collective_members"].create_index(["user_id"])
-    db["collective_answers"].create(
+    db.table("collective_members").create_index(["user_id"], if_not_exists=True)
+    db.table("collective_answers").create(
         {"collective_id": str, "user_id": str, "question": str, "value": str, "skipped": int},
         pk=("collective_id", "user_id", "question"),
         foreign_keys=[("collective_id", "collectives", "id")],
+        if_not_exists=True,
     )
-    db["collective_answers"].create_index(["user_id"])
+    db.table("collective_answers").create_index(["user_id"], if_not_exists=True)
 
 
 migrations = Migrations("ptce_collectives")
@@ -102,12 +108,11 @@ migrations = Migrations("ptce_collectives")
 @migrations()
 def m_collectives_001(db: Database) -> None:
     """Collectives, memberships, invitation codes (created by the core set in earlier versions)."""
-    if not db["collectives"].exists():
-        create_tables(db)
+    create_tables(db)
 
 
 def ensure_collective_tables(db: Database) -> None:
-    migrations.apply(db)
+    apply_migrations(db, migrations)
 
 
 def forget_person(db: Database, user_id: str) -> None:

@@ -85,7 +85,8 @@ def render_group_view(
         )
         return pack_messages(blocks)
     if divergences:
-        blocks.append(f"**Où vos avis divergent** (le plus partagé d’abord, {CONTESTED} = option qui divise)\n" + "\n".join(question_block(s) for s in divergences))
+        heading = f"**Où vos avis divergent** (le plus partagé d’abord, {CONTESTED} = option qui divise)"
+        blocks.append(heading + "\n" + "\n".join(question_block(s) for s in divergences))
     if agreements:
         blocks.append("**Où vous êtes d’accord**\n" + "\n".join(question_block(s) for s in agreements))
     if profile.too_few:

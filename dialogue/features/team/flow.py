@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dialogue.buttons import MENU_BUTTON as MENU
 from dialogue.features.team.handovers import MAX_QUESTION, HandoverLimit, HandoverStore
 from dialogue.features.team.question_log import LoggedQuestion, QuestionLog
 from dialogue.storage.progress import UserRecord
-from dialogue.buttons import MENU_BUTTON as MENU
 from dialogue.types import Button, Reply
 from knowledge.loader import KnowledgeBase
 from knowledge.text import normalise

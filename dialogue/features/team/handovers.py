@@ -11,14 +11,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: ``ptce-bot ask`` must not pay for importing sqlite-utils
     from sqlite_utils import Database
 
-from dialogue.features.team.schema import ensure_team_tables
 from dialogue.features.team.question_log import hash_user, iso, salt_of, utc_now
+from dialogue.features.team.schema import ensure_team_tables
 
 MAX_OPEN_PER_USER = 3
 MAX_QUESTION = 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dialogue.storage.no_numpy import numpy_hidden
+from dialogue.storage.schema import apply_migrations
 
 with numpy_hidden():
     from sqlite_utils import Database
@@ -13,8 +14,8 @@ migrations = Migrations("ptce_team")
 
 def create_team_tables(db: Database) -> None:
     """Schema of the team features; called by the ``m_team_001`` migration of the progress store."""
-    db["team_settings"].create({"key": str, "value": str}, pk="key")
-    db["question_log"].create(
+    db.table("team_settings").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("question_log").create(
         {
             "id": int,
             "at": str,
@@ -30,10 +31,11 @@ def create_team_tables(db: Database) -> None:
             "comment": str,
         },
         pk="id",
+        if_not_exists=True,
     )
-    db["question_log"].create_index(["at"])
-    db["question_log"].create_index(["user_hash"])
-    db["handovers"].create(
+    db.table("question_log").create_index(["at"], if_not_exists=True)
+    db.table("question_log").create_index(["user_hash"], if_not_exists=True)
+    db.table("handovers").create(
         {
             "ref": int,
             "user_id": str,
@@ -49,18 +51,18 @@ def create_team_tables(db: Database) -> None:
             "delivered_at": str,
         },
         pk="ref",
+        if_not_exists=True,
     )
-    db["handovers"].create_index(["user_id", "status"])
-    db["handovers"].create_index(["team_message_id"])
-    db["team_assignments"].create({"text": str, "topic": str, "at": str}, pk="text")
+    db.table("handovers").create_index(["user_id", "status"], if_not_exists=True)
+    db.table("handovers").create_index(["team_message_id"], if_not_exists=True)
+    db.table("team_assignments").create({"text": str, "topic": str, "at": str}, pk="text", if_not_exists=True)
 
 
 @migrations()
 def m_team_001_question_log_and_handovers(db: Database) -> None:
     """Created by the core migration set in earlier versions: only where missing."""
-    if not db["team_settings"].exists():
-        create_team_tables(db)
+    create_team_tables(db)
 
 
 def ensure_team_tables(db: Database) -> None:
-    migrations.apply(db)
+    apply_migrations(db, migrations)
