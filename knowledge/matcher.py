@@ -111,19 +111,35 @@ class Analyzer:
     def __init__(self, lexicon: Lexicon) -> None:
         self._synonyms = dict(lexicon.synonyms)
         self._stopwords = BASE_STOPWORDS | lexicon.stopwords
-        variants = sorted(self._synonyms, key=len, reverse=True)
-        self._pattern = (
-            re.compile(r"\b(" + "|".join(re.escape(v) for v in variants) + r")\b") if variants else None
-        )
+        # Longest variant (in words) starting with each word: rewriting is a dictionary walk over
+        # the words, the same leftmost-longest replacement as one big regex, several times faster.
+        self._spans: dict[str, int] = {}
+        for variant in self._synonyms:
+            first, size = variant.split(" ", 1)[0], variant.count(" ") + 1
+            self._spans[first] = max(size, self._spans.get(first, 0))
         self._vocabulary: tuple[str, ...] = ()
         self._known: frozenset[str] = frozenset()
         self._correct = self._correct_word
 
     def rewrite(self, text: str) -> str:
-        text = normalise(text)
-        if self._pattern is not None:
-            text = self._pattern.sub(lambda m: self._synonyms[m.group(1)], text)
-        return text
+        """Normalised text whose lexicon variants are replaced by their canonical form."""
+        words = normalise(text).split()
+        if not self._spans:
+            return " ".join(words)
+        out: list[str] = []
+        position, count = 0, len(words)
+        while position < count:
+            longest = min(self._spans.get(words[position], 0), count - position)
+            for size in range(longest, 0, -1):
+                canonical = self._synonyms.get(" ".join(words[position : position + size]))
+                if canonical is not None:
+                    out.append(canonical)
+                    position += size
+                    break
+            else:
+                out.append(words[position])
+                position += 1
+        return " ".join(out)
 
     def words(self, text: str) -> list[str]:
         return [word for word in self.rewrite(text).split() if word not in self._stopwords]
@@ -139,11 +155,12 @@ class Analyzer:
     def _correct_word(self, word: str) -> str:
         # Only words that are neither in the knowledge nor in a French dictionary
         # are typos: « soldes » must not become « solide ».
-        if len(word) < 5 or word in self._known or word.isdigit() or word in french_words():
+        if len(word) < 5 or word in self._known or word.isdigit():
             return word
         cutoff = 85 if len(word) < 8 else 80
         found = process.extractOne(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff)
-        return found[0] if found else word
+        # The dictionary is loaded (≈ 0.4 s) only for a word close to the vocabulary, not for any unknown word.
+        return found[0] if found and word not in french_words() else word
 
     def terms(self, text: str, *, correct: bool = True) -> list[str]:
         words = self.words(text)
