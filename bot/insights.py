@@ -166,7 +166,7 @@ def _inbox(conn, kb: KnowledgeBase, where: str, period: list[str], limit: int) -
     """Group per distinct text in SQL, merge similar texts in Python, then detail only the top groups."""
     from knowledge.matcher import Matcher
 
-    analyzer = Matcher(kb).analyzer
+    analyzer = Matcher.for_knowledge(kb).analyzer
     groups: dict[str, dict] = {}
     for text, count, declined, hedged, down in conn.execute(
         f"SELECT text, COUNT(*), SUM(tier = 'declined'), SUM(tier IN ('hedged', 'suggest')), SUM(COALESCE(feedback, 0) = -1) "
