@@ -235,8 +235,8 @@ def _funnel(conn, kb: KnowledgeBase, flow, lo: str, hi: str) -> Funnel:
         per_user[user].add(question_step[question])
         answered_per_step[user].add(question)
     required = {index: set(ids) for index, (_, ids) in enumerate(steps)}
-    reached = Counter()
-    stopped = Counter()
+    reached: Counter[int] = Counter()
+    stopped: Counter[int] = Counter()
     finished = 0
     for user, indices in per_user.items():
         for index in indices:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from knowledge.conversation import load_conversation
 from knowledge.errors import KnowledgeError, KnowledgeErrors
+from knowledge.flows import Question
 from knowledge.flows_loader import load_flows
 from knowledge.glossary import initial, load_glossary, term_key
 from knowledge.lexicon import load_lexicon
@@ -257,10 +258,10 @@ def load_knowledge(data_dir: Path | None = None, *, with_flows: bool = True) -> 
     if with_flows:
         chapters = set(document.chapters)
         kb.flows = load_flows(data_dir / "flows", set(topics), chapters)
-        questions = {}
+        questions: dict[str, Question] = {}
         for flow in kb.flows.values():
-            for _step, question in flow.questions():
-                questions[question.id] = question
+            for _step, flow_question in flow.questions():
+                questions[flow_question.id] = flow_question
         pages = {number: document.pages(number) for number in document.chapters}
         kb.synthesis = load_synthesis(data_dir / "synthesis.yaml", questions, chapters, pages)
     return kb

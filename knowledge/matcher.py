@@ -215,8 +215,8 @@ class Matcher:
             for tid, position in self._index.get(term, ()):
                 partial[(tid, position)] += weight * self._examples[tid][position][term]
         per_topic: dict[str, list[float]] = defaultdict(list)
-        for (tid, position), similarity in partial.items():
-            per_topic[tid].append(similarity * self._factors[tid][position])
+        for (tid, position), example_similarity in partial.items():
+            per_topic[tid].append(example_similarity * self._factors[tid][position])
         for tid, sims in per_topic.items():
             # The mean of the closest few examples: one lucky word shared with a single
             # example weighs less than agreement with several.

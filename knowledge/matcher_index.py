@@ -154,7 +154,7 @@ def build_index(kb: KnowledgeBase, analyzer: Analyzer) -> MatcherIndex:
             counts.update(set(terms(text)))
         for text in prose:
             for term in set(terms(text)):
-                counts[term] += PROSE_WEIGHT * PROSE_COUNT
+                counts[term] += PROSE_WEIGHT * PROSE_COUNT  # type: ignore[assignment]  # weighted counts: floats in a Counter
         word_counts[topic.id] = counts
     document_frequency: Counter[str] = Counter()
     for profile in profiles.values():
