@@ -64,7 +64,7 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
             sizes.telegram_users, sizes.telegram_events, upserts=sizes.storage_upserts, kb=kb
         ),
         "telegram_latency": lambda: measures.telegram_latency(sizes.latency_tg_users, sizes.latency_tg_events, kb=kb),
-        "startup": lambda: measures.cold_start(sizes.cold_runs, sizes.rss_events),
+        "startup": lambda: measures.cold_start(sizes.cold_runs, sizes.rss_events, kb=kb),
         "matcher": lambda: measures.matcher_quality(kb=kb),
         "scale": lambda: measures.many_users(
             sizes.scale_users,

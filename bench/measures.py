@@ -2,7 +2,7 @@
 
 Targets (from the project brief): engine p99 ≤ 5 ms per event; Telegram path ≥ 1,000
 updates/s on one core and within 3× of a no-op application; ``ptce-bot ask`` cold start
-≤ 1.5 s; peak RSS ≤ 120 MB after 1,000 events; per-event latency that does not grow
+≤ 0.5 s, a second ``Engine`` on the same knowledge ≤ 20 ms; peak RSS ≤ 120 MB after 1,000 events; per-event latency that does not grow
 with the number of stored users.
 """
 
@@ -37,7 +37,9 @@ P99_EVENT_MS = 5.0
 MIN_DIALOGUE_PASS = 95.0
 MIN_UPDATES_PER_S = 1000.0
 MAX_FLOOR_RATIO = 3.0
-MAX_COLD_START_S = 1.5
+MAX_COLD_START_S = 0.5
+#: Building an Engine for a second user of knowledge already loaded (issue 18).
+MAX_SECOND_ENGINE_MS = 20.0
 MAX_RSS_MB = 120.0
 MIN_TOP1 = 0.90  # same floor as tests/test_knowledge.py::test_dev_set_top1_accuracy_is_at_least_90_percent
 MAX_GROWTH = 1.5  # large-DB / small-DB latency ratio tolerated as noise
@@ -347,8 +349,21 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def cold_start(runs: int = 5, rss_events: int = 1000) -> Section:
-    """Wall time of ``ptce-bot ask`` until exit (median), peak RSS of a 1,000-event process."""
+def second_engine_ms(kb: KnowledgeBase, runs: int = 5) -> list[float]:
+    """Milliseconds to build an ``Engine`` on knowledge another engine already uses (each on its own store)."""
+    Engine(kb, ProgressStore.open(":memory:")).close()
+    times = []
+    for _ in range(runs):
+        store = ProgressStore.open(":memory:")
+        started = time.perf_counter()
+        engine = Engine(kb, store)
+        times.append((time.perf_counter() - started) * 1000)
+        engine.close()
+    return times
+
+
+def cold_start(runs: int = 5, rss_events: int = 1000, *, kb: KnowledgeBase | None = None) -> Section:
+    """Wall time of ``ptce-bot ask`` until exit (median), a second Engine's build, peak RSS of a 1,000-event process."""
     section = Section("startup")
     command = _ask_command()
     env = _child_env()
@@ -373,17 +388,23 @@ def cold_start(runs: int = 5, rss_events: int = 1000) -> Section:
     if done.returncode != 0:
         raise RuntimeError(f"bench.rss_child failed ({done.returncode}): {done.stderr[-800:]}")
     child = json.loads(done.stdout.strip().splitlines()[-1])
+    engines = second_engine_ms(kb or knowledge(), runs)
     section.details = {
         "command": command[0].rsplit("/", 1)[-1] + " " + " ".join(command[1:]),
         "runs_s": times,
         "median_s": statistics.median(times),
+        "second_engine_ms": engines,
         "rss_child": child,
     }
     section.add(f"`ptce-bot ask` wall time, median of {runs}", statistics.median(times), "s", MAX_COLD_START_S, "<=")
+    section.add(
+        f"second `Engine` on the same knowledge, median of {runs}", statistics.median(engines), "ms", MAX_SECOND_ENGINE_MS, "<=",
+        "matcher index shared per knowledge base",
+    )
     section.add("engine load time in the child", child["load_s"], "s")
     section.add("peak RSS after loading the engine", child["peak_loaded_kb"] / 1024, "MB")
     section.add(f"peak RSS after {child['events']:,} events", child["peak_kb"] / 1024, "MB", MAX_RSS_MB, "<=")
-    section.notes.append("cold start measured after one unmeasured warm-up run (page cache warm).")
+    section.notes.append("cold start measured after one unmeasured warm-up run (page cache warm, matcher index cache written).")
     section.notes.append(
         "peak RSS is the child's VmHWM: getrusage(RUSAGE_SELF).ru_maxrss of an exec'd child also counts the "
         f"parent's size at fork on Linux (here {child['ru_maxrss_kb'] / 1024:.0f} MB), kept in the JSON."
@@ -440,7 +461,7 @@ def matcher_quality(
     kb = kb or knowledge()
     section = Section("matcher")
     rows = read_gold(path)[:limit] if limit else read_gold(path)
-    matcher = Matcher(kb)
+    matcher = Matcher(kb)  # its own, so that the first pass finds its caches cold
     cold: list[int] = []
     for question, _ in rows:
         started = time.perf_counter_ns()

@@ -36,9 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    from dialogue.assembly import create_engine
-
     from bench.workload import Workload, interleave
+    from dialogue.assembly import create_engine
 
     engine = create_engine(args.db)
     loaded_s = time.perf_counter() - started

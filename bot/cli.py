@@ -7,7 +7,6 @@ import csv
 import json
 import sys
 from collections import Counter
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from knowledge.errors import KnowledgeError, KnowledgeErrors
@@ -18,10 +17,23 @@ EXIT_USAGE = 2
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # ≈ 30 ms: only for --version
+
     try:
         return version("ptce-advisor")
     except PackageNotFoundError:  # running from a source tree without installation
         return "0+unknown"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked for (not at every start)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs) -> None:
+        super().__init__(option_strings, dest=dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser._print_message(f"{parser.prog} {_version()}\n", sys.stdout)
+        parser.exit()
 
 
 def _load(args: argparse.Namespace, *, with_flows: bool = True):
@@ -50,7 +62,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from knowledge.matcher import Matcher
 
     kb = _load(args, with_flows=False)
-    matcher = Matcher(kb)
+    matcher = Matcher.for_knowledge(kb)
     if args.question is None:
         for line in sys.stdin:
             question = line.rstrip("\n")
@@ -229,7 +241,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if unknown:
         print(f"Erreur : sujets inconnus dans {args.file} : {', '.join(unknown)}", file=sys.stderr)
         return EXIT_USAGE
-    report = evaluate(Matcher(kb), rows)
+    report = evaluate(Matcher.for_knowledge(kb), rows)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -279,7 +291,7 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
     print(f"Questions de l’introduction couvertes : {len(kb.document.intro_questions)}")
     for question in kb.document.intro_questions:
         print(f"  « {question.question} » → {', '.join(question.topics)}")
-    matcher = Matcher(kb)
+    matcher = Matcher.for_knowledge(kb)
     misrouted = []
     for topic in kb.topics.values():
         for question in topic.questions:
@@ -401,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ptce-bot",
         description="Conseiller PTCE : réponses tirées du document « PTCE — Analyse des récurrences & ingénierie » (Institut Godin).",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show program's version number and exit")
     parser.add_argument("--data", type=Path, default=None, help="dossier des fichiers YAML (par défaut : celui du paquet)")
     sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
 
@@ -426,7 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FICHIER.txt",
         help="comparer aussi avec le texte du document de référence (nombres, noms propres, copies, exemples)",
     )
-    check.add_argument("--suggestions", type=Path, metavar="FICHIER.yaml", help="signaler les suggestions qui entreraient en collision avec un autre sujet")
+    check.add_argument(
+        "--suggestions", type=Path, metavar="FICHIER.yaml", help="signaler les suggestions qui entreraient en collision avec un autre sujet"
+    )
     check.set_defaults(handler=cmd_kb_check)
 
     chat = sub.add_parser("chat", help="discuter avec le conseiller dans le terminal")

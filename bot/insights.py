@@ -166,7 +166,7 @@ def _inbox(conn, kb: KnowledgeBase, where: str, period: list[str], limit: int) -
     """Group per distinct text in SQL, merge similar texts in Python, then detail only the top groups."""
     from knowledge.matcher import Matcher
 
-    analyzer = Matcher(kb).analyzer
+    analyzer = Matcher.for_knowledge(kb).analyzer
     groups: dict[str, dict] = {}
     for text, count, declined, hedged, down in conn.execute(
         f"SELECT text, COUNT(*), SUM(tier = 'declined'), SUM(tier IN ('hedged', 'suggest')), SUM(COALESCE(feedback, 0) = -1) "
@@ -235,8 +235,8 @@ def _funnel(conn, kb: KnowledgeBase, flow, lo: str, hi: str) -> Funnel:
         per_user[user].add(question_step[question])
         answered_per_step[user].add(question)
     required = {index: set(ids) for index, (_, ids) in enumerate(steps)}
-    reached = Counter()
-    stopped = Counter()
+    reached: Counter[int] = Counter()
+    stopped: Counter[int] = Counter()
     finished = 0
     for user, indices in per_user.items():
         for index in indices:

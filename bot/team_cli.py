@@ -165,7 +165,7 @@ def check_suggestions(kb, path: Path) -> list[str]:
     from knowledge.matcher import Matcher
 
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    matcher = Matcher(kb)
+    matcher = Matcher.for_knowledge(kb)
     problems = []
     for topic, questions in data.items():
         if topic not in kb.topics:

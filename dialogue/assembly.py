@@ -11,6 +11,7 @@ from dialogue.features.team.flow import TeamServices
 from dialogue.features.team.handovers import HandoverStore
 from dialogue.features.team.question_log import QuestionLog
 from dialogue.storage.progress import ProgressStore
+from knowledge.analyzer import french_words
 from knowledge.loader import load_knowledge
 
 
@@ -32,6 +33,9 @@ def create_engine(
 ) -> Engine:
     """Load the knowledge and open the progress database (``PTCE_DB`` or ``ptce.db`` by default)."""
     kb = load_knowledge(data_dir)
+    # The spelling dictionary (about 0.5 s) is loaded now, before any user waits for it,
+    # rather than inside a first question or alongside the first events (a higher memory peak).
+    french_words()
     store = open_store(db_path)
     log = QuestionLog(store.db, enabled=log_questions, retention_days=log_days)
     team = TeamServices(log, HandoverStore(store.db), team_chat=team_chat)

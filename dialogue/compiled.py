@@ -8,19 +8,14 @@ building an engine costs a few milliseconds once the first one exists.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from dialogue.flows import machine as m
 from knowledge.conversation import Conversation, has_phrase
 from knowledge.loader import GlossaryTerm, KnowledgeBase, Topic
-from knowledge.matcher import Matcher, french_words
+from knowledge.matcher import Matcher
 from knowledge.text import normalise
-
-T = TypeVar("T")
 
 ORIENTATION = "orientation"
 FORMES = "formes"
@@ -54,16 +49,6 @@ class CompiledKnowledge:
     #: normalised trigger → the gaps it points to; all triggers in one pattern.
     gaps: dict[str, list[Gap]] = field(default_factory=dict)
     gap_pattern: re.Pattern[str] | None = None
-    #: What features derive from the knowledge once (e.g. the collective's debate rules).
-    _derived: dict[str, Any] = field(default_factory=dict)
-
-    def derived(self, key: str, build: Callable[[], T]) -> T:
-        """``build()`` once per knowledge base, under ``key``."""
-        if key not in self._derived:
-            self._derived[key] = build()
-        value: T = self._derived[key]
-        return value
-
     @property
     def talk(self) -> Conversation:
         conversation: Conversation = self.kb.conversation
@@ -73,29 +58,12 @@ class CompiledKnowledge:
         return self.kb.topics[topic_id]
 
 
-#: The last knowledge bases compiled (a process normally has one; tests load a few variants).
-_CACHE: OrderedDict[int, tuple[KnowledgeBase, CompiledKnowledge]] = OrderedDict()
-_CACHE_SIZE = 8
-_LOCK = threading.Lock()
-
-
 def compiled(kb: KnowledgeBase) -> CompiledKnowledge:
     """The compiled form of ``kb``, built on first use and shared by every engine on it."""
-    with _LOCK:
-        entry = _CACHE.get(id(kb))
-        if entry is not None and entry[0] is kb:
-            _CACHE.move_to_end(id(kb))
-            return entry[1]
-        result = _compile(kb)
-        _CACHE[id(kb)] = (kb, result)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-        return result
+    return kb.shared(_compile)
 
 
 def _compile(kb: KnowledgeBase) -> CompiledKnowledge:
-    # Load the spelling dictionary alongside start-up rather than inside a user's question.
-    threading.Thread(target=french_words, name="french-words", daemon=True).start()
     flows = dict(sorted(kb.flows.items(), key=lambda item: item[0] != ORIENTATION))
     question_flow: dict[str, list[str]] = {}
     for flow in flows.values():
@@ -116,7 +84,7 @@ def _compile(kb: KnowledgeBase) -> CompiledKnowledge:
         has_phrase("", phrases)
     return CompiledKnowledge(
         kb=kb,
-        matcher=Matcher(kb),
+        matcher=Matcher.for_knowledge(kb),
         fsm=m.FlowMachine(kb.flows),
         flows=flows,
         question_flow=question_flow,

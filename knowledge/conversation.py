@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from knowledge.errors import KnowledgeErrors
-from knowledge.loader import _Collector, read_yaml
 from knowledge.text import normalise
+from knowledge.validation import StrictCollector, read_yaml
 
 INTENT_IDS = ("greeting", "thanks", "goodbye", "identity", "confusion", "frustration", "human", "english", "other_language")
 FOLLOWUP_KINDS = ("vigilance", "details", "example", "repeat", "difference")
@@ -65,7 +64,7 @@ def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern | None:
     return re.compile(rf"(?:^| )(?:{alternatives})(?= |$)")
 
 
-def _normalised(check: _Collector, values: tuple[str, ...], entry: str, name: str) -> tuple[str, ...]:
+def _normalised(check: StrictCollector, values: tuple[str, ...], entry: str, name: str) -> tuple[str, ...]:
     out = []
     for value in values:
         plain = normalise(value)
@@ -78,7 +77,7 @@ def _normalised(check: _Collector, values: tuple[str, ...], entry: str, name: st
 
 def load_conversation(path: Path, topics: set[str] | None = None) -> Conversation:
     """Read and validate the conversation file."""
-    check = _Collector(path)
+    check = StrictCollector(path)
     raw = read_yaml(path)
     required = ("intents", "orientation_intents", "glossary_prefixes", "followups", "forms", "contact_topic", "contacts",
                 "contacts_source", *_WORD_LISTS, *_TEXT_LISTS)
@@ -182,7 +181,3 @@ def pick(options: tuple[str, ...], counter: int) -> str:
     """The wording to use this time: in turn, so the same sentence does not come back every time."""
     return options[counter % len(options)]
 
-
-def load_conversation_into(kb: Any, data_dir: Path) -> None:
-    """Attach the conversation data to a knowledge base (called by ``load_knowledge``)."""
-    kb.conversation = load_conversation(data_dir / "conversation.yaml", set(kb.topics))

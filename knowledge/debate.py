@@ -1,7 +1,7 @@
 """Load and validate ``knowledge/data/debate.yaml`` (« points à mettre en débat », /collectif).
 
 Errors use the same shape as every other knowledge file (file, entry, field),
-through :class:`knowledge.loader._Collector`, and are raised together.
+through :class:`knowledge.validation.StrictCollector`, and are raised together.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.errors import KnowledgeErrors
-from knowledge.loader import DATA_DIR, Document, _Collector, read_yaml
+from knowledge.loader import DATA_DIR
+from knowledge.model import Document
+from knowledge.validation import StrictCollector, read_yaml
 
 DEBATE_FILE = "debate.yaml"
 TEXT_MAX = 500
@@ -53,7 +55,7 @@ def _chapter_pages(document: Document) -> dict[str, range]:
 def load_debate(document: Document, questions: Collection[str], path: Path | None = None) -> DebateRules:
     """Read the debate points; ``questions`` are the answer keys the points may refer to."""
     path = Path(path) if path else DATA_DIR / DEBATE_FILE
-    check = _Collector(path)
+    check = StrictCollector(path)
     raw = read_yaml(path)
     phrases: tuple[str, ...] = ()
     points: list[DebatePoint] = []

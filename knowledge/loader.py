@@ -1,21 +1,63 @@
 """Load and validate the knowledge files under ``knowledge/data``.
 
 Every problem is reported with the file, the entry and the field concerned,
-so that the domain experts who edit the YAML can fix it themselves.
+so that the domain experts who edit the YAML can fix it themselves. The data
+classes live in :mod:`knowledge.model`, the glossary and lexicon files have
+their own loaders; the names long imported from here are re-exported.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
+from knowledge.conversation import load_conversation
 from knowledge.errors import KnowledgeError, KnowledgeErrors
-from knowledge.validation import StrictCollector as _Collector, did_you_mean, read_yaml
+from knowledge.flows import Question
+from knowledge.flows_loader import load_flows
+from knowledge.glossary import initial, load_glossary, term_key
+from knowledge.lexicon import load_lexicon
+from knowledge.model import (
+    Chapter,
+    Confidence,
+    Document,
+    GlossaryTerm,
+    GlossaryTheme,
+    IntroQuestion,
+    KnowledgeBase,
+    Lexicon,
+    NotCovered,
+    Source,
+    Topic,
+)
+from knowledge.synthesis_loader import load_synthesis
+from knowledge.validation import StrictCollector, did_you_mean, read_yaml
+
+__all__ = [
+    "DATA_DIR",
+    "EXCEPTIONS_FILE",
+    "Chapter",
+    "Confidence",
+    "Document",
+    "GlossaryTerm",
+    "GlossaryTheme",
+    "IntroQuestion",
+    "KnowledgeBase",
+    "Lexicon",
+    "NotCovered",
+    "Source",
+    "Topic",
+    "initial",
+    "load_document",
+    "load_glossary",
+    "load_knowledge",
+    "load_lexicon",
+    "load_topics",
+    "read_yaml",
+    "term_key",
+]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 #: Read by ``kb check --against`` only (knowledge/source_check.py).
@@ -26,159 +68,13 @@ DETAILS_MAX = 3000
 LABEL_MAX = 40
 #: Topic labels appear on buttons: short enough never to be cut.
 TOPIC_LABEL_MAX = 32
-#: A general (out-of-document) glossary definition stays short: it only situates the term.
-GENERAL_MAX = 300
-#: Glossary terms are button labels and part of button payloads.
-TERM_MAX = 40
-THEME_ID = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 MIN_QUESTIONS = 8
 TOPIC_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 CHAPTER = re.compile(r"^\d{2}$")
 
 
-@dataclass(frozen=True, slots=True)
-class Chapter:
-    number: str
-    title: str
-    page: int
-
-
-@dataclass(frozen=True, slots=True)
-class IntroQuestion:
-    id: str
-    question: str
-    label: str
-    topics: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    title: str
-    publisher: str
-    chapters: Mapping[str, Chapter]
-    intro_questions: tuple[IntroQuestion, ...]
-
-    def cite(self, chapter: str, page: int | None = None) -> str:
-        """French citation such as « chap. 07 — Gouvernance et formalisation, p. 16 »."""
-        known = self.chapters[chapter]
-        return f"chap. {known.number} — {known.title}, p. {page or known.page}"
-
-    def pages(self, chapter: str) -> tuple[int, int]:
-        """First and last page of a chapter (the last one runs to a large bound)."""
-        first = self.chapters[chapter].page
-        later = [c.page for c in self.chapters.values() if c.page > first]
-        return first, (min(later) - 1 if later else 10_000)
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    chapter: str
-    page: int
-
-
-@dataclass(frozen=True, slots=True)
-class NotCovered:
-    """Something users ask about a topic that the document does not say.
-
-    ``about`` completes « Le document ne précise pas … »; ``triggers`` are the
-    words (normalised at match time) that reveal such a question.
-    """
-
-    about: str
-    triggers: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Topic:
-    id: str
-    title: str
-    short: str
-    details: str
-    vigilance: tuple[str, ...]
-    related: tuple[str, ...]
-    source: Source
-    questions: tuple[str, ...]
-    keywords: tuple[str, ...]
-    #: Short button label (≤ TOPIC_LABEL_MAX characters); the title when the YAML gives none.
-    label: str = ""
-    not_covered: tuple[NotCovered, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class GlossaryTerm:
-    term: str
-    #: What the document says about the term, in our words.
-    definition: str
-    aliases: tuple[str, ...] = ()
-    topic: str | None = None
-    chapter: str | None = None
-    #: A general definition the document does not give; always shown as « hors document ».
-    general: str = ""
-    #: Id of the GlossaryTheme the term is browsed under (from its chapter).
-    theme: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class GlossaryTheme:
-    id: str
-    label: str
-    chapters: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Confidence:
-    """Thresholds of the matcher's answer tiers (``confidence:`` in lexicon.yaml); all between 0 and 1."""
-
-    answer_from: float = 0.2  # best score from which an answer may be confident
-    confident_ratio: float = 0.35  # runner-up / best above this: not confident…
-    confident_posterior: float = 0.95  # … unless the best topic is at least this probable (naive Bayes)
-    coverage: float = 0.6  # share of the question the best topic must cover to be confident
-    specific: float = 0.2  # share of the question carried by words specific to the topic (not generic)
-    anchor: float = 0.4  # specificity from which one domain word alone can carry a confident answer
-    hedge_from: float = 0.2  # below: suggestions only
-    hedge_ratio: float = 0.8  # runner-up / best above this: suggestions
-    hedge_anchor: float = 1.0  # specificity from which one domain word alone can carry a hedged answer
-    decline_below: float = 0.2  # best score under which a question without domain word is declined
-    known_share: float = 0.6  # share of the question that must be known vocabulary, without domain word
-    domain_decline_below: float = 0.1  # same with a domain word (PTCE, SCIC, EPCI…)
-    domain_known_share: float = 0.4  # with a domain word, share of the question that must be known vocabulary
-    shallow_known_share: float = 0.6  # same when the best topic shares only one word with the question
-    generic_specific: float = 0.55  # without domain word, resting on one word: declined under this specificity
-
-
-@dataclass(frozen=True, slots=True)
-class Lexicon:
-    synonyms: Mapping[str, str]  # variant (normalised) -> canonical (normalised)
-    stopwords: frozenset[str]
-    domain_terms: frozenset[str]
-    confidence: Confidence = Confidence()
-    #: The knowledge base's own subject (« PTCE »): a question naming it is never off-topic.
-    subject_terms: frozenset[str] = frozenset()
-    #: Greetings and self-introductions (« bonjour », « je suis élu ») that open a question:
-    #: context about the asker, not the subject asked about.
-    greetings: frozenset[str] = frozenset()
-    introductions: frozenset[str] = frozenset()
-
-
-@dataclass(slots=True)
-class KnowledgeBase:
-    document: Document
-    topics: dict[str, Topic]
-    glossary: tuple[GlossaryTerm, ...]
-    lexicon: Lexicon
-    version: str
-    flows: dict[str, Any] = field(default_factory=dict)
-    synthesis: Any = None
-    glossary_themes: tuple[GlossaryTheme, ...] = ()
-    #: Everyday conversation and word lists (knowledge.conversation.Conversation).
-    conversation: Any = None
-
-    def cite(self, topic: Topic) -> str:
-        return self.document.cite(topic.source.chapter, topic.source.page)
-
-
 def load_document(path: Path) -> Document:
-    check = _Collector(path)
+    check = StrictCollector(path)
     raw = read_yaml(path)
     chapters: dict[str, Chapter] = {}
     intro: list[IntroQuestion] = []
@@ -225,7 +121,7 @@ def load_document(path: Path) -> Document:
 
 
 def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
-    check = _Collector(path)
+    check = StrictCollector(path)
     raw = read_yaml(path)
     topics: dict[str, Topic] = {}
     version = 0
@@ -293,7 +189,7 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
     return topics, version
 
 
-def _not_covered(check: _Collector, item: dict, entry: str) -> tuple[NotCovered, ...]:
+def _not_covered(check: StrictCollector, item: dict, entry: str) -> tuple[NotCovered, ...]:
     raw = item.get("not_covered")
     if raw is None:
         return ()
@@ -314,7 +210,7 @@ def _not_covered(check: _Collector, item: dict, entry: str) -> tuple[NotCovered,
     return tuple(found)
 
 
-def _gap_text(check: _Collector, gap: dict, entry: str, where: str) -> str:
+def _gap_text(check: StrictCollector, gap: dict, entry: str, where: str) -> str:
     value = gap.get("about")
     if not isinstance(value, str) or not value.strip():
         check.add("texte vide ou absent", entry, f"{where}.about", "complétez la phrase « Le document ne précise pas … »")
@@ -322,159 +218,13 @@ def _gap_text(check: _Collector, gap: dict, entry: str, where: str) -> str:
     return value.strip()
 
 
-def _gap_triggers(check: _Collector, gap: dict, entry: str, where: str) -> tuple[str, ...]:
+def _gap_triggers(check: StrictCollector, gap: dict, entry: str, where: str) -> tuple[str, ...]:
     value = gap.get("triggers")
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
         check.add("liste de mots déclencheurs non vide attendue", entry, f"{where}.triggers", "écrivez triggers: [\"mot\", \"autre mot\"]")
         return ()
     return tuple(v.strip() for v in value)
 
-
-def load_glossary(
-    path: Path, topics: Mapping[str, Topic], document: Document
-) -> tuple[tuple[GlossaryTerm, ...], tuple[GlossaryTheme, ...]]:
-    """The glossary terms (sorted) and the themes they are browsed by."""
-    check = _Collector(path)
-    raw = read_yaml(path)
-    terms: list[GlossaryTerm] = []
-    themes: list[GlossaryTheme] = []
-    if check.fields(raw, None, ("themes", "terms")):
-        themes = _glossary_themes(check, raw["themes"], document)
-        theme_of = {chapter: theme.id for theme in themes for chapter in theme.chapters}
-        seen: set[str] = set()
-        for index, item in enumerate(raw["terms"] or []):
-            entry = str(item.get("term")) if isinstance(item, dict) and item.get("term") else f"terms[{index + 1}]"
-            if not check.fields(item, entry, ("term", "definition", "chapter"), ("aliases", "topic", "general")):
-                continue
-            if term_key(entry) in seen:
-                check.add("terme en double", entry, "term", "fusionnez les deux définitions en une seule entrée")
-            seen.add(term_key(entry))
-            topic = item.get("topic")
-            if topic is not None:
-                check.reference(topic, topics, entry, "topic", "sujet")
-            chapter = check.chapter(item, entry, "chapter", document.chapters)
-            terms.append(
-                GlossaryTerm(
-                    term=check.text(item, entry, "term", max_len=TERM_MAX),
-                    definition=check.text(item, entry, "definition", max_len=SHORT_MAX),
-                    aliases=check.strings(item, entry, "aliases", optional=True),
-                    topic=topic,
-                    chapter=chapter,
-                    general=check.text(item, entry, "general", max_len=GENERAL_MAX, optional=True),
-                    theme=theme_of.get(chapter, ""),
-                )
-            )
-    if check.errors:
-        raise KnowledgeErrors(check.errors)
-    return tuple(sorted(terms, key=lambda term: _sort_key(term.term))), tuple(themes)
-
-
-def _glossary_themes(check: _Collector, raw: Any, document: Document) -> list[GlossaryTheme]:
-    themes: list[GlossaryTheme] = []
-    owner: dict[str, str] = {}
-    if not isinstance(raw, list) or not raw:
-        check.add("liste de thèmes vide ou absente", None, "themes", "une ligne « - id: … » par thème")
-        return themes
-    for index, item in enumerate(raw):
-        entry = str(item.get("id")) if isinstance(item, dict) and item.get("id") else f"themes[{index + 1}]"
-        if not check.fields(item, entry, ("id", "label", "chapters")):
-            continue
-        ident = check.ident(item, entry, "id", THEME_ID, 16)
-        chapters = check.strings(item, entry, "chapters", minimum=1)
-        for chapter in chapters:
-            if chapter not in document.chapters:
-                check.add(f"chapitre « {chapter} » inconnu du document", entry, "chapters", did_you_mean(chapter, document.chapters))
-            elif chapter in owner:
-                check.add(f"le chapitre {chapter} est déjà dans le thème « {owner[chapter]} »", entry, "chapters",
-                          "un chapitre n’appartient qu’à un thème : retirez-le de l’un des deux")
-            owner[chapter] = ident
-        themes.append(GlossaryTheme(ident, check.text(item, entry, "label", max_len=TOPIC_LABEL_MAX), chapters))
-    for chapter in document.chapters:
-        if chapter not in owner:
-            check.add(f"le chapitre {chapter} n’appartient à aucun thème", None, "themes",
-                      "ajoutez-le à la liste « chapters » d’un thème")
-    return themes
-
-
-def term_key(term: str) -> str:
-    """A stable, short identifier for a glossary term (« PTCE « filière » » → ``ptce-filiere``)."""
-    from knowledge.text import normalise
-
-    return normalise(term).replace(" ", "-")
-
-
-def _sort_key(term: str) -> str:
-    from knowledge.text import strip_accents
-
-    return strip_accents(term.casefold())
-
-
-def initial(term: str) -> str:
-    """The letter a glossary term is filed under (accents ignored: « Émergent » under E)."""
-    letter = _sort_key(term)[:1].upper()
-    return letter if letter.isalpha() else "#"
-
-
-def load_lexicon(path: Path) -> Lexicon:
-    from knowledge.text import normalise
-
-    check = _Collector(path)
-    raw = read_yaml(path)
-    synonyms: dict[str, str] = {}
-    stopwords: set[str] = set()
-    domain: set[str] = set()
-    confidence = Confidence()
-    subject: set[str] = set()
-    greetings: set[str] = set()
-    introductions: set[str] = set()
-    optional = ("confidence", "subject_terms", "greetings", "introductions")
-    if check.fields(raw, None, ("synonyms", "stopwords", "domain_terms"), optional):
-        if not isinstance(raw["synonyms"], dict):
-            check.add("dictionnaire « forme canonique: [variantes] » attendu", None, "synonyms")
-        else:
-            for canonical, variants in raw["synonyms"].items():
-                if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
-                    check.add("liste de variantes attendue", str(canonical), "synonyms")
-                    continue
-                target = normalise(str(canonical))
-                for variant in variants:
-                    key = normalise(variant)
-                    if key in synonyms and synonyms[key] != target:
-                        check.add(f"variante « {variant} » déjà rattachée à « {synonyms[key]} »", str(canonical), "synonyms")
-                    synonyms[key] = target
-        stopwords = {normalise(word) for word in check.strings(raw, "lexicon", "stopwords")}
-        domain = {normalise(word) for word in check.strings(raw, "lexicon", "domain_terms", minimum=1)}
-        confidence = _confidence(check, raw.get("confidence"))
-        subject = {normalise(word) for word in check.strings(raw, "lexicon", "subject_terms", optional=True)}
-        greetings = {normalise(word) for word in check.strings(raw, "lexicon", "greetings", optional=True)}
-        introductions = {normalise(word) for word in check.strings(raw, "lexicon", "introductions", optional=True)}
-    if check.errors:
-        raise KnowledgeErrors(check.errors)
-    return Lexicon(
-        synonyms,
-        frozenset(stopwords),
-        frozenset(domain),
-        confidence,
-        frozenset(subject),
-        frozenset(greetings - {""}),
-        frozenset(introductions - {""}),
-    )
-
-
-def _confidence(check: _Collector, raw: Any) -> Confidence:
-    """The matcher's thresholds: each optional, each a number from 0 to 1."""
-    if raw is None:
-        return Confidence()
-    names = [f.name for f in dataclasses.fields(Confidence)]
-    if not check.fields(raw, "confidence", (), names):
-        return Confidence()
-    values = {}
-    for name, value in raw.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            check.add("nombre entre 0 et 1 attendu", "confidence", name)
-        else:
-            values[name] = float(value)
-    return Confidence(**values)
 
 
 def _content_version(paths: Iterable[Path], declared: int) -> str:
@@ -491,7 +241,7 @@ def load_knowledge(data_dir: Path | None = None, *, with_flows: bool = True) -> 
     document = load_document(data_dir / "document.yaml")
     topics, declared = load_topics(data_dir / "topics.yaml", document)
     errors: list[KnowledgeError] = []
-    check = _Collector(data_dir / "document.yaml")
+    check = StrictCollector(data_dir / "document.yaml")
     for question in document.intro_questions:
         for topic in question.topics:
             check.reference(topic, topics, question.id, "topics", "sujet")
@@ -503,18 +253,15 @@ def load_knowledge(data_dir: Path | None = None, *, with_flows: bool = True) -> 
     # The exceptions of « kb check --against » change no answer: they do not change the version.
     files = [p for p in data_dir.rglob("*.yaml") if p.name != EXCEPTIONS_FILE]
     kb = KnowledgeBase(document, topics, glossary, lexicon, _content_version(files, declared), glossary_themes=themes)
-    from knowledge.conversation import load_conversation_into
-
-    load_conversation_into(kb, data_dir if (data_dir / "conversation.yaml").exists() else DATA_DIR)
+    conversation_dir = data_dir if (data_dir / "conversation.yaml").exists() else DATA_DIR
+    kb.conversation = load_conversation(conversation_dir / "conversation.yaml", set(kb.topics))
     if with_flows:
-        from knowledge.flows import load_flows, load_synthesis
-
         chapters = set(document.chapters)
         kb.flows = load_flows(data_dir / "flows", set(topics), chapters)
-        questions = {}
+        questions: dict[str, Question] = {}
         for flow in kb.flows.values():
-            for _step, question in flow.questions():
-                questions[question.id] = question
+            for _step, flow_question in flow.questions():
+                questions[flow_question.id] = flow_question
         pages = {number: document.pages(number) for number in document.chapters}
         kb.synthesis = load_synthesis(data_dir / "synthesis.yaml", questions, chapters, pages)
     return kb

@@ -23,14 +23,16 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 
-from rapidfuzz import fuzz, process
+from knowledge.analyzer import Analyzer, french_words
+from knowledge.index_cache import load_index, store_index
+from knowledge.matcher_index import MatcherIndex, Vector, build_index, char_grams, normalised, term_counts, weigh
+from knowledge.model import KnowledgeBase
+from knowledge.text import strip_accents
 
-from knowledge.loader import KnowledgeBase, Lexicon, Topic
-from knowledge.text import BASE_STOPWORDS, normalise, stem, strip_accents
+__all__ = ["TIERS", "Analyzer", "Candidate", "Evidence", "Match", "Matcher", "french_words", "normalise_keeping_punctuation"]
 
 #: Weight of the best single example versus the whole topic profile.
 EXAMPLE_WEIGHT = 0.65
@@ -38,18 +40,8 @@ EXAMPLE_WEIGHT = 0.65
 NEIGHBOURS = 2
 #: Share of the final score given to the naive Bayes posterior (times the best similarity).
 BAYES_WEIGHT = 0.5
-#: Additive smoothing of the naive Bayes word counts.
-SMOOTHING = 0.3
-#: A sentence of an answer counts this much (times PROSE_WEIGHT) as a word occurrence for naive Bayes.
-PROSE_COUNT = 0.5
-#: Length of the character n-grams, and their share of the similarity.
-GRAM = 3
+#: Share of the similarity given to character n-grams.
 GRAM_WEIGHT = 0.3
-#: How much a sentence of an answer counts, compared with an example question.
-PROSE_WEIGHT = 0.85
-
-Vector = dict[str, float]
-_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,72 +97,6 @@ class Evidence:
     domain_anchor: float = 0.0  # specificity of the most specific domain word shared with the best topic
 
 
-class Analyzer:
-    """Turns text into stemmed terms, using the lexicon and the known vocabulary."""
-
-    def __init__(self, lexicon: Lexicon) -> None:
-        self._synonyms = dict(lexicon.synonyms)
-        self._stopwords = BASE_STOPWORDS | lexicon.stopwords
-        variants = sorted(self._synonyms, key=len, reverse=True)
-        self._pattern = (
-            re.compile(r"\b(" + "|".join(re.escape(v) for v in variants) + r")\b") if variants else None
-        )
-        self._vocabulary: tuple[str, ...] = ()
-        self._known: frozenset[str] = frozenset()
-        self._correct = self._correct_word
-
-    def rewrite(self, text: str) -> str:
-        text = normalise(text)
-        if self._pattern is not None:
-            text = self._pattern.sub(lambda m: self._synonyms[m.group(1)], text)
-        return text
-
-    def words(self, text: str) -> list[str]:
-        return [word for word in self.rewrite(text).split() if word not in self._stopwords]
-
-    def learn(self, words: Iterable[str]) -> None:
-        """Record the vocabulary typos are corrected against."""
-        known = set(self._known) | {w for w in words if len(w) >= 4}
-        self._known = frozenset(known)
-        self._vocabulary = tuple(sorted(known))
-        # A cache per analyzer (not per class) so that discarded matchers can be freed.
-        self._correct = lru_cache(maxsize=20_000)(self._correct_word)
-
-    def _correct_word(self, word: str) -> str:
-        # Only words that are neither in the knowledge nor in a French dictionary
-        # are typos: « soldes » must not become « solide ».
-        if len(word) < 5 or word in self._known or word.isdigit() or word in french_words():
-            return word
-        cutoff = 85 if len(word) < 8 else 80
-        found = process.extractOne(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff)
-        return found[0] if found else word
-
-    def terms(self, text: str, *, correct: bool = True) -> list[str]:
-        words = self.words(text)
-        if correct and self._vocabulary:
-            fixed = []
-            for word in words:
-                corrected = self._correct(word)
-                # A corrected word may be a synonym variant ("asociation" -> "association").
-                fixed.extend(self._synonyms.get(corrected, corrected).split() if corrected != word else [word])
-            words = fixed
-        return [stem(word) for word in words if word not in self._stopwords]
-
-
-@lru_cache(maxsize=1)
-def french_words() -> frozenset[str]:
-    """Accent-free French dictionary words (pyspellchecker's frequency list)."""
-    from spellchecker import SpellChecker
-
-    checker = SpellChecker(language="fr", distance=1)
-    # Most entries are plain lower-case ASCII already; normalising only the others
-    # divides the start-up cost by four.
-    return frozenset(
-        word if word.isascii() and word.isalpha() and word.islower() else normalise(word)
-        for word in checker.word_frequency.dictionary
-    )
-
-
 def normalise_keeping_punctuation(text: str) -> str:
     """Lower-case, accent-free text whose clause punctuation (, . ; : ! ?) is kept."""
     return strip_accents(text.casefold()).replace("’", "'")
@@ -187,133 +113,50 @@ def _opening_pattern(greetings: Iterable[str], introductions: Iterable[str]) -> 
     return re.compile(rf"\W*(?:(?:{greeting})\b[\W]*)*(?:{intro})\b[^,.;:!?]*[,.;:!?]")
 
 
-def _tf(terms: Iterable[str]) -> Counter[str]:
-    return Counter(terms)
-
-
 class Matcher:
-    """Ranks topics for a question. Build once; ``match`` is pure and fast."""
+    """Ranks topics for a question. Build once (``for_knowledge`` shares one per knowledge base); ``match`` is pure and fast."""
 
-    def __init__(self, kb: KnowledgeBase) -> None:
+    def __init__(self, kb: KnowledgeBase, index: MatcherIndex | None = None) -> None:
+        """Builds the index from ``kb`` unless given one built from the same knowledge."""
         self.analyzer = Analyzer(kb.lexicon)
-        topics = list(kb.topics.values())
-        texts = {topic.id: self._topic_texts(topic) for topic in topics}
-        self.analyzer.learn(
-            word for pieces in texts.values() for piece in pieces for word in self.analyzer.words(piece)
-        )
-        # Typos of a lexicon variant (« subvantion », « coordinnateur ») are corrected to the
-        # variant, which the lexicon then rewrites.
-        self.analyzer.learn(variant for variant in kb.lexicon.synonyms if " " not in variant)
-        profiles: dict[str, Counter[str]] = {}
-        examples: dict[str, list[tuple[Counter[str], float]]] = {}
-        word_counts: dict[str, Counter[str]] = {}
-        # The words of each example question: asked again as such, they need no further evidence.
-        self._asked: dict[frozenset[str], set[str]] = defaultdict(set)
-        analysed: dict[str, list[str]] = {}
-
-        def terms(text: str) -> list[str]:
-            if text not in analysed:
-                analysed[text] = self.analyzer.terms(text, correct=False)
-            return analysed[text]
-
-        for topic in topics:
-            written = [topic.title, *topic.questions, " ".join(topic.keywords), *topic.keywords]
-            # Sentences of the answers themselves also count, a little less than the examples.
-            prose = [p for text in (topic.short, topic.details, *topic.vigilance) for p in _SENTENCE.split(text)]
-            examples[topic.id] = [
-                (tf, factor)
-                for texts, factor in ((written, 1.0), (prose, PROSE_WEIGHT))
-                for tf in (_tf(terms(t)) for t in texts)
-                if tf
-            ]
-            for question in (topic.title, *topic.questions):
-                self._asked[frozenset(terms(question))].add(topic.id)
-            profile: Counter[str] = Counter()
-            for text in (topic.title, *topic.questions, *topic.keywords, topic.short):
-                profile.update(set(terms(text)))
-            profiles[topic.id] = profile
-            counts: Counter[str] = Counter()
-            for text in written:
-                counts.update(set(terms(text)))
-            for text in prose:
-                for term in set(terms(text)):
-                    counts[term] += PROSE_WEIGHT * PROSE_COUNT
-            word_counts[topic.id] = counts
-        document_frequency: Counter[str] = Counter()
-        for profile in profiles.values():
-            document_frequency.update(profile.keys())
-        count = len(topics)
-        self._idf = {term: math.log(1 + count / df) for term, df in document_frequency.items()}
-        self._unknown_idf = math.log(1 + count)
-        domain_words = {*kb.lexicon.domain_terms, *kb.lexicon.synonyms.values()}
-        self._domain_stems = {stem(word) for term in domain_words for word in term.split()} - {
-            stem(word) for word in BASE_STOPWORDS | kb.lexicon.stopwords
-        }
-        # Character n-grams of each topic's words: « reconnaît » meets « reconnu », « rédige »
-        # meets « rédaction », where stems differ.
-        grams: dict[str, Counter[str]] = {}
-        for topic in topics:
-            grams[topic.id] = Counter()
-            for text in (topic.title, *topic.questions, *topic.keywords, topic.short):
-                grams[topic.id].update(set(self._grams(text)))
-        gram_df: Counter[str] = Counter()
-        for counts in grams.values():
-            gram_df.update(counts.keys())
-        self._gram_idf = {g: math.log(1 + count / df) for g, df in gram_df.items()}
-        self._gram_profiles = {
-            tid: self._normalised({g: (1 + math.log(n)) * self._gram_idf[g] for g, n in counts.items()})
-            for tid, counts in grams.items()
-        }
-        self._subject_stems = {stem(word) for term in kb.lexicon.subject_terms for word in term.split()}
-        self._profiles = {tid: self._normalised(self._weigh(p, sublinear=True)) for tid, p in profiles.items()}
-        self._examples = {
-            tid: [self._normalised(self._weigh(tf)) for tf, _ in pairs] for tid, pairs in examples.items()
-        }
-        self._factors = {tid: [factor for _, factor in pairs] for tid, pairs in examples.items()}
-        self._index: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for tid, vectors in self._examples.items():
-            for position, vector in enumerate(vectors):
-                for term in vector:
-                    self._index[term].append((tid, position))
+        if index is None:
+            index = build_index(kb, self.analyzer)
+        else:
+            self.analyzer.learn(index.known_words)
+        self.index = index
+        self._asked = index.asked
+        self._idf = index.idf
+        self._unknown_idf = index.unknown_idf
+        self._domain_stems = index.domain_stems
+        self._subject_stems = index.subject_stems
+        self._gram_idf = index.gram_idf
+        self._gram_profiles = index.gram_profiles
+        self._profiles = index.profiles
+        self._examples = index.examples
+        self._factors = index.factors
+        self._index = index.postings
+        self._likelihoods = index.likelihoods
+        self._vocabulary = index.vocabulary
+        self._specificity = index.specificity
         self._thresholds = kb.lexicon.confidence
         self._opening = _opening_pattern(kb.lexicon.greetings, kb.lexicon.introductions)
-        self._likelihoods = self._naive_bayes(word_counts)
-        # Every word a topic uses, answers included; a word used by many topics is generic
-        # (« créer », « projet », « PTCE »), one used by few is specific to them.
-        self._vocabulary = {
-            tid: frozenset(self._profiles[tid]).union(*self._examples[tid]) for tid in self._profiles
-        }
-        spread: Counter[str] = Counter()
-        for words in self._vocabulary.values():
-            spread.update(words)
-        self._specificity = {term: math.log(count / df) / math.log(count) for term, df in spread.items()} if count > 1 else {}
 
-    def _grams(self, text: str) -> list[str]:
-        return [
-            f" {word} "[i : i + GRAM]
-            for word in self.analyzer.words(text)
-            if len(word) >= GRAM - 1
-            for i in range(len(word) + 3 - GRAM)
-        ]
+    @classmethod
+    def for_knowledge(cls, kb: KnowledgeBase) -> Matcher:
+        """The matcher of ``kb``, built once per knowledge base object and shared by every engine.
+
+        Its index comes from the on-disk cache when one matches the knowledge and the code
+        (:mod:`knowledge.index_cache`), else it is built and stored there.
+        """
+        return kb.shared(_cached_matcher)
 
     def _gram_similarity(self, question: str) -> dict[str, float]:
-        counts = Counter(g for g in self._grams(question) if g in self._gram_idf)
-        query = self._normalised({g: (1 + math.log(n)) * self._gram_idf[g] for g, n in counts.items()})
+        counts = Counter(g for g in char_grams(self.analyzer, question) if g in self._gram_idf)
+        query = normalised({g: (1 + math.log(n)) * self._gram_idf[g] for g, n in counts.items()})
         return {
             tid: sum(weight * profile.get(g, 0.0) for g, weight in query.items())
             for tid, profile in self._gram_profiles.items()
         }
-
-    @staticmethod
-    def _naive_bayes(word_counts: Mapping[str, Counter[str]]) -> dict[str, tuple[dict[str, float], float]]:
-        """Per topic, the smoothed log-probability of each word (and of a word it never uses)."""
-        vocabulary = set().union(*word_counts.values()) if word_counts else set()
-        likelihoods = {}
-        for tid, counts in word_counts.items():
-            total = sum(counts.values()) + SMOOTHING * len(vocabulary)
-            logs = {term: math.log((count + SMOOTHING) / total) for term, count in counts.items()}
-            likelihoods[tid] = (logs, math.log(SMOOTHING / total))
-        return likelihoods
 
     def _posterior(self, query: Vector) -> dict[str, float]:
         """Probability of each topic given the question's known words (naive Bayes, uniform prior)."""
@@ -328,22 +171,6 @@ class Matcher:
         odds = {tid: math.exp(value - top) for tid, value in logs.items()}
         total = sum(odds.values())
         return {tid: value / total for tid, value in odds.items()}
-
-    @staticmethod
-    def _topic_texts(topic: Topic) -> list[str]:
-        return [topic.title, topic.short, topic.details, *topic.questions, *topic.keywords, *topic.vigilance]
-
-    def _weigh(self, tf: Mapping[str, float], *, sublinear: bool = False) -> Vector:
-        weights: Vector = {}
-        for term, count in tf.items():
-            idf = self._idf.get(term, self._unknown_idf)
-            weights[term] = (1 + math.log(count) if sublinear else count) * idf
-        return weights
-
-    @staticmethod
-    def _normalised(vector: Vector) -> Vector:
-        norm = math.sqrt(sum(w * w for w in vector.values()))
-        return {t: w / norm for t, w in vector.items()} if norm else {}
 
     def match(self, question: str, *, limit: int = 3) -> Match:
         found = self._match(question, limit)
@@ -375,7 +202,7 @@ class Matcher:
     def _query(self, question: str) -> Vector:
         # A number the document never uses (« on est 5 structures ») says nothing about the subject.
         terms = [t for t in self.analyzer.terms(question[:2000]) if not t.isdigit() or t in self._index]
-        query = self._normalised(self._weigh(_tf(terms)))
+        query = normalised(weigh(term_counts(terms), self._idf, self._unknown_idf))
         return query if any(term in self._idf for term in query) else {}
 
     def _rank(self, query: Vector, question: str = "") -> tuple[list[Candidate], dict[str, float]]:
@@ -388,8 +215,8 @@ class Matcher:
             for tid, position in self._index.get(term, ()):
                 partial[(tid, position)] += weight * self._examples[tid][position][term]
         per_topic: dict[str, list[float]] = defaultdict(list)
-        for (tid, position), similarity in partial.items():
-            per_topic[tid].append(similarity * self._factors[tid][position])
+        for (tid, position), example_similarity in partial.items():
+            per_topic[tid].append(example_similarity * self._factors[tid][position])
         for tid, sims in per_topic.items():
             # The mean of the closest few examples: one lucky word shared with a single
             # example weighs less than agreement with several.
@@ -481,3 +308,12 @@ class Matcher:
         ):
             return "hedged"
         return "suggest"
+
+
+def _cached_matcher(kb: KnowledgeBase) -> Matcher:
+    index = load_index(kb)
+    if index is not None:
+        return Matcher(kb, index)
+    matcher = Matcher(kb)
+    store_index(kb, matcher.index)
+    return matcher

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 import snowballstemmer
 
@@ -42,3 +44,16 @@ def normalise(text: str) -> str:
 @lru_cache(maxsize=50_000)
 def stem(word: str) -> str:
     return _STEMMER.stemWord(word)
+
+
+def stemmer_identity() -> str:
+    """Which Snowball implementation stems (PyStemmer's C one, or the pure-Python one), and which build."""
+
+
+    module = sys.modules.get(type(_STEMMER).__module__)
+    path = Path(getattr(module, "__file__", "") or "")
+    try:
+        stamp = f"{path.stat().st_size}-{path.stat().st_mtime_ns}"
+    except OSError:
+        stamp = "?"
+    return f"{type(_STEMMER).__module__}.{type(_STEMMER).__qualname__} {path.name} {stamp}"

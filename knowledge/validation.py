@@ -227,3 +227,10 @@ class StrictCollector(Collector):
         self, value: Mapping, entry: str | None, name: str, *, minimum: int = 0, optional: bool = False
     ) -> tuple[str, ...]:
         return super().strings(value, entry, name, minimum=minimum, optional=optional)
+
+
+def entry_name(value: Any, fallback: str, prefix: str = "") -> str:
+    """How an error names a YAML entry: its ``id`` when it has one, else ``fallback``; after ``prefix ›``."""
+    ident = value.get("id") if isinstance(value, dict) else None
+    name = str(ident) if isinstance(ident, str) and ident else fallback
+    return f"{prefix} › {name}" if prefix else name

@@ -11,15 +11,15 @@ import pytest
 import yaml
 
 from knowledge.errors import KnowledgeErrors
-from knowledge.loader import load_knowledge
 from knowledge.flows import (
     LABEL_MAX,
     RECOMMENDATIONS,
     Flow,
     answer_keys,
-    load_flows,
-    load_synthesis,
 )
+from knowledge.flows_loader import load_flows
+from knowledge.loader import load_knowledge
+from knowledge.synthesis_loader import load_synthesis
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "knowledge" / "data"

@@ -29,7 +29,7 @@ DEV_SET = Path(__file__).parent / "data" / "questions.tsv"
 
 @pytest.fixture(scope="module")
 def matcher(kb):
-    return Matcher(kb)
+    return Matcher.for_knowledge(kb)
 
 
 def test_contract_topics_are_complete(kb):
@@ -352,3 +352,79 @@ def test_everyday_words_without_a_domain_word_are_declined(matcher, question):
 def test_the_same_everyday_word_with_the_domain_is_answered(matcher):
     match = matcher.match("quelles aides pour financer un ptce ?")
     assert match.tier != "declined" and match.topic == "financement.dispositifs", match
+
+
+# --------------------------------------------------------------------------- one matcher index, cached on disk
+
+
+MATCH_PROBES = (
+    "c'est quoi un ptce",
+    "Bonjour, je suis maire d'une petite commune, un PTCE ça sert à quoi ?",
+    "subvantion du coordinnateur",
+    "quelle météo demain",
+)
+
+
+def _matches(matcher: Matcher) -> list[Match]:
+    return [matcher.match(question) for question in MATCH_PROBES]
+
+
+def test_one_matcher_per_knowledge_base(kb):
+    assert Matcher.for_knowledge(kb) is Matcher.for_knowledge(kb)
+    other = load_knowledge(with_flows=False)
+    assert Matcher.for_knowledge(other) is not Matcher.for_knowledge(kb)
+
+
+def test_cached_index_gives_the_same_matches_and_is_private(tmp_path, monkeypatch, kb):
+    from knowledge.index_cache import load_index
+
+    monkeypatch.setenv("PTCE_CACHE_DIR", str(tmp_path / "cache"))
+    built = Matcher.for_knowledge(load_knowledge(with_flows=False))  # builds and stores
+    [stored] = (tmp_path / "cache").glob("matcher-*.bin")
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+    fresh = load_knowledge(with_flows=False)
+    assert load_index(fresh) is not None
+    cached = Matcher.for_knowledge(fresh)
+    assert cached.index == built.index
+    assert _matches(cached) == _matches(built) == _matches(Matcher(kb))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "flip"])
+def test_a_damaged_cache_is_ignored_and_rebuilt(tmp_path, monkeypatch, kb, damage):
+    from knowledge.index_cache import load_index
+
+    monkeypatch.setenv("PTCE_CACHE_DIR", str(tmp_path))
+    Matcher.for_knowledge(load_knowledge(with_flows=False))
+    [stored] = tmp_path.glob("matcher-*.bin")
+    data = stored.read_bytes()
+    stored.write_bytes(
+        {"truncate": data[: len(data) // 2], "garbage": b"\x00\xff" * 100, "empty": b"", "flip": data[:-1] + bytes([data[-1] ^ 1])}[damage]
+    )
+    fresh = load_knowledge(with_flows=False)
+    assert load_index(fresh) is None
+    assert _matches(Matcher.for_knowledge(fresh)) == _matches(Matcher(kb))
+    assert load_index(load_knowledge(with_flows=False)) is not None  # written again
+
+
+def test_changed_knowledge_uses_another_index(tmp_path, monkeypatch, kb):
+    import dataclasses
+
+    from knowledge.index_cache import index_key
+
+    monkeypatch.setenv("PTCE_CACHE_DIR", str(tmp_path))
+    topic = next(iter(kb.topics.values()))
+    changed = dataclasses.replace(kb, topics={**kb.topics, topic.id: dataclasses.replace(topic, questions=topic.questions[1:])})
+    assert index_key(changed) != index_key(kb)
+    fresh = load_knowledge(with_flows=False)
+    assert Matcher.for_knowledge(changed).index != Matcher.for_knowledge(fresh).index
+    assert len(list(tmp_path.glob("matcher-*.bin"))) == 2
+
+
+def test_unwritable_or_disabled_cache_is_not_fatal(tmp_path, monkeypatch, kb):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("PTCE_CACHE_DIR", str(blocker / "cache"))
+    assert _matches(Matcher.for_knowledge(load_knowledge(with_flows=False))) == _matches(Matcher(kb))
+    monkeypatch.setenv("PTCE_CACHE_DIR", "")
+    assert _matches(Matcher.for_knowledge(load_knowledge(with_flows=False))) == _matches(Matcher(kb))

@@ -7,7 +7,6 @@ what the user actually reads.
 
 from __future__ import annotations
 
-
 import pytest
 
 from dialogue.flows.synthesis import (
@@ -21,7 +20,9 @@ from dialogue.flows.synthesis import (
     render_legal_guide,
     render_short,
 )
-from knowledge.flows import Condition, answer_keys, load_flows, load_synthesis
+from knowledge.flows import Condition, answer_keys
+from knowledge.flows_loader import load_flows
+from knowledge.synthesis_loader import load_synthesis
 from tests.test_flows import DATA, chapters, topic_ids
 
 NBSP = "\u00a0"

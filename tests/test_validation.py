@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from knowledge.errors import KnowledgeErrors
-from knowledge.loader import DATA_DIR, _Collector, load_knowledge
-from knowledge.validation import Collector
+from knowledge.loader import DATA_DIR, load_knowledge
+from knowledge.validation import Collector, StrictCollector
 
 KNOWLEDGE = Path(__file__).resolve().parent.parent / "knowledge"
 
@@ -33,7 +33,7 @@ def test_imports_go_one_way():
 
 
 def test_the_former_loader_helper_keeps_its_strict_defaults(tmp_path):
-    check = _Collector(tmp_path / "x.yaml")
+    check = StrictCollector(tmp_path / "x.yaml")
     assert isinstance(check, Collector)
     assert check.fields({"a": 1}, "e", ("a", "b")) is False  # missing field: the entry is skipped
     assert check.strings({}, "e", "items") == ()

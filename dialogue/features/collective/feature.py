@@ -10,13 +10,18 @@ from dialogue.payloads import SEPARATOR, Payload
 from dialogue.storage.no_numpy import numpy_hidden
 from dialogue.turn import Turn
 from dialogue.types import ChannelSettings, Choose, Command, Event, Reply, Say
-from knowledge.debate import load_debate
+from knowledge.debate import DebateRules, load_debate
 from knowledge.flows import answer_keys
+from knowledge.loader import KnowledgeBase
 
 with numpy_hidden():
     from sqlite_utils import Database
 
 PAYLOAD_KIND = "k"
+
+def _debate_rules(kb: KnowledgeBase) -> DebateRules:
+    return load_debate(kb.document, answer_keys(kb.flows))
+
 
 class CollectiveFeature(BaseFeature):
     name = CONTEXT_KEY
@@ -37,7 +42,7 @@ class CollectiveFeature(BaseFeature):
 
     def bind(self, core: Core, settings: ChannelSettings) -> None:
         kb = core.knowledge.kb
-        debate = core.knowledge.derived("collective.debate", lambda: load_debate(kb.document, answer_keys(kb.flows)))
+        debate = kb.shared(_debate_rules)
         self._core = core
         self._flow = CollectiveFlow(kb, CollectiveStore(core.store.db), debate, settings)
 

@@ -1,0 +1,168 @@
+"""The knowledge base as frozen data: the document, its topics, glossary and lexicon.
+
+Loading and validating the YAML files that fill it is :mod:`knowledge.loader`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+Derived = TypeVar("Derived")
+
+
+@dataclass(frozen=True, slots=True)
+class Chapter:
+    number: str
+    title: str
+    page: int
+
+
+@dataclass(frozen=True, slots=True)
+class IntroQuestion:
+    id: str
+    question: str
+    label: str
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    title: str
+    publisher: str
+    chapters: Mapping[str, Chapter]
+    intro_questions: tuple[IntroQuestion, ...]
+
+    def cite(self, chapter: str, page: int | None = None) -> str:
+        """French citation such as « chap. 07 — Gouvernance et formalisation, p. 16 »."""
+        known = self.chapters[chapter]
+        return f"chap. {known.number} — {known.title}, p. {page or known.page}"
+
+    def pages(self, chapter: str) -> tuple[int, int]:
+        """First and last page of a chapter (the last one runs to a large bound)."""
+        first = self.chapters[chapter].page
+        later = [c.page for c in self.chapters.values() if c.page > first]
+        return first, (min(later) - 1 if later else 10_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    chapter: str
+    page: int
+
+
+@dataclass(frozen=True, slots=True)
+class NotCovered:
+    """Something users ask about a topic that the document does not say.
+
+    ``about`` completes « Le document ne précise pas … »; ``triggers`` are the
+    words (normalised at match time) that reveal such a question.
+    """
+
+    about: str
+    triggers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: str
+    title: str
+    short: str
+    details: str
+    vigilance: tuple[str, ...]
+    related: tuple[str, ...]
+    source: Source
+    questions: tuple[str, ...]
+    keywords: tuple[str, ...]
+    #: Short button label (≤ TOPIC_LABEL_MAX characters); the title when the YAML gives none.
+    label: str = ""
+    not_covered: tuple[NotCovered, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GlossaryTerm:
+    term: str
+    #: What the document says about the term, in our words.
+    definition: str
+    aliases: tuple[str, ...] = ()
+    topic: str | None = None
+    chapter: str | None = None
+    #: A general definition the document does not give; always shown as « hors document ».
+    general: str = ""
+    #: Id of the GlossaryTheme the term is browsed under (from its chapter).
+    theme: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GlossaryTheme:
+    id: str
+    label: str
+    chapters: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Confidence:
+    """Thresholds of the matcher's answer tiers (``confidence:`` in lexicon.yaml); all between 0 and 1."""
+
+    answer_from: float = 0.2  # best score from which an answer may be confident
+    confident_ratio: float = 0.35  # runner-up / best above this: not confident…
+    confident_posterior: float = 0.95  # … unless the best topic is at least this probable (naive Bayes)
+    coverage: float = 0.6  # share of the question the best topic must cover to be confident
+    specific: float = 0.2  # share of the question carried by words specific to the topic (not generic)
+    anchor: float = 0.4  # specificity from which one domain word alone can carry a confident answer
+    hedge_from: float = 0.2  # below: suggestions only
+    hedge_ratio: float = 0.8  # runner-up / best above this: suggestions
+    hedge_anchor: float = 1.0  # specificity from which one domain word alone can carry a hedged answer
+    decline_below: float = 0.2  # best score under which a question without domain word is declined
+    known_share: float = 0.6  # share of the question that must be known vocabulary, without domain word
+    domain_decline_below: float = 0.1  # same with a domain word (PTCE, SCIC, EPCI…)
+    domain_known_share: float = 0.4  # with a domain word, share of the question that must be known vocabulary
+    shallow_known_share: float = 0.6  # same when the best topic shares only one word with the question
+    generic_specific: float = 0.55  # without domain word, resting on one word: declined under this specificity
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    synonyms: Mapping[str, str]  # variant (normalised) -> canonical (normalised)
+    stopwords: frozenset[str]
+    domain_terms: frozenset[str]
+    confidence: Confidence = Confidence()
+    #: The knowledge base's own subject (« PTCE »): a question naming it is never off-topic.
+    subject_terms: frozenset[str] = frozenset()
+    #: Greetings and self-introductions (« bonjour », « je suis élu ») that open a question:
+    #: context about the asker, not the subject asked about.
+    greetings: frozenset[str] = frozenset()
+    introductions: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class KnowledgeBase:
+    document: Document
+    topics: dict[str, Topic]
+    glossary: tuple[GlossaryTerm, ...]
+    lexicon: Lexicon
+    version: str
+    flows: dict[str, Any] = field(default_factory=dict)
+    synthesis: Any = None
+    glossary_themes: tuple[GlossaryTheme, ...] = ()
+    #: Everyday conversation and word lists (knowledge.conversation.Conversation).
+    conversation: Any = None
+    #: Values derived from this knowledge, by builder (see :meth:`shared`); never copied nor compared.
+    derived: dict[Callable[[KnowledgeBase], Any], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def cite(self, topic: Topic) -> str:
+        return self.document.cite(topic.source.chapter, topic.source.page)
+
+    def shared(self, build: Callable[[KnowledgeBase], Derived]) -> Derived:
+        """``build(self)``, computed once per knowledge base and then reused.
+
+        For indexes derived from the knowledge (the matcher's, compiled patterns…): every engine
+        built on the same knowledge base shares them. Keyed by ``build`` itself; a knowledge base
+        copied with ``dataclasses.replace`` starts with none (``derived`` is not an init field).
+        """
+        try:
+            return cast(Derived, self.derived[build])
+        except KeyError:
+            value = self.derived[build] = build(self)
+            return value
