@@ -15,9 +15,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/ptce-bot chat
 
+# Lint, types, the knowledge check, then the whole suite on every core (the ten slowest tests printed last).
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/ptce-bot kb check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --durations=10
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dialogue.storage.progress import default_db_path
-from dialogue.types import ReportRequest
-from dialogue.features.collective.requests import GroupReportRequest
+from dialogue.types import Attachment
 
 
 def default_directory(db: str | Path | None) -> Path:
@@ -16,7 +15,7 @@ def default_directory(db: str | Path | None) -> Path:
     return Path(db or default_db_path()).resolve().parent
 
 
-def write_files(kb, request: ReportRequest | GroupReportRequest, directory: Path, out: TextIO | None = None) -> tuple[Path, Path] | None:
+def write_files(kb, request: Attachment, directory: Path, out: TextIO | None = None) -> tuple[Path, Path] | None:
     """Build and write both files, print their paths; ``None`` (explained on ``out``) when impossible."""
     from report import EmptyReport, write_report
 
@@ -31,6 +30,6 @@ def write_files(kb, request: ReportRequest | GroupReportRequest, directory: Path
         print(f"Impossible d’écrire le document dans {directory} : {error.strerror or error}", file=out)
         return None
     print(f"Document PDF : {pdf}", file=out)
-    picture = "Image de la vue de groupe" if isinstance(request, GroupReportRequest) else "Image du profil"
+    picture = "Image de la vue de groupe" if request.kind == "group" else "Image du profil"
     print(f"{picture} : {png}", file=out)
     return pdf, png

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from dialogue.storage.errors import StorageError
-from dialogue.types import Button, Choose, Command, Event, Reply, ReportRequest, Say
+from dialogue.types import Attachment, Button, Choose, Command, Event, Reply, Say
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.S)
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
@@ -24,7 +24,7 @@ def render_text(text: str, *, colour: bool) -> str:
 
 
 def render_replies(
-    replies: list[Reply], out: TextIO, *, colour: bool, on_report: Callable[[ReportRequest], object] | None = None
+    replies: list[Reply], out: TextIO, *, colour: bool, on_report: Callable[[Attachment], object] | None = None
 ) -> list[Button]:
     """Print replies; return the buttons of the screen, numbered once across all its replies.
 
@@ -78,7 +78,7 @@ def run_chat(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Text
 
     directory = Path(getattr(args, "out", None) or default_directory(args.db))
 
-    def on_report(request: ReportRequest) -> None:
+    def on_report(request: Attachment) -> None:
         write_files(engine.kb, request, directory, stdout)
 
     try:

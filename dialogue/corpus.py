@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from dialogue.types import Choose, Command, Reply, Say
+from dialogue.types import Choose, Command, Event, Reply, Say
 from knowledge.text import normalise
 
 _KNOWN = {"say", "cmd", "press", "topic", "part", "hedge", "suggest", "abstain", "not_covered", "step", "answer",
@@ -63,7 +63,7 @@ def play(engine, category: str, script: dict[str, Any], user: str) -> ScriptResu
             break
         if "cmd" in turn:
             name, _, argument = str(turn["cmd"]).lstrip("/").partition(" ")
-            event = Command(name, argument)
+            event: Event = Command(name, argument)
             label = turn["cmd"]
         elif "press" in turn:
             wanted = normalise(str(turn["press"]))
@@ -71,7 +71,8 @@ def play(engine, category: str, script: dict[str, Any], user: str) -> ScriptResu
             if button is None:
                 result.failures.append(f"tour {index} : pas de bouton « {turn['press']} » dans {_labels(replies)}")
                 break
-            event, label = Choose(button.payload), turn["press"]
+            event = Choose(button.payload)
+            label = turn["press"]
         else:
             event, label = Say(str(turn.get("say", ""))), turn.get("say", "")
         replies = engine.handle(user, event)

@@ -124,7 +124,7 @@ class Router:
         return replies if replies is not None else self.runner.stale(turn)
 
     @staticmethod
-    def _no_args(handler: Callable[[Turn], list[Reply]]) -> PayloadHandler:
+    def _no_args(handler: Callable[[Turn], list[Reply] | None]) -> PayloadHandler:
         return lambda turn, payload: None if payload.args else handler(turn)
 
     def _topic_part(self, part: str) -> PayloadHandler:

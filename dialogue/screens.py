@@ -58,7 +58,7 @@ class Screens:
         return [Reply(intro), self.menu_reply()]
 
     def welcome_back(self, turn: Turn, *, absent: bool = True) -> list[Reply]:
-        flow = self.knowledge.flows[turn.record.flow]
+        flow = self.knowledge.flows[turn.record.flow or ""]
         turn.pending = True
         greeting = "Bon retour ! Vous aviez commencé" if absent else "Vous avez commencé"
         return [
@@ -73,7 +73,7 @@ class Screens:
         return [self.menu_reply()]
 
     def menu_reply(self) -> Reply:
-        rows = [(Button(q.label, p.intro(q.id)),) for q in self.kb.document.intro_questions]
+        rows: list[tuple[Button, ...]] = [(Button(q.label, p.intro(q.id)),) for q in self.kb.document.intro_questions]
         rows.append((Button("Orientation pas à pas", p.flow(ORIENTATION)),))
         rows.append((Button("Formes juridiques", p.flow(FORMES)),))
         rows.append((Button("Glossaire", p.GLOSSARY), HELP_BUTTON))

@@ -139,12 +139,12 @@ class Understanding:
         if tier == "hedged":
             turn.asked = self._asked(turn, text, match, "topic", tier)
             others = [c.topic for c in match.alternatives[:2]]
-            rows = [(Button("→ " + self.kb.topics[t].label, p.topic(t)),) for t in others]
-            rows.append((Button("Ce n’est pas ça", p.NOT_THIS),))
-            rows.append((MENU_BUTTON,))
+            hedged_rows: list[tuple[Button, ...]] = [(Button("→ " + self.kb.topics[t].label, p.topic(t)),) for t in others]
+            hedged_rows.append((Button("Ce n’est pas ça", p.NOT_THIS),))
+            hedged_rows.append((MENU_BUTTON,))
             intro = pick(self.talk.texts["hedged"], turn.count("hed"))
             turn.pending = True
-            return [Reply(f"{intro}\n\n{topic_answer(self.kb, topic)}", tuple(rows))]
+            return [Reply(f"{intro}\n\n{topic_answer(self.kb, topic)}", tuple(hedged_rows))]
         page = self.topics.page(record, topic)
         turn.asked = self._asked(turn, text, match, "topic", tier, answer=page)
         return [page]

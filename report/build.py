@@ -6,14 +6,14 @@ engine itself: the engine only asks for a report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from dialogue.types import ReportRequest
 from dialogue.features.collective.requests import GroupReportRequest
+from dialogue.types import Attachment, ReportRequest
 from knowledge.loader import KnowledgeBase
 from report.content import NOTHING_TO_REPORT, EmptyReport, build_content, has_answers
+from report.files import ReportFiles
 from report.profile import layout, load_profile, render_png
 
 PROFILE_TITLE = "Votre profil au regard des listes du document"
@@ -21,20 +21,12 @@ PROFILE_TITLE = "Votre profil au regard des listes du document"
 __all__ = ["NOTHING_TO_REPORT", "EmptyReport", "ReportFiles", "build_report", "file_names", "write_report"]
 
 
-@dataclass(frozen=True, slots=True)
-class ReportFiles:
-    pdf: bytes
-    png: bytes
-    pdf_name: str
-    png_name: str
-
-
 def file_names(day: date) -> tuple[str, str]:
     """``synthese-ptce-AAAA-MM-JJ.pdf`` and the matching picture name."""
     return f"synthese-ptce-{day.isoformat()}.pdf", f"profil-ptce-{day.isoformat()}.png"
 
 
-def build_report(kb: KnowledgeBase, request: ReportRequest | GroupReportRequest) -> ReportFiles:
+def build_report(kb: KnowledgeBase, request: Attachment) -> ReportFiles:
     """The PDF and the PNG of the profile; raises :class:`EmptyReport` when nothing was answered.
 
     A :class:`GroupReportRequest` gives a collective's group view instead (see :mod:`report.group`).
@@ -43,6 +35,8 @@ def build_report(kb: KnowledgeBase, request: ReportRequest | GroupReportRequest)
         from report.group import build_group_report
 
         return build_group_report(kb, request)
+    if not isinstance(request, ReportRequest):
+        raise TypeError(f"no report for {type(request).__name__}")
     from dialogue.flows.synthesis import normalise_answers
 
     # Answers stored by older flows (a venue stored as one value, merged questions) read as today's.
@@ -62,7 +56,7 @@ def build_report(kb: KnowledgeBase, request: ReportRequest | GroupReportRequest)
     return ReportFiles(pdf, png, pdf_name, png_name)
 
 
-def write_report(kb: KnowledgeBase, request: ReportRequest | GroupReportRequest, directory: Path) -> tuple[Path, Path]:
+def write_report(kb: KnowledgeBase, request: Attachment, directory: Path) -> tuple[Path, Path]:
     """Write both files into ``directory`` (created if needed); returns their paths."""
     files = build_report(kb, request)
     directory.mkdir(parents=True, exist_ok=True)

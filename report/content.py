@@ -148,7 +148,8 @@ def short_synthesis(synthesis: syn.Synthesis) -> list[str]:
     lines: list[str] = []
     total = 0
     if synthesis.recommendation is not None:
-        label = synthesis.section(FORMALISATION_SECTION).recommendation_label
+        formalisation = synthesis.section(FORMALISATION_SECTION)
+        label = formalisation.recommendation_label if formalisation else None
         lines.append(f"Piste de formalisation qui ressort de vos réponses{NBSP}: **{label}**.")
         total += len(lines[-1])
     for section in synthesis.sections:
@@ -166,15 +167,15 @@ def _section_view(kb: KnowledgeBase, section: syn.SectionResult) -> SectionView:
     citation = kb.document.cite(section.chapter)
     if section.skipped:
         reason = "Étape passée" if section.skipped_keys else "Étape non renseignée"
-        note = f"{reason}{NBSP}: sans réponse à ses questions, nous n’en tirons aucune conclusion."
-        return SectionView(section.title, citation, None, (), _clean(note))
+        skipped = f"{reason}{NBSP}: sans réponse à ses questions, nous n’en tirons aucune conclusion."
+        return SectionView(section.title, citation, None, (), _clean(skipped))
     lines = []
     for line in section.lines:
         text = " ".join(line.text.split())
         if line.chapter != section.chapter:
             text = f"{text} ({kb.document.cite(line.chapter)})"
         lines.append(_clean(text))
-    note = None
+    note: str | None = None
     if not section.lines:
         note = "Vos réponses à cette étape n’appellent pas de remarque particulière."
     elif section.partial:
@@ -193,7 +194,7 @@ def _question_text(question) -> str:
 def _answer_text(question, value) -> str:
     labels = {option.id: option.label for option in question.options}
     if isinstance(value, (list, tuple)):
-        return ", ".join(labels.get(v, v) for v in value) if value else "Aucune case cochée"
+        return ", ".join(labels.get(v, str(v)) for v in value) if value else "Aucune case cochée"
     return labels.get(value, str(value))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from datetime import date
+from typing import cast
 
 from dialogue.features.collective.aggregation import AGREEMENT_THRESHOLD, MIN_ANSWERS, GroupProfile, QuestionSpread
 from dialogue.features.collective.requests import GroupReportRequest
@@ -199,7 +200,9 @@ def draw_group_on_pdf(pdf, shapes: list[GroupShape], left_mm: float, top_mm: flo
 # --------------------------------------------------------------------------- content
 
 
-def _percent(value: float) -> str:
+def _percent(value: float | None) -> str:
+    if value is None:
+        return "—"
     return f"{round(value * 100)}\u202f%"
 
 
@@ -246,8 +249,8 @@ class GroupContent:
 
 
 def build_group_report(kb: KnowledgeBase, request: GroupReportRequest):
-    """The PDF and the PNG of the group view (a :class:`report.build.ReportFiles`)."""
-    from report.build import ReportFiles
+    """The PDF and the PNG of the group view (a :class:`report.files.ReportFiles`)."""
+    from report.files import ReportFiles
 
     document = kb.document
     content = GroupContent(
@@ -263,16 +266,19 @@ def build_group_report(kb: KnowledgeBase, request: GroupReportRequest):
 
 
 def _render_pdf(kb: KnowledgeBase, request: GroupReportRequest, content: GroupContent, shapes: list[GroupShape]) -> bytes:
+    from report.content import ReportContent
     from report.pdf import FONT, MARGIN, ReportPDF
+    from report.profile import Shape
 
     class GroupPDF(ReportPDF):
         def header(self) -> None:
             if self.page_no() == 2 and self.pending_picture:
-                height = draw_group_on_pdf(self, self.pending_picture, MARGIN - 5, MARGIN, FONT)
+                height = draw_group_on_pdf(self, cast(list[GroupShape], self.pending_picture), MARGIN - 5, MARGIN, FONT)
                 self.pending_picture = None
                 self.set_y(MARGIN + height + 4)
 
-    pdf = GroupPDF(content, shapes)
+    # The page set-up of the personal report, with the group's content and picture (same fields read).
+    pdf = GroupPDF(cast(ReportContent, content), cast(list[Shape], shapes))
     profile = request.profile
     p = profile.participation
     pdf.add_page()
@@ -360,7 +366,8 @@ def _synthesis(pdf, kb: KnowledgeBase, request: GroupReportRequest) -> None:
         if section.recommendation_label:
             pdf.paragraph(f"Piste qui ressort des réponses majoritaires : **{section.recommendation_label}**")
             if contested:
-                pdf.paragraph(_clean(f"{CONTESTED} Piste fragile : vos avis divergent sur " + ", ".join(_contest(s) for s in contested) + ". À trancher ensemble avant d’agir."))
+                divided = ", ".join(_contest(s) for s in contested)
+                pdf.paragraph(_clean(f"{CONTESTED} Piste fragile : vos avis divergent sur {divided}. À trancher ensemble avant d’agir."))
         for line in section.lines:
             pdf.item("•", _clean(cited_line(line, section).removeprefix("- ")))
             for spread in result.contested_rules.get(line.rule_id, ()):

@@ -154,6 +154,8 @@ def _synthesis_pages(pdf: ReportPDF, content: ReportContent) -> None:
 
 def _legal_pages(pdf: ReportPDF, content: ReportContent) -> None:
     legal = content.legal
+    if legal is None:
+        return
     pdf.heading("Guide des formes juridiques")
     if legal.recommendation:
         pdf.paragraph(f"Piste qui ressort de vos réponses\u202f: **{legal.recommendation}** ({legal.citation})")

@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     from knowledge.loader import load_knowledge
     from report import build_report
 
-    files = build_report(load_knowledge(), ReportRequest("formes", SAMPLE_ANSWERS, date(2026, 1, 15), SAMPLE_NAME))
+    answers = {key: value if isinstance(value, str) else list(value) for key, value in SAMPLE_ANSWERS.items()}
+    files = build_report(load_knowledge(), ReportRequest("formes", answers, date(2026, 1, 15), SAMPLE_NAME))
     with tempfile.TemporaryDirectory() as folder:
         pdf = Path(folder) / files.pdf_name
         pdf.write_bytes(files.pdf)

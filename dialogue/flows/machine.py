@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from transitions import Machine
 
 from knowledge.errors import KnowledgeError, KnowledgeErrors
+from knowledge.flows import Flow
 
 MENU = "menu"
 TOPIC = "topic"
@@ -112,7 +113,7 @@ logging.getLogger("transitions.core").addFilter(_SkippedBindings())
 class FlowMachine:
     """Builds the shared machine from the flows and answers questions about its graph."""
 
-    def __init__(self, flows: Mapping[str, object], source_file: str = "flows") -> None:
+    def __init__(self, flows: Mapping[str, Flow], source_file: str = "flows") -> None:
         self.flows = flows
         self.positions: dict[str, FlowPosition] = {}
         self.order: dict[str, list[str]] = {}
@@ -167,9 +168,10 @@ class FlowMachine:
         for event in self.machine.events.values():
             for source, transitions in event.transitions.items():
                 for transition in transitions:
-                    edges.setdefault(source, set()).add(transition.dest)
+                    if transition.dest is not None:
+                        edges.setdefault(source, set()).add(transition.dest)
         wildcard_targets = {
-            t.dest for e in self.machine.events.values() if "*" in e.transitions for t in e.transitions["*"]
+            t.dest for e in self.machine.events.values() if "*" in e.transitions for t in e.transitions["*"] if t.dest is not None
         }
         seen = {MENU}
         queue = deque([MENU])

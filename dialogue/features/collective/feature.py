@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dialogue.core import Core
 from dialogue.feature import BaseFeature
 from dialogue.features.collective.flow import CONTEXT_KEY, CollectiveFlow
@@ -25,7 +27,7 @@ def _debate_rules(kb: KnowledgeBase) -> DebateRules:
 
 class CollectiveFeature(BaseFeature):
     name = CONTEXT_KEY
-    commands = (
+    commands: Sequence[tuple[str, str]] = (
         ("collectif", "Faire l’orientation avec votre collectif"),
         ("rejoindre", "Rejoindre un collectif avec un code"),
     )

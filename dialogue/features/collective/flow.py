@@ -336,7 +336,7 @@ class CollectiveFlow:
         rows.append((MENU_BUTTON,))
         return [Reply(text, tuple(rows))]
 
-    def _count_here(self, membership: Membership) -> list[Reply]:
+    def _count_here(self, membership: Membership) -> list[Reply] | None:
         collective = membership.collective
         if collective.closed:
             return None
@@ -480,11 +480,11 @@ class CollectiveFlow:
             ]
         if what == "signature":
             self._forget_pending(record)
-            collective = self.store.get(str(pending.get("collective") or ""))
-            membership = self.store.membership(collective.id, record.id) if collective else None
-            if collective is None or membership is None or membership.status != INVITED or collective.closed:
+            invited_to = self.store.get(str(pending.get("collective") or ""))
+            membership = self.store.membership(invited_to.id, record.id) if invited_to else None
+            if invited_to is None or membership is None or membership.status != INVITED or invited_to.closed:
                 return [Reply("Cette invitation n’est plus valable.", ((MENU_BUTTON,),))]
-            return self._join(record, collective, name)
+            return self._join(record, invited_to, name)
         self._forget_pending(record)
         return [Reply("C’est annulé.", ((MENU_BUTTON,),))]
 

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from dialogue.storage.progress import AnswerValue
 from dialogue.storage.schema import apply_migrations
 
 #: Codes travel in Telegram's ``start`` parameter (≤ 64 characters of ``A-Za-z0-9_-``) and are
@@ -247,7 +248,9 @@ class CollectiveStore:
                 "INSERT INTO collective_codes (code, collective_id, created_at, revoked_at) VALUES (?, ?, ?, NULL)",
                 [code, collective_id, stamp],
             )
-        return self.get(collective_id), code
+        collective = self.get(collective_id)
+        assert collective is not None  # just written in this transaction
+        return collective, code
 
     def get(self, collective_id: str) -> Collective | None:
         rows = list(self.db.query("SELECT * FROM collectives WHERE id = ?", [collective_id]))
@@ -427,7 +430,7 @@ class CollectiveStore:
         invited = sum(1 for r in rows if r["role"] != COORDINATOR)
         return Headcount(invited=invited, joined=len(joined), signed=signed)
 
-    def member_answers(self, collective: Collective, questions: Sequence[str]) -> list[dict[str, object]]:
+    def member_answers(self, collective: Collective, questions: Sequence[str]) -> list[dict[str, AnswerValue]]:
         """One answers mapping per counted member (no user id in the result)."""
         marks = ",".join("?" * len(questions))
         if collective.closed:
@@ -443,7 +446,7 @@ class CollectiveStore:
                 f"WHERE m.collective_id = ? AND m.status = ? AND m.counts = 1 AND a.question IN ({marks})"
             )
             params = [collective.id, JOINED, *questions]
-        by_member: dict[str, dict[str, object]] = {}
+        by_member: dict[str, dict[str, AnswerValue]] = {}
         loads = json.loads
         for user_id, question, value, skipped in self.db.execute(sql, params).fetchall():
             by_member.setdefault(user_id, {})[question] = None if skipped else loads(value)

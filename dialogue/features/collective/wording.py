@@ -23,7 +23,9 @@ from knowledge.loader import KnowledgeBase
 CONTESTED = "⚖️"
 
 
-def percent(value: float) -> str:
+def percent(value: float | None) -> str:
+    if value is None:  # below the anonymity threshold: never shown as a figure
+        return "—"
     return f"{round(value * 100)}\u00a0%"
 
 

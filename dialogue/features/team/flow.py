@@ -216,9 +216,9 @@ class TeamFlow:
         state["awaiting"] = "comment"
         rows: list[tuple[Button, ...]] = []
         for topic_id in state.get("next", [])[:2]:
-            topic = self.kb.topics.get(topic_id)
-            if topic is not None:
-                rows.append((Button(_short("→ " + topic.title), f"t:{topic_id}"),))
+            related = self.kb.topics.get(topic_id)
+            if related is not None:
+                rows.append((Button(_short("→ " + related.title), f"t:{topic_id}"),))
         if state["downs"] >= 2:
             rows.append((OFFER_BUTTON,))
         rows.append((MENU,))

@@ -89,7 +89,9 @@ class HandoverStore:
                     json.dumps([m[:MAX_RECENT_MESSAGE] for m in recent][-3:], ensure_ascii=False),
                 ],
             )
-        return self.get(cursor.lastrowid)
+        created = self.get(cursor.lastrowid or 0)
+        assert created is not None  # just written
+        return created
 
     def get(self, ref: int) -> Handover | None:
         found = self._rows("SELECT * FROM handovers WHERE ref = ?", [ref])
