@@ -12,9 +12,9 @@ import random
 import time
 
 from bench.report import Section, percentile
+from dialogue.engine import Engine
 from dialogue.features.collective.feature import CollectiveFeature
 from dialogue.features.collective.store import CollectiveStore
-from dialogue.engine import Engine
 from dialogue.storage.progress import ProgressStore, UserRecord
 from dialogue.types import Command
 from knowledge.loader import KnowledgeBase

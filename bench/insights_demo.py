@@ -17,12 +17,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from dialogue.engine import Engine
-
 from dialogue.features.registry import standard_features
+from dialogue.features.team.flow import TeamServices
 from dialogue.features.team.handovers import HandoverStore
 from dialogue.features.team.question_log import QuestionLog
 from dialogue.storage.progress import ProgressStore
-from dialogue.features.team.flow import TeamServices
 from dialogue.types import Choose, Command, Say
 from knowledge.loader import load_knowledge
 

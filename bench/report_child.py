@@ -18,7 +18,6 @@ from bench.rss_child import _peak_kb
 from report.sample import SAMPLE_ANSWERS as FULL_PROFILE
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report_child")
     parser.add_argument("--runs", type=int, default=5)

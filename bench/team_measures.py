@@ -18,10 +18,10 @@ from bench.workload import Workload, interleave
 from dialogue.assembly import open_store
 from dialogue.engine import Engine
 from dialogue.features.registry import standard_features
+from dialogue.features.team.flow import TeamServices
 from dialogue.features.team.handovers import HandoverStore
 from dialogue.features.team.question_log import QuestionLog
 from dialogue.storage.progress import ProgressStore
-from dialogue.features.team.flow import TeamServices
 from knowledge.loader import KnowledgeBase
 
 MAX_LOG_OVERHEAD_MS = 0.2
@@ -69,7 +69,7 @@ def _engines_ab(kb: KnowledgeBase, tmp, order) -> tuple[dict, dict, dict]:
     samples: dict[str, list[int]] = {"off": [], "on": []}
     clock = time.perf_counter_ns
     try:
-        for index, (user, event) in enumerate(order[:200]):
+        for user, event in order[:200]:
             for engine, _ in engines.values():
                 engine.handle(f"warm:{user}", event)
         for index, (user, event) in enumerate(order):

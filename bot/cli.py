@@ -368,9 +368,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from datetime import date
 
     from bot.report_files import default_directory, write_files
+    from dialogue.features.report_request import ptce_name
     from dialogue.storage.errors import StorageError
     from dialogue.storage.progress import ProgressStore
-    from dialogue.features.report_request import ptce_name
     from dialogue.types import ReportRequest
 
     kb = _load(args)

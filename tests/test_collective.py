@@ -9,11 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlite_utils import Database
 
-from dialogue.types import ChannelSettings
-from dialogue.features.collective.store import CODE_PATTERN, CollectiveStore
 from dialogue.engine import Engine
+from dialogue.features.collective.store import CODE_PATTERN, CollectiveStore
 from dialogue.storage.progress import ProgressStore
-from dialogue.types import MAX_PAYLOAD_BYTES, Command
+from dialogue.types import MAX_PAYLOAD_BYTES, ChannelSettings, Command
 from tests.conversation import Chat as _Chat
 
 

@@ -18,9 +18,9 @@ from pypdf import PdfReader
 
 from bot.terminal import run_chat
 from dialogue.engine import Engine
+from dialogue.features.collective.requests import GroupReportRequest
 from dialogue.storage.progress import ProgressStore
 from dialogue.types import MAX_PAYLOAD_BYTES, Reply, Say
-from dialogue.features.collective.requests import GroupReportRequest
 from report import build_report
 from report.profile import FIGURE_SIZE, PNG_DPI
 from tests.test_collective import FIVE, answer_orientation, create_collective, join

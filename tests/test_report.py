@@ -19,8 +19,8 @@ from pypdf import PdfReader
 from bot.cli import main as cli_main
 from bot.terminal import run_chat
 from dialogue.engine import Engine
-from dialogue.storage.progress import ProgressStore
 from dialogue.flows.synthesis import build_synthesis
+from dialogue.storage.progress import ProgressStore
 from dialogue.types import Command, ReportRequest
 from knowledge.flows import NEXT_STEPS_SECTION
 from report import EmptyReport, build_report, file_names

@@ -7,19 +7,17 @@ import os
 import stat
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlite_utils import Database
 
 from bot import insights
 from bot.cli import main
 from dialogue.engine import Engine
 from dialogue.features.registry import standard_features
-from dialogue.features.team.schema import ensure_team_tables
+from dialogue.features.team.flow import TeamServices
 from dialogue.features.team.handovers import HandoverStore
 from dialogue.features.team.question_log import QuestionLog
+from dialogue.features.team.schema import ensure_team_tables
 from dialogue.storage.progress import ProgressStore
-from dialogue.features.team.flow import TeamServices
-from dialogue.types import Choose
 from knowledge.text import normalise
 from tests.conversation import Chat
 
