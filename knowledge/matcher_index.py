@@ -19,7 +19,7 @@ from knowledge.model import KnowledgeBase, Topic
 from knowledge.text import BASE_STOPWORDS, stem
 
 if TYPE_CHECKING:
-    from knowledge.matcher import Analyzer
+    from knowledge.analyzer import Analyzer
 
 #: Share of the naive Bayes word count given to a sentence of an answer (times PROSE_WEIGHT).
 PROSE_COUNT = 0.5

@@ -346,7 +346,7 @@ def _views(pdf, kb: KnowledgeBase, request: GroupReportRequest) -> None:
 
 
 def _synthesis(pdf, kb: KnowledgeBase, request: GroupReportRequest) -> None:
-    from dialogue.flows.synthesis import cited_line
+    from dialogue.flows.synthesis_text import cited_line
 
     result = request.synthesis
     pdf.heading("Synthèse du groupe")

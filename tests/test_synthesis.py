@@ -9,17 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from dialogue.flows.synthesis import (
-    MAX_MESSAGE,
-    SHORT_MAX,
-    build_synthesis,
-    evaluate,
-    normalise_answers,
-    pack_messages,
-    render_full,
-    render_legal_guide,
-    render_short,
-)
+from dialogue.flows.synthesis import build_synthesis, evaluate, normalise_answers
+from dialogue.flows.synthesis_text import MAX_MESSAGE, SHORT_MAX, pack_messages, render_full, render_legal_guide, render_short
 from knowledge.flows import Condition, answer_keys
 from knowledge.flows_loader import load_flows
 from knowledge.synthesis_loader import load_synthesis

@@ -14,7 +14,8 @@ from dialogue import payloads as p
 from dialogue.buttons import MENU_BUTTON, STALE, label
 from dialogue.compiled import FORMES, ORIENTATION, CompiledKnowledge
 from dialogue.flows import machine as m
-from dialogue.flows.synthesis import DETAIL_BUTTON, build_synthesis, render_full, render_legal_guide, render_short
+from dialogue.flows.synthesis import build_synthesis
+from dialogue.flows.synthesis_text import DETAIL_BUTTON, render_full, render_legal_guide, render_short
 from dialogue.storage.progress import AnswerValue, UserRecord
 from dialogue.turn import Turn
 from dialogue.types import Button, Reply

@@ -14,7 +14,7 @@ from dialogue.features.collective.aggregation import (
     group_synthesis,
 )
 from dialogue.features.collective.store import Collective
-from dialogue.flows.synthesis import cited_line, pack_messages
+from dialogue.flows.synthesis_text import cited_line, pack_messages
 from knowledge.debate import DebateRules
 from knowledge.flows import NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase
