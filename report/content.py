@@ -117,7 +117,8 @@ def french_spacing(text: str) -> str:
     return "**".join(typeset(part) for part in text.split("**")).replace(NBSP, NNBSP)
 
 
-def _clean(text: str) -> str:
+def printable(text: str) -> str:
+    """One line of report text: spaces folded, French spacing, the PDF's own markup escaped."""
     return _escape(french_spacing(" ".join(text.split())))
 
 
@@ -144,7 +145,7 @@ def short_synthesis(synthesis: syn.Synthesis) -> list[str]:
     """At most SHORT_MAX characters: the recommendation, then each step's first finding."""
     rendered = _short_from_render(synthesis)
     if rendered is not None:
-        return [_clean(line) for line in rendered]
+        return [printable(line) for line in rendered]
     lines: list[str] = []
     total = 0
     if synthesis.recommendation is not None:
@@ -160,7 +161,7 @@ def short_synthesis(synthesis: syn.Synthesis) -> list[str]:
             break
         lines.append(line)
         total += len(line)
-    return [_clean(line) for line in lines]
+    return [printable(line) for line in lines]
 
 
 def _section_view(kb: KnowledgeBase, section: syn.SectionResult) -> SectionView:
@@ -168,19 +169,19 @@ def _section_view(kb: KnowledgeBase, section: syn.SectionResult) -> SectionView:
     if section.skipped:
         reason = "Étape passée" if section.skipped_keys else "Étape non renseignée"
         skipped = f"{reason}{NBSP}: sans réponse à ses questions, nous n’en tirons aucune conclusion."
-        return SectionView(section.title, citation, None, (), _clean(skipped))
+        return SectionView(section.title, citation, None, (), printable(skipped))
     lines = []
     for line in section.lines:
         text = " ".join(line.text.split())
         if line.chapter != section.chapter:
             text = f"{text} ({kb.document.cite(line.chapter)})"
-        lines.append(_clean(text))
+        lines.append(printable(text))
     note: str | None = None
     if not section.lines:
         note = "Vos réponses à cette étape n’appellent pas de remarque particulière."
     elif section.partial:
         note = f"Certaines questions de cette étape sont restées sans réponse{NBSP}: ce constat ne porte que sur vos réponses."
-    return SectionView(section.title, citation, section.recommendation_label, tuple(lines), note and _clean(note))
+    return SectionView(section.title, citation, section.recommendation_label, tuple(lines), note and printable(note))
 
 
 _HINT = re.compile(r"\s*\((?:auto-évaluation, )?plusieurs choix possibles\)")
@@ -188,7 +189,7 @@ _HINT = re.compile(r"\s*\((?:auto-évaluation, )?plusieurs choix possibles\)")
 
 def _question_text(question) -> str:
     """The question as asked, without the chat's « (plusieurs choix possibles) » hint."""
-    return _clean(_HINT.sub("", question.text))
+    return printable(_HINT.sub("", question.text))
 
 
 def _answer_text(question, value) -> str:
@@ -219,7 +220,7 @@ def _answers(kb: KnowledgeBase, answers: Mapping[str, Any]) -> tuple[tuple[str, 
                 elif answers[question.id] is None:
                     rows.append(AnswerView(_question_text(question), SKIPPED, False))
                 else:
-                    rows.append(AnswerView(_question_text(question), _clean(_answer_text(question, answers[question.id])), True))
+                    rows.append(AnswerView(_question_text(question), printable(_answer_text(question, answers[question.id])), True))
             if rows:
                 steps.append(StepView(step.title, tuple(rows)))
         groups.append((flow.title, tuple(steps)))
@@ -234,7 +235,7 @@ def _legal(kb: KnowledgeBase, synthesis: syn.Synthesis) -> LegalView | None:
     section = synthesis.section(FORMALISATION_SECTION)
     reasons: tuple[str, ...] = ()
     if section is not None and not section.skipped and section.recommendation_label:
-        reasons = tuple(_clean(line.text) for line in section.lines)
+        reasons = tuple(printable(line.text) for line in section.lines)
     column_ids = [column for column, _ in comparison.columns]
     recommended = synthesis.recommendation
     return LegalView(
@@ -245,7 +246,7 @@ def _legal(kb: KnowledgeBase, synthesis: syn.Synthesis) -> LegalView | None:
         columns=tuple(label for _, label in comparison.columns),
         recommended_column=column_ids.index(recommended) if recommended in column_ids else None,
         rows=tuple(
-            (_clean(criterion), tuple(_clean(cells.get(column, "")) for column in column_ids))
+            (printable(criterion), tuple(printable(cells.get(column, "")) for column in column_ids))
             for criterion, cells in comparison.rows
         ),
     )
@@ -270,14 +271,14 @@ def build_content(kb: KnowledgeBase, answers: Mapping[str, Any], *, kind: str, p
     next_steps: tuple[Cited, ...] = ()
     steps_section = synthesis.section(NEXT_STEPS_SECTION)
     if steps_section is not None and not steps_section.skipped:
-        next_steps = tuple(Cited(_clean(line.text), document.cite(line.chapter)) for line in steps_section.lines)
+        next_steps = tuple(Cited(printable(line.text), document.cite(line.chapter)) for line in steps_section.lines)
     vigilance: list[Cited] = []
     seen: set[str] = set()
     for section in synthesis.sections:
         for point in section.vigilance:
             if point not in seen:
                 seen.add(point)
-                vigilance.append(Cited(_clean(point), document.cite(section.chapter)))
+                vigilance.append(Cited(printable(point), document.cite(section.chapter)))
     legal = _legal(kb, synthesis) if kind == LEGAL or _legal_started(kb, answers) else None
     return ReportContent(
         title=french_spacing(f"{TITLE} — {name}" if name else TITLE),
@@ -286,7 +287,7 @@ def build_content(kb: KnowledgeBase, answers: Mapping[str, Any], *, kind: str, p
         day=day,
         reference=french_spacing(f"{document.publisher}, « {document.title} », document non daté."),
         footer=french_spacing(f"Établi à partir de « {document.title} » ({document.publisher}) — ne remplace pas un accompagnement."),
-        intro=_clean(synthesis.intro),
+        intro=printable(synthesis.intro),
         short=tuple(short_synthesis(synthesis)),
         sections=sections,
         next_steps=next_steps,

@@ -19,8 +19,8 @@ from dialogue.features.collective.aggregation import AGREEMENT_THRESHOLD, MIN_AN
 from dialogue.features.collective.requests import GroupReportRequest
 from knowledge.flows import NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase
-from report.content import _clean, french_date, french_spacing
-from report.profile import FIGURE_SIZE, GREY, INK, Item, Label, ProfileSpec, Rule, Status, _rgb, load_profile
+from report.content import french_date, french_spacing, printable
+from report.profile import FIGURE_SIZE, GREY, INK, Item, Label, ProfileSpec, Rule, Status, load_profile, rgb
 
 TITLE = "Vue de groupe"
 PICTURE_TITLE = "Le collectif au regard des listes du document"
@@ -177,16 +177,16 @@ def draw_group_on_pdf(pdf, shapes: list[GroupShape], left_mm: float, top_mm: flo
             continue
         y = top_mm + shape.y * mm
         for x, part, status in _segments(shape):
-            pdf.set_fill_color(*_rgb(FILLS[status]))
+            pdf.set_fill_color(*rgb(FILLS[status]))
             pdf.rect(left_mm + x * mm, y, part * mm, BAR_HEIGHT * mm, style="F")
             if status is Status.UNANSWERED:  # hatching, so « sans réponse » stays distinct from « en partie » in print
-                pdf.set_draw_color(*_rgb(GREY))
+                pdf.set_draw_color(*rgb(GREY))
                 pdf.set_line_width(0.1)
                 step = 0.8
                 start = left_mm + x * mm
                 for offset in range(int(part * mm / step)):
                     pdf.line(start + offset * step, y + BAR_HEIGHT * mm, min(start + offset * step + step, start + part * mm), y)
-        pdf.set_draw_color(*_rgb(INK))
+        pdf.set_draw_color(*rgb(INK))
         pdf.set_line_width(0.2)
         if shape.counts is None:
             with pdf.local_context():
@@ -290,7 +290,7 @@ def _render_pdf(kb: KnowledgeBase, request: GroupReportRequest, content: GroupCo
     pdf.cell(0, 6, f"Établie le {french_date(request.day)}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.paragraph(f"**Document de référence** : {content.reference}", size=9.5)
-    pdf.paragraph(_clean(f"Coordination : {request.coordinator_name}."), size=9.5)
+    pdf.paragraph(printable(f"Coordination : {request.coordinator_name}."), size=9.5)
     if request.closed:
         pdf.paragraph("Collectif clos : la vue est figée avec les réponses données jusqu’à sa clôture.", size=9.5)
     pdf.heading("Participation")
@@ -299,7 +299,7 @@ def _render_pdf(kb: KnowledgeBase, request: GroupReportRequest, content: GroupCo
     pdf.item("•", f"Ont commencé le parcours : **{p.answering}**")
     pdf.item("•", f"L’ont terminé : **{p.finished}**")
     if request.signed:
-        pdf.paragraph(_clean("Ont choisi de signer : " + ", ".join(request.signed) + "."))
+        pdf.paragraph(printable("Ont choisi de signer : " + ", ".join(request.signed) + "."))
     pdf.heading("Comment lire cette vue")
     pdf.paragraph(
         "**Mesure de l’accord** : la part de la réponse majoritaire parmi les membres qui ont répondu. "
@@ -320,28 +320,28 @@ def _views(pdf, kb: KnowledgeBase, request: GroupReportRequest) -> None:
     if divergences:
         pdf.heading("Où vos avis divergent (le plus partagé d’abord)")
         for spread in divergences:
-            pdf.item("•", _clean(_question_line(spread)))
+            pdf.item("•", printable(_question_line(spread)))
     if agreements:
         pdf.heading("Où vous êtes d’accord")
         for spread in agreements:
-            pdf.item("•", _clean(_question_line(spread)))
+            pdf.item("•", printable(_question_line(spread)))
     if too_few:
         pdf.heading(f"Questions qui ont {TOO_FEW}")
         pdf.paragraph("Leur répartition reste masquée pour protéger l’anonymat des membres.", grey=True)
         for spread in too_few:
-            pdf.item("–", _clean(f"{_short(spread.question.text)} — {TOO_FEW}"), size=8)
+            pdf.item("–", printable(f"{_short(spread.question.text)} — {TOO_FEW}"), size=8)
     if request.debate:
         if pdf.will_page_break(60):  # the heading stays with its first point
             pdf.add_page()
         pdf.heading("Points à mettre en débat")
         for point, spread in request.debate:
             pdf.heading(f"{point.theme} — {kb.document.cite(point.chapter, point.page)}", 10.5)
-            pdf.paragraph(_clean(f"À propos de : « {_short(spread.question.text)} » (accord {_percent(spread.agreement)})."), grey=True)
-            pdf.paragraph(_clean(f"**Ce que dit le document** : {point.says}"))
-            pdf.paragraph(_clean(f"**Pourquoi c’est important** : {point.why}"))
+            pdf.paragraph(printable(f"À propos de : « {_short(spread.question.text)} » (accord {_percent(spread.agreement)})."), grey=True)
+            pdf.paragraph(printable(f"**Ce que dit le document** : {point.says}"))
+            pdf.paragraph(printable(f"**Pourquoi c’est important** : {point.why}"))
             pdf.paragraph("**À discuter ensemble :**")
             for question in point.ask:
-                pdf.item("?", _clean(question))
+                pdf.item("?", printable(question))
     _synthesis(pdf, kb, request)
 
 
@@ -367,10 +367,10 @@ def _synthesis(pdf, kb: KnowledgeBase, request: GroupReportRequest) -> None:
             pdf.paragraph(f"Piste qui ressort des réponses majoritaires : **{section.recommendation_label}**")
             if contested:
                 divided = ", ".join(_contest(s) for s in contested)
-                pdf.paragraph(_clean(f"{CONTESTED} Piste fragile : vos avis divergent sur {divided}. À trancher ensemble avant d’agir."))
+                pdf.paragraph(printable(f"{CONTESTED} Piste fragile : vos avis divergent sur {divided}. À trancher ensemble avant d’agir."))
         for line in section.lines:
-            pdf.item("•", _clean(cited_line(line, section).removeprefix("- ")))
+            pdf.item("•", printable(cited_line(line, section).removeprefix("- ")))
             for spread in result.contested_rules.get(line.rule_id, ()):
-                pdf.item(CONTESTED, _clean(f"avis partagés sur {_contest(spread)}"), size=8, indent=10)
+                pdf.item(CONTESTED, printable(f"avis partagés sur {_contest(spread)}"), size=8, indent=10)
     if not shown:
         pdf.paragraph("Les réponses majoritaires ne suffisent pas encore pour en tirer des constats.")

@@ -268,7 +268,7 @@ def png_of(shapes: list, draw: Callable[[Any, Any], None]) -> bytes:
 # --------------------------------------------------------------------------- PDF (fpdf2, vector)
 
 
-def _rgb(colour: str) -> tuple[int, int, int]:
+def rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
@@ -284,27 +284,27 @@ def draw_on_pdf(pdf, shapes: list[Shape], left_mm: float, top_mm: float, font: s
         if isinstance(shape, Mark):
             x, y = at(shape.x, shape.y)
             if shape.status is Status.UNANSWERED:
-                pdf.set_draw_color(*_rgb(GREY))
+                pdf.set_draw_color(*rgb(GREY))
                 pdf.set_line_width(0.25)
                 with pdf.local_context():
                     pdf.set_dash_pattern(dash=0.5, gap=0.4)
                     pdf.rect(x, y, side, side, style="D")
                 pdf.set_font(font, size=6.5)
-                pdf.set_text_color(*_rgb(GREY))
+                pdf.set_text_color(*rgb(GREY))
                 pdf.text(x + side / 2 - pdf.get_string_width("?") / 2, y + side / 2 + 0.8, "?")
                 continue
-            pdf.set_draw_color(*_rgb(INK))
-            pdf.set_fill_color(*_rgb(INK))
+            pdf.set_draw_color(*rgb(INK))
+            pdf.set_fill_color(*rgb(INK))
             pdf.set_line_width(0.3)
             if shape.status is Status.PARTLY:
                 pdf.polygon([(x, y + side), (x + side, y + side), (x, y)], style="F")
             pdf.rect(x, y, side, side, style="DF" if shape.status is Status.PRESENT else "D")
         elif isinstance(shape, Label):
             pdf.set_font(font, style="B" if shape.bold else "", size=shape.size)
-            pdf.set_text_color(*_rgb(shape.colour))
+            pdf.set_text_color(*rgb(shape.colour))
             pdf.text(*at(shape.x, shape.y), shape.text)
         else:
-            pdf.set_draw_color(*_rgb(GREY))
+            pdf.set_draw_color(*rgb(GREY))
             pdf.set_line_width(0.15)
             pdf.line(*at(shape.x1, shape.y1), *at(shape.x2, shape.y2))
     pdf.set_text_color(0, 0, 0)
