@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dialogue.features.team.question_log import DEFAULT_LOG_DAYS, iso, retry_locked, utc_now
+from dialogue.clock import iso, utc_now
+from dialogue.features.team.question_log import DEFAULT_LOG_DAYS, retry_locked
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
+from dialogue.clock import Clock
 from dialogue.compiled import CompiledKnowledge
 from dialogue.flows.runner import FlowRunner
 from dialogue.screens import Screens
 from dialogue.storage.progress import ProgressStore
 from dialogue.topics import Topics
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

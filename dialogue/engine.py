@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from dialogue.buttons import MENU_BUTTON
+from dialogue.clock import Clock, utc_now
 from dialogue.commands import COMMANDS
 from dialogue.compiled import compiled
-from dialogue.core import Clock, Core
+from dialogue.core import Core
 from dialogue.feature import Feature
 from dialogue.flows import machine as m
 from dialogue.flows.runner import FlowRunner
@@ -40,10 +41,6 @@ F = TypeVar("F")
 LONG_ABSENCE = timedelta(days=7)
 #: The topic being discussed is forgotten after this silence: a follow-up then starts afresh.
 CONTEXT_TTL = timedelta(minutes=30)
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class Engine:
     """Turns user events into replies. Build once per process; ``handle`` per event."""
 

@@ -22,7 +22,6 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from dialogue.storage.no_numpy import numpy_hidden
 with numpy_hidden():  # sqlite-utils would import numpy (installed for the PDF report) at start-up
     from sqlite_utils import Database
 
+from dialogue.clock import now_iso
 from dialogue.storage.schema import migrations
 
 DEFAULT_DB = "ptce.db"
@@ -63,18 +63,14 @@ DEFAULT_BUSY_TIMEOUT_MS = int(float(os.environ.get("PTCE_LOCK_WAIT") or 60) * 10
 MARKER_TTL = 24 * 3600.0
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 @dataclass
 class UserRecord:
     id: str
     state: str
     flow: str | None = None
     knowledge_version: str = ""
-    first_seen: str = field(default_factory=now)
-    last_seen: str = field(default_factory=now)
+    first_seen: str = field(default_factory=now_iso)
+    last_seen: str = field(default_factory=now_iso)
     active: bool = True
     context: ConversationContext = field(default_factory=ConversationContext)
     answers: dict[str, AnswerValue] = field(default_factory=dict)
@@ -295,7 +291,7 @@ class ProgressStore:
         changed, the write is best effort: skipped (not waited for) while another program
         holds the lock.
         """
-        stamp = now()
+        stamp = now_iso()
         touch_only = (
             not record.is_new and not changed and not removed and record.loaded == _essentials(record)
         )

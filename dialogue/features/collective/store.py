@@ -23,11 +23,11 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from dialogue.clock import now_iso
 from dialogue.storage.progress import AnswerValue
 from dialogue.storage.schema import apply_migrations
 
@@ -152,10 +152,6 @@ def looks_like_code(text: str) -> bool:
     return bool(CODE_PATTERN.match(normalise_code(text)))
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 @dataclass(frozen=True, slots=True)
 class Collective:
     id: str
@@ -229,7 +225,7 @@ class CollectiveStore:
 
     def create(self, coordinator_id: str, name: str, coordinator_name: str) -> tuple[Collective, str]:
         """A new open collective, its coordinator as first member, and its invitation code."""
-        stamp = _now()
+        stamp = now_iso()
         collective_id = secrets.token_hex(COLLECTIVE_ID_LENGTH // 2)
         code = new_code()
         with self.db.atomic():
@@ -276,10 +272,10 @@ class CollectiveStore:
             self.db.execute("UPDATE collective_members SET counts = 0 WHERE collective_id = ?", [collective_id])
             self.db.execute(
                 "UPDATE collective_codes SET revoked_at = ? WHERE collective_id = ? AND revoked_at IS NULL",
-                [_now(), collective_id],
+                [now_iso(), collective_id],
             )
             self.db.execute(
-                "UPDATE collectives SET status = ?, closed_at = ? WHERE id = ?", [CLOSED, _now(), collective_id]
+                "UPDATE collectives SET status = ?, closed_at = ? WHERE id = ?", [CLOSED, now_iso(), collective_id]
             )
 
     def delete(self, collective_id: str) -> None:
@@ -301,7 +297,7 @@ class CollectiveStore:
     def renew_code(self, collective_id: str) -> str:
         """Revoke the current code and issue a new one (members already in stay in)."""
         code = new_code()
-        stamp = _now()
+        stamp = now_iso()
         with self.db.atomic():
             self.db.execute(
                 "UPDATE collective_codes SET revoked_at = ? WHERE collective_id = ? AND revoked_at IS NULL",
@@ -317,7 +313,7 @@ class CollectiveStore:
         with self.db.atomic():
             self.db.execute(
                 "UPDATE collective_codes SET revoked_at = ? WHERE collective_id = ? AND revoked_at IS NULL",
-                [_now(), collective_id],
+                [now_iso(), collective_id],
             )
 
     def find_code(self, code: str) -> tuple[Collective, bool] | None:
@@ -354,7 +350,7 @@ class CollectiveStore:
                 "INSERT INTO collective_members (collective_id, user_id, role, status, signed_name, counts, invited_at, "
                 "joined_at, left_at) VALUES (?, ?, ?, ?, NULL, 0, ?, NULL, NULL) ON CONFLICT (collective_id, user_id) "
                 "DO UPDATE SET status = excluded.status, invited_at = excluded.invited_at WHERE status IN (?, ?)",
-                [collective_id, user_id, MEMBER, INVITED, _now(), DECLINED, LEFT],
+                [collective_id, user_id, MEMBER, INVITED, now_iso(), DECLINED, LEFT],
             )
 
     def join(self, collective_id: str, user_id: str, signed_name: str | None) -> bool:
@@ -362,7 +358,7 @@ class CollectiveStore:
 
         Returns whether it counts for this one.
         """
-        stamp = _now()
+        stamp = now_iso()
         with self.db.atomic():
             counts = 0 if self._counting(user_id) else 1
             self.db.execute(
@@ -386,7 +382,7 @@ class CollectiveStore:
             self.db.execute(
                 "UPDATE collective_members SET status = ?, counts = 0, signed_name = NULL, left_at = ? "
                 "WHERE collective_id = ? AND user_id = ?",
-                [LEFT, _now(), collective_id, user_id],
+                [LEFT, now_iso(), collective_id, user_id],
             )
             self.db.execute("DELETE FROM collective_answers WHERE collective_id = ? AND user_id = ?", [collective_id, user_id])
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only: ``ptce-bot ask`` must not pay for importing sqlite-utils
     from sqlite_utils import Database
 
-from dialogue.features.team.question_log import hash_user, iso, salt_of, utc_now
+from dialogue.clock import iso, utc_now
+from dialogue.features.team.question_log import hash_user, salt_of
 from dialogue.features.team.schema import ensure_team_tables
 
 MAX_OPEN_PER_USER = 3

@@ -13,9 +13,10 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from dialogue.clock import iso, utc_now
 from dialogue.features.team.schema import ensure_team_tables
 
 if TYPE_CHECKING:  # annotations only: ``ptce-bot ask`` must not pay for importing sqlite-utils
@@ -26,14 +27,6 @@ DEFAULT_LOG_DAYS = 180
 TIERS = ("confident", "hedged", "suggest", "declined", "not_covered")
 MAX_LOGGED_TEXT = 500
 MAX_COMMENT = 1000
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
 
 
 def salt_of(db: Database) -> str:
