@@ -5,7 +5,7 @@ from __future__ import annotations
 from dialogue.buttons import with_row_above_last
 from dialogue.core import Core
 from dialogue.feature import BaseFeature
-from dialogue.features.team.flow import TeamFlow, TeamServices, privacy_help
+from dialogue.features.team.flow import PAYLOAD_KIND, TeamFlow, TeamServices, privacy_help
 from dialogue.features.team.handovers import HandoverStore
 from dialogue.features.team.question_log import QuestionLog, forget_user_rows
 from dialogue.features.team.schema import ensure_team_tables
@@ -15,8 +15,6 @@ from dialogue.types import ChannelSettings, Choose, Command, Event, Reply, Say
 
 with numpy_hidden():
     from sqlite_utils import Database
-
-PAYLOAD_KIND = "tm"
 
 class TeamFeature(BaseFeature):
     name = "team"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from dialogue.buttons import MENU_BUTTON as MENU
 from dialogue.features.team.handovers import MAX_QUESTION, HandoverLimit, HandoverStore
 from dialogue.features.team.question_log import LoggedQuestion, QuestionLog
+from dialogue.payloads import Payload, encode
 from dialogue.storage.progress import UserRecord
 from dialogue.types import Button, Reply
 from knowledge.loader import KnowledgeBase
@@ -25,7 +26,9 @@ FALLBACK_CONTACTS = (
     "- Courriel : contact@institutgodin.fr\n"
     "- Site : institutgodin.com"
 )
-OFFER_BUTTON = Button("Transmettre ma question à l’équipe", "tm:h")
+#: The team's button kind: ``tm:+:TOPIC`` / ``tm:-:TOPIC`` (👍/👎), ``tm:h`` (hand over), ``tm:h1``, ``tm:h3``, ``tm:hw``.
+PAYLOAD_KIND = "tm"
+OFFER_BUTTON = Button("Transmettre ma question à l’équipe", encode(PAYLOAD_KIND, "h"))
 FEEDBACK_THANKS = "Merci pour votre retour !"
 ASK_MISSING = (
     "Merci de nous le dire. Qu’est-ce qui manquait ? Écrivez-le en quelques mots si vous le souhaitez "
@@ -136,7 +139,7 @@ class TeamFlow:
         # The topic, not the log row id, identifies the answer: payloads and replies then do not
         # depend on the order in which concurrent users' questions were logged.
         topic = self._state(record).get("last_topic") or ""
-        return (Button("👍", f"tm:+:{topic}"), Button("👎", f"tm:-:{topic}"))
+        return (Button("👍", encode(PAYLOAD_KIND, "+", topic)), Button("👎", encode(PAYLOAD_KIND, "-", topic)))
 
     def after_decline(self, record: UserRecord) -> list[Reply]:
         """Two declined questions in a row: offer a person."""
@@ -185,23 +188,24 @@ class TeamFlow:
 
     def on_choose(self, record: UserRecord, payload: str) -> list[Reply] | None:
         """``tm:`` payloads; None when the payload is not ours or is malformed."""
-        parts = payload.split(":")
-        if parts[0] != "tm":
+        decoded = Payload.decode(payload)
+        if decoded.kind != PAYLOAD_KIND:
             self.moved_on(record)
             return None
         state = self._state(record)
-        if len(parts) == 3 and parts[1] in {"+", "-"} and (parts[2] in self.kb.topics or not parts[2]):
-            return self._feedback(record, 1 if parts[1] == "+" else -1, parts[2] or None)
-        if parts[1:] == ["h"]:
+        args = decoded.args
+        if len(args) == 2 and args[0] in {"+", "-"} and (args[1] in self.kb.topics or not args[1]):
+            return self._feedback(record, 1 if args[0] == "+" else -1, args[1] or None)
+        if args == ("h",):
             if not state.get("last_q"):
                 state["awaiting"] = "question"
                 return [Reply(ASK_QUESTION, ((MENU,),))]
             return [self._consent(record)]
-        if parts[1:] == ["hw"]:
+        if args == ("hw",):
             state["awaiting"] = "question"
             return [Reply(ASK_QUESTION, ((MENU,),))]
-        if parts[1:] in (["h1"], ["h3"]):
-            return self._hand_over(record, with_recent=parts[1] == "h3")
+        if args in (("h1",), ("h3",)):
+            return self._hand_over(record, with_recent=args[0] == "h3")
         return None
 
     def _feedback(self, record: UserRecord, value: int, topic: str | None) -> list[Reply]:
@@ -230,9 +234,9 @@ class TeamFlow:
             f"Voici la question que je transmettrai à l’équipe :\n« {question} »\n\n"
             "Voulez-vous joindre aussi vos trois derniers messages, pour le contexte ?",
             (
-                (Button("Oui, avec mes derniers messages", "tm:h3"),),
-                (Button("Seulement la question", "tm:h1"),),
-                (Button("Écrire une autre question", "tm:hw"),),
+                (Button("Oui, avec mes derniers messages", encode(PAYLOAD_KIND, "h3")),),
+                (Button("Seulement la question", encode(PAYLOAD_KIND, "h1")),),
+                (Button("Écrire une autre question", encode(PAYLOAD_KIND, "hw")),),
                 (Button("Annuler", "m"),),
             ),
         )
