@@ -88,7 +88,6 @@ from telegram.warnings import PTBUserWarning
 
 from bot.durable import SENDING, Action, OutboxRow, TelegramQueue, queue_path_for
 from bot.render import keyboard, split_text, to_html, to_plain
-from dialogue.commands import COMMAND_NAMES, COMMANDS
 from dialogue.storage.errors import DatabaseBusy, DatabaseGone, StorageError
 from dialogue.storage.progress import ProgressStore
 from dialogue.types import Button, Choose, Command, Event, Reply, Say
@@ -1145,7 +1144,8 @@ async def post_init(application: Application) -> None:
         from dialogue.types import ChannelSettings
 
         use_channel(ChannelSettings(bot_username=application.bot.username))
-    commands = [BotCommand(name, description) for name, description in COMMANDS]
+    engine = application.bot_data[_STATE_KEY].engine
+    commands = [BotCommand(name, description) for name, description in engine.commands]
     try:
         await call_with_retries(lambda: application.bot.set_my_commands(commands))
     except TelegramError as exc:
@@ -1166,7 +1166,8 @@ def register_handlers(application: Application) -> None:
     application.add_handler(
         ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER)
     )
-    application.add_handler(CommandHandler(sorted(COMMAND_NAMES), on_command, new_messages))
+    names = sorted(name for name, _ in application.bot_data[_STATE_KEY].engine.commands)
+    application.add_handler(CommandHandler(names, on_command, new_messages))
     application.add_handler(MessageHandler(new_messages & filters.COMMAND, on_other_command))
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(new_messages & filters.TEXT, on_text))

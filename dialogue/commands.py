@@ -1,4 +1,7 @@
-"""The global commands, available from every state, with their French descriptions."""
+"""The core's commands, available from every state, with their French descriptions.
+
+Features add their own (see :attr:`dialogue.feature.Feature.commands`); ``Engine.commands`` lists them all.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,19 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("reprendre", "Reprendre là où vous en étiez"),
     ("progression", "Voir les étapes faites et à faire"),
     ("recommencer", "Recommencer le parcours à zéro"),
-    ("collectif", "Faire l’orientation avec votre collectif"),
-    ("rejoindre", "Rejoindre un collectif avec un code"),
     ("glossaire", "Lexique des termes utilisés"),
     ("source", "Le document de référence"),
     ("aide", "Comment utiliser l’assistant"),
     ("oublier", "Effacer toutes vos données"),
 )
 
-COMMAND_NAMES: frozenset[str] = frozenset(name for name, _ in COMMANDS)
+#: Features' commands are listed just before this one (after the user's own journey).
+FEATURES_BEFORE = "glossaire"
+
+
+def with_features(extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The core's commands with the features' ones inserted at their place in the list."""
+    names = {name for name, _ in extra}
+    core = [(n, d) for n, d in COMMANDS if n not in names]
+    at = next(i for i, (name, _) in enumerate(core) if name == FEATURES_BEFORE)
+    return [*core[:at], *extra, *core[at:]]

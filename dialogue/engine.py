@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from dialogue.buttons import MENU_BUTTON
 from dialogue.clock import Clock, utc_now
-from dialogue.commands import COMMANDS
+from dialogue.commands import with_features
 from dialogue.compiled import compiled
 from dialogue.core import Core
 from dialogue.feature import Feature
@@ -67,7 +67,7 @@ class Engine:
         self.fsm = knowledge.fsm
         self.flows = knowledge.flows
         runner = FlowRunner(knowledge)
-        screens = Screens(knowledge, runner, self._help_sections)
+        screens = Screens(knowledge, runner, self._help_lines, self._help_sections)
         topics = Topics(knowledge, runner)
         glossary = Glossary(knowledge)
         understanding = Understanding(knowledge, runner, topics, glossary)
@@ -127,9 +127,7 @@ class Engine:
 
     @property
     def commands(self) -> list[tuple[str, str]]:
-        extra = [command for feature in self.features for command in feature.commands]
-        names = {name for name, _ in extra}
-        return [*((n, d) for n, d in COMMANDS if n not in names), *extra] if extra else list(COMMANDS)
+        return with_features([command for feature in self.features for command in feature.commands])
 
     @property
     def handovers(self) -> HandoverStore:
@@ -187,6 +185,9 @@ class Engine:
             if replies is not None:
                 return [replace(reply, text=typeset(reply.text)) for reply in replies]
         return []
+
+    def _help_lines(self) -> list[str]:
+        return [line for feature in self.features for line in feature.help_lines()]
 
     def _help_sections(self) -> list[str]:
         return [section for feature in self.features if (section := feature.help_section())]

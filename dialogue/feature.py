@@ -34,6 +34,9 @@ class Feature(Protocol):
     def bind(self, core: Core, settings: ChannelSettings) -> None:
         """Receive the engine's rooms (called once, when the engine is built)."""
 
+    def help_lines(self) -> Sequence[str]:
+        """Lines of /aide's list of commands (« - /collectif : … »)."""
+
     def help_section(self) -> str:
         """A section of /aide (e.g. what the feature keeps about the user), or « »."""
 
@@ -65,6 +68,9 @@ class BaseFeature:
 
     def bind(self, core: Core, settings: ChannelSettings) -> None:
         return None
+
+    def help_lines(self) -> Sequence[str]:
+        return ()
 
     def help_section(self) -> str:
         return ""

@@ -22,26 +22,30 @@ MAX_VISIBLE = 40
 _CONFIRMATIONS = (m.CONFIRM_FORGET, m.CONFIRM_RESTART)
 _CONFIRMING_PAYLOADS = frozenset({p.RESUME, p.RESTART_CONFIRMED, p.FORGET_CONFIRMED})
 
-HELP = (
-    "**Comment m’utiliser**\n\n"
-    "- Posez votre question en quelques mots (par exemple « faut-il créer une association ? »).\n"
-    "- /menu : les grandes questions sur les PTCE.\n"
-    "- /orientation : faire le point sur votre PTCE, pas à pas, puis /synthese.\n"
-    "- /formes : choisir une forme juridique (aucune, association, SCIC).\n"
-    "- /reprendre, /progression, /recommencer : votre parcours.\n"
-    "- /collectif : faire l’orientation avec votre collectif et voir où vos avis convergent ; /rejoindre CODE pour rejoindre un collectif.\n"
-    "- /glossaire, /source : le vocabulaire et le document de référence.\n"
-    "- /oublier : effacer vos données.\n"
-    "- « Je veux parler à quelqu’un » : transmettre votre question à l’équipe.\n\n"
-    "Toutes les réponses viennent du document de l’Institut Godin et citent leur chapitre."
+HELP_TITLE = "**Comment m’utiliser**"
+HELP_LINES = (
+    "- Posez votre question en quelques mots (par exemple « faut-il créer une association ? »).",
+    "- /menu : les grandes questions sur les PTCE.",
+    "- /orientation : faire le point sur votre PTCE, pas à pas, puis /synthese.",
+    "- /formes : choisir une forme juridique (aucune, association, SCIC).",
+    "- /reprendre, /progression, /recommencer : votre parcours.",
 )
+HELP_LAST_LINES = (
+    "- /glossaire, /source : le vocabulaire et le document de référence.",
+    "- /oublier : effacer vos données.",
+    "- « Je veux parler à quelqu’un » : transmettre votre question à l’équipe.",
+)
+HELP_CLOSING = "Toutes les réponses viennent du document de l’Institut Godin et citent leur chapitre."
 
 
 class Screens:
-    def __init__(self, knowledge: CompiledKnowledge, runner: FlowRunner, help_sections: Callable[[], list[str]]) -> None:
+    def __init__(
+        self, knowledge: CompiledKnowledge, runner: FlowRunner, help_lines: Callable[[], list[str]], help_sections: Callable[[], list[str]]
+    ) -> None:
         self.knowledge = knowledge
         self.kb = knowledge.kb
         self.runner = runner
+        self._help_lines = help_lines
         self._help_sections = help_sections
 
     def welcome(self, turn: Turn, *, absent: bool) -> list[Reply]:
@@ -80,7 +84,8 @@ class Screens:
         return Reply("**Menu** — que voulez-vous savoir ?", tuple(rows))
 
     def help(self) -> Reply:
-        return Reply("\n\n".join([HELP, *self._help_sections()]), ((MENU_BUTTON,),))
+        lines = "\n".join([*HELP_LINES, *self._help_lines(), *HELP_LAST_LINES])
+        return Reply("\n\n".join([HELP_TITLE, lines, HELP_CLOSING, *self._help_sections()]), ((MENU_BUTTON,),))
 
     def source(self) -> Reply:
         doc = self.kb.document

@@ -45,9 +45,9 @@ from telegram.request import BaseRequest, RequestData
 import bot.telegram as tg
 from bot.cli import main as cli_main
 from bot.render import split_text, to_html
-from dialogue.commands import COMMAND_NAMES
 from dialogue.buttons import STALE
 from dialogue.engine import Engine
+from dialogue.features.registry import standard_commands
 from dialogue.assembly import open_store
 from dialogue.storage.progress import ProgressStore
 from dialogue.storage.schema import migrations
@@ -620,7 +620,7 @@ def _flow_payloads(kb_data: dict) -> st.SearchStrategy[str]:
 def _actions(known) -> st.SearchStrategy:
     command = st.tuples(
         st.just("cmd"),
-        st.sampled_from(sorted(COMMAND_NAMES) + ["inconnue", "START", "Orientation", "", "x" * 300, "💥"]),
+        st.sampled_from(sorted(name for name, _ in standard_commands()) + ["inconnue", "START", "Orientation", "", "x" * 300, "💥"]),
         st.sampled_from(["", "orientation", "formes", "nulle part", "x" * 500]),
     )
     press = st.tuples(st.just("press"), st.integers(0, 60))

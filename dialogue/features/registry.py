@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dialogue.commands import with_features
 from dialogue.feature import Feature
 from dialogue.features.collective.feature import CollectiveFeature
 from dialogue.features.report_request import ReportFeature
@@ -16,3 +17,8 @@ def standard_features(*, team: TeamServices | None = None) -> list[Feature]:
         TeamFeature(team),
         CollectiveFeature(),
     ]
+
+
+def standard_commands() -> list[tuple[str, str]]:
+    """Every command of an engine with the standard features (what ``Engine.commands`` gives)."""
+    return with_features([command for feature in standard_features() for command in feature.commands])

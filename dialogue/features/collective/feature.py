@@ -48,6 +48,12 @@ class CollectiveFeature(BaseFeature):
         self._core = core
         self._flow = CollectiveFlow(kb, CollectiveStore(core.store.db), debate, settings)
 
+    def help_lines(self) -> Sequence[str]:
+        return (
+            "- /collectif : faire l’orientation avec votre collectif et voir où vos avis convergent ; "
+            "/rejoindre CODE pour rejoindre un collectif.",
+        )
+
     def migrate(self, db: Database) -> None:
         ensure_collective_tables(db)
 
