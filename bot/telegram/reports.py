@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telegram import Bot, InputFile
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from dialogue.types import GroupReportRequest, ReportRequest
+
+if TYPE_CHECKING:
+    from knowledge.loader import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +39,18 @@ GROUP_FAILED = "Désolé, le document n’a pas pu être préparé. La vue de gr
 _build_lock = threading.Lock()
 
 
-def _build(kb: Any, request: ReportRequest):
+class CallWrapper(Protocol):
+    """Runs one Bot API call (the channel passes its retrying wrapper)."""
+
+    async def __call__(self, action: Callable[[], Awaitable[Any]]) -> Any: ...
+
+
+async def _direct(action: Callable[[], Awaitable[Any]]) -> Any:
+    return await action()
+
+
+def build_files(kb: KnowledgeBase, request: ReportRequest | GroupReportRequest) -> Any:
+    """The report's PDF and picture (one build at a time: it takes memory)."""
     from report import build_report
 
     with _build_lock:
@@ -46,18 +61,14 @@ async def send_report(
     bot: Bot,
     chat_id: int,
     request: ReportRequest | GroupReportRequest,
-    kb: Any,
+    kb: KnowledgeBase,
     *,
     thread_id: int | None = None,
-    call: Any = None,
+    call: CallWrapper = _direct,
 ) -> bool:
-    """Build the files off the event loop, then send the PDF and the picture. False if it failed.
-
-    ``call`` wraps each Bot API call (the channel passes its retrying wrapper).
-    """
+    """Build the files off the event loop, then send the PDF and the picture. False if it failed."""
     from report import EmptyReport
 
-    call = call or (lambda action: action())
     group = isinstance(request, GroupReportRequest)
     failed = GROUP_FAILED if group else FAILED
     try:  # « envoi d’un fichier… » under the chat's title while the first report imports its libraries
@@ -65,7 +76,7 @@ async def send_report(
     except TelegramError:
         pass  # only a courtesy
     try:
-        files = await asyncio.to_thread(_build, kb, request)
+        files = await asyncio.to_thread(build_files, kb, request)
     except EmptyReport as error:
         explanation = str(error)
         await call(lambda: bot.send_message(chat_id=chat_id, text=explanation, message_thread_id=thread_id))
