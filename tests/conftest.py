@@ -7,6 +7,7 @@ from dialogue.engine import Engine
 from dialogue.storage.progress import ProgressStore
 from knowledge.loader import load_knowledge
 from tests.conversation import Chat
+from tests.support.launcher import launcher  # noqa: F401  (the Telegram end-to-end fixture)
 
 
 @pytest.fixture(scope="session")

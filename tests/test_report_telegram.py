@@ -22,17 +22,15 @@ from pypdf import PdfReader
 from bot.telegram import reports
 from bot.telegram.app import build_application, drain
 from bot.telegram.channel import channel_of
-from dialogue.types import ReportRequest, Reply, Say
+from dialogue.types import Reply, ReportRequest, Say
 from tests.support.bot_api import FakeBotApi
-from tests.support.launcher import launcher  # noqa: F401  (a fixture)
-from tests.test_telegram import (  # noqa: F401  (no_wait is a fixture)
+from tests.test_telegram import (
     OTHER,
     TOKEN,
     USER_ID,
     FakeEngine,
     _recorder,
     make_api,
-    no_wait,
     offline,
     recording_timing,
     text_update,
@@ -50,11 +48,17 @@ def uploads(api: FakeBotApi) -> list[tuple[str, str, bytes, dict[str, Any]]]:
 
 
 @pytest.fixture
-async def channel(no_wait, kb):
+def waits() -> list[float]:
+    """The channel's waits, recorded instead of waited."""
+    return []
+
+
+@pytest.fixture
+async def channel(waits, kb):
     engine = FakeEngine(kb)
     engine.script[Say("pdf")] = [Reply("Voici votre synthèse en PDF.", attachment=REQUEST)]
     api = make_api()
-    app = build_application(engine, TOKEN, timing=recording_timing(no_wait), rate_limit=False, **offline(api))
+    app = build_application(engine, TOKEN, timing=recording_timing(waits), rate_limit=False, **offline(api))
     errors: list[BaseException] = []
     app.add_error_handler(_recorder(errors))
     async with app:

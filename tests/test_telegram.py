@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import logging
 import random
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -432,7 +430,10 @@ class TestButtons:
         assert_no_errors(harness)
 
     async def test_not_modified_is_ignored(self, harness: Harness) -> None:
-        harness.request.fail("editMessageText", bad_request("message is not modified: specified new message content and reply markup are exactly the same"))
+        harness.request.fail(
+            "editMessageText",
+            bad_request("message is not modified: specified new message content and reply markup are exactly the same"),
+        )
         await harness.feed(callback_update(harness.app, "x:a"))
         assert len(harness.request.sent("editMessageText")) == 1
         assert harness.request.sent() == []

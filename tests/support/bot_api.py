@@ -418,14 +418,22 @@ class FakeBotApi:
             self.changed.notify_all()
             return Answer(status, body, late=fault.seconds if isinstance(fault, Late) else 0.0)
 
+    def _confirm(self, offset: int) -> None:
+        """Telegram forgets every update before the offset asked: they are confirmed (lock held)."""
+        if offset and self._updates and self._updates[0]["update_id"] < offset:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+
     def has_updates(self, offset: int) -> bool:
+        """Whether a getUpdates with ``offset`` has something to return (confirms what is before it)."""
         with self.changed:
-            return any(u["update_id"] >= offset for u in self._updates)
+            self._confirm(offset)
+            return bool(self._updates)
 
     def wait_for_updates(self, offset: int, timeout: float) -> None:
         """Block (a loopback server thread) until an update at or after ``offset`` is queued, or ``timeout``."""
         deadline = time.monotonic() + min(timeout, MAX_POLL_WAIT)
         with self.changed:
+            self._confirm(offset)
             while not any(u["update_id"] >= offset for u in self._updates):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -441,10 +449,7 @@ class FakeBotApi:
             return ok(self.bot | {"can_join_groups": True, "can_read_all_group_messages": False,
                                   "supports_inline_queries": False})
         if method == "getUpdates":
-            offset = int(params.get("offset") or 0)
-            if offset:
-                # Telegram forgets every update before the offset: they are confirmed.
-                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            self._confirm(int(params.get("offset") or 0))
             return ok(self._updates[: int(params.get("limit") or 100)])
         if method == "sendMessage":
             if not str(params.get("text", "")).strip():

@@ -38,6 +38,8 @@ from tests.support.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 STARTUP_TIMEOUT = 60.0
+#: systemd's TimeoutStopSec given in the README.
+TIMEOUT_STOP_SEC = 30.0
 
 #: Fault windows in milliseconds: what the production timings do in seconds.
 FAST = Timing(
@@ -106,6 +108,18 @@ class InProcessBot:
         if self._task.done():
             await self.stop()  # raises what stopped it
         return self
+
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Wait until every queued update was fetched and handled, and every reply delivered."""
+
+        def settled() -> bool:
+            return self.api.pending_updates() == 0 and self.channel.idle
+
+        while True:
+            await self.api.until(settled, timeout)
+            await asyncio.sleep(0.02)  # a getUpdates answer may be on its way: look again
+            if settled():
+                return
 
     async def stop(self) -> int:
         """Stop as SIGTERM would; the exit code :func:`serve` returned."""
