@@ -177,14 +177,14 @@ def group_request(engine: Engine) -> GroupReportRequest:
 @pytest.fixture
 async def telegram(no_wait, kb, group_request):
     from bot.telegram.app import build_application
-    from tests.test_telegram import TOKEN, FakeEngine, _recorder, make_api, offline, recording_timing
+    from tests.test_telegram import TOKEN, FakeEngine, error_recorder, make_api, offline, recording_timing
 
     fake = FakeEngine(kb)
     fake.script[Say("groupe")] = [Reply("Je prépare la vue de groupe.", attachment=group_request)]
     request = make_api()
     app = build_application(fake, TOKEN, timing=recording_timing(no_wait), rate_limit=False, **offline(request))
     errors: list[BaseException] = []
-    app.add_error_handler(_recorder(errors))
+    app.add_error_handler(error_recorder(errors))
     async with app:
         request.reset_calls()
         yield app, request

@@ -29,7 +29,7 @@ from tests.test_telegram import (
     TOKEN,
     USER_ID,
     FakeEngine,
-    _recorder,
+    error_recorder,
     make_api,
     offline,
     recording_timing,
@@ -60,7 +60,7 @@ async def channel(waits, kb):
     api = make_api()
     app = build_application(engine, TOKEN, timing=recording_timing(waits), rate_limit=False, **offline(api))
     errors: list[BaseException] = []
-    app.add_error_handler(_recorder(errors))
+    app.add_error_handler(error_recorder(errors))
     async with app:
         api.reset_calls()
         yield app, api

@@ -210,7 +210,7 @@ class Harness:
         ]
 
 
-def _recorder(errors: list[BaseException]):
+def error_recorder(errors: list[BaseException]):
     async def record_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Record every error so tests can assert there was none."""
         errors.append(context.error)
@@ -240,7 +240,7 @@ async def harness(no_wait: list[float]):
     api = make_api()
     app = build_application(engine, TOKEN, timing=recording_timing(no_wait), rate_limit=False, **offline(api))
     h = Harness(app, engine, api)
-    app.add_error_handler(_recorder(h.errors))
+    app.add_error_handler(error_recorder(h.errors))
     async with app:
         api.reset_calls()  # getMe from initialize()
         yield h
@@ -657,7 +657,7 @@ class TestRetries:
         engine, request = FakeEngine(), make_api()
         app = build_application(engine, TOKEN, **offline(request))
         errors: list[BaseException] = []
-        app.add_error_handler(_recorder(errors))
+        app.add_error_handler(error_recorder(errors))
         request.fail("sendMessage", Status(429, retry_after=1))
         async with app:
             started = time.monotonic()
@@ -695,7 +695,7 @@ class TestOrdering:
         engine = FakeEngine()
         app = build_application(engine, TOKEN, request=transport, get_updates_request=CoreRequest(request), rate_limit=False)
         errors: list[BaseException] = []
-        app.add_error_handler(_recorder(errors))
+        app.add_error_handler(error_recorder(errors))
         users = [dict(USER, id=1000 + k) for k in range(5)]
         async with app:
             for i in range(12):
@@ -862,7 +862,7 @@ class TestWithRealEngine:
         request = make_api()
         app = build_application(engine, TOKEN, timing=recording_timing(no_wait), rate_limit=False, **offline(request))
         h = Harness(app, engine, request)  # type: ignore[arg-type]
-        app.add_error_handler(_recorder(h.errors))
+        app.add_error_handler(error_recorder(h.errors))
         try:
             async with app:
                 request.reset_calls()
@@ -920,7 +920,7 @@ class TestStorageFaults:
         request = make_api()
         app = build_application(engine, TOKEN, timing=timing, rate_limit=False, **offline(request))
         errors: list[BaseException] = []
-        app.add_error_handler(_recorder(errors))
+        app.add_error_handler(error_recorder(errors))
         async with app:
             for text in texts:
                 await app.process_update(text_update(app, text))

@@ -165,10 +165,12 @@ class FakeBotApi:
     """
 
     def __init__(self, *, token: str = FAKE_TOKEN, bot: dict[str, Any] | None = None, echo: bool = True,
-                 bot_is_member: bool = True) -> None:
+                 bot_is_member: bool = True, record: bool = True) -> None:
         self.token = token
         self.bot = bot or bot_user(int(token.split(":")[0]))
         self.echo = echo
+        #: Keep every call in :attr:`calls` (``False``: only :attr:`counts`, for benchmarks).
+        self.record = record
         self.bot_is_member = bot_is_member
         self.calls: list[Call] = []
         self.counts: Counter[str] = Counter()
@@ -408,13 +410,13 @@ class FakeBotApi:
             fault = self._take_fault(method)
             self.counts[method] += 1
             if isinstance(fault, (Status, Raise)):
-                self.calls.append(Call(method, params, failed=True))
+                self._record(method, params, failed=True)
                 self.changed.notify_all()
                 if isinstance(fault, Raise):
                     return Answer(0, {}, error=fault.error)
                 return Answer(fault.code, fault.body())
             status, body = self._answer(method, params)
-            self.calls.append(Call(method, params, failed=status != 200))
+            self._record(method, params, failed=status != 200)
             self.changed.notify_all()
             return Answer(status, body, late=fault.seconds if isinstance(fault, Late) else 0.0)
 
@@ -422,6 +424,10 @@ class FakeBotApi:
         """Telegram forgets every update before the offset asked: they are confirmed (lock held)."""
         if offset and self._updates and self._updates[0]["update_id"] < offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
+
+    def _record(self, method: str, params: dict[str, Any], *, failed: bool) -> None:
+        if self.record:
+            self.calls.append(Call(method, params, failed=failed))
 
     def has_updates(self, offset: int) -> bool:
         """Whether a getUpdates with ``offset`` has something to return (confirms what is before it)."""

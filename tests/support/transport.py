@@ -37,11 +37,14 @@ class CoreRequest(BaseRequest):
 
     A :class:`~tests.support.bot_api.Late` answer longer than ``read_timeout`` raises
     ``TimedOut`` after ``read_timeout`` (the call was handled: as with a real server).
-    ``delay`` adds a pause to every call (to let other updates run meanwhile).
+    ``delay`` adds a pause to every call; without one, each call yields to the event loop once
+    (as a network call would), unless ``suspend`` is false (benchmarks: the fake costs nothing).
     """
 
-    def __init__(self, core: FakeBotApi, *, read_timeout: float = 5.0, delay: Callable[[], float] | None = None) -> None:
+    def __init__(self, core: FakeBotApi, *, read_timeout: float = 5.0, delay: Callable[[], float] | None = None,
+                 suspend: bool = True) -> None:
         self.core = core
+        self._suspend = suspend
         self._read_timeout = read_timeout
         self._delay = delay
         self.in_flight = 0
@@ -74,7 +77,7 @@ class CoreRequest(BaseRequest):
                 await asyncio.sleep(self._delay())
             finally:
                 self.in_flight -= 1
-        else:
+        elif self._suspend:
             await asyncio.sleep(0)  # a real call suspends: other updates run meanwhile
         answer = self.core.call(token, endpoint, params)
         if answer.error is not None:
