@@ -207,9 +207,10 @@ class ReplayEngine:
 
 
 def _recorded_replies(kb: KnowledgeBase, order: list[tuple[int, Event]]) -> dict[str, list]:
+    from sqlite_utils import Database
+
     from bench.offline import FIRST_USER_ID
     from bot.telegram.engine_port import user_key
-    from sqlite_utils import Database
 
     engine = Engine(kb, ProgressStore(Database(memory=True)))
     replies: dict[str, list] = {}
