@@ -37,7 +37,7 @@ import pytest
 from bot.render import split_text, to_html
 from bot.telegram.durable import queue_path_for
 from tests.support.bot_api import FAKE_TOKEN, FakeBotApi, Late, SentMessage, Status
-from tests.support.launcher import TIMEOUT_STOP_SEC, InProcessBot, Launcher
+from tests.support.launcher import TIMEOUT_STOP_SEC, InProcessBot, Launcher, fast_environment
 
 USER = {"id": 31337, "is_bot": False, "first_name": "Camille", "language_code": "fr"}
 CHAT_ID = USER["id"]
@@ -593,7 +593,7 @@ def test_sigterm_with_backlog_stops_in_time_and_loses_nothing(launcher: Launcher
 def test_database_deleted_while_running(launcher: Launcher, tmp_path: Path) -> None:
     api = launcher.api
     db = tmp_path / "gone.db"
-    bot = launcher.subprocess(db, extra_env=NO_LIMITER)
+    bot = launcher.subprocess(db, extra_env=NO_LIMITER | fast_environment())
     user = _user(1)
     api.send_text(user, "/start")
     api.wait_until(lambda: api.texts(user["id"]), timeout=STEP_TIMEOUT)
@@ -630,7 +630,7 @@ def test_read_only_database_at_start_exits_1(launcher: Launcher, tmp_path: Path)
 def test_disk_full_then_recovery(launcher: Launcher, tmp_path: Path, kb: Any) -> None:
     api = launcher.api
     db = tmp_path / "full.db"
-    bot = launcher.subprocess(db, extra_env=NO_LIMITER)
+    bot = launcher.subprocess(db, extra_env=NO_LIMITER | fast_environment(unavailable_wait_limit=1.0))
     users = [_user(n) for n in range(3)]
     for user in users:
         api.send_text(user, "/start")

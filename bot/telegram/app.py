@@ -310,8 +310,12 @@ def run(args: argparse.Namespace, *, timing: Timing | None = None) -> int:
         webhook = config.webhook_options(args, secret)
     except config.ConfigurationError:
         return config.EXIT_USAGE
+    try:
+        timing = timing or PRODUCTION.with_environment()
+    except ValueError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return config.EXIT_USAGE
     configure_logging(token, secret, level=getattr(args, "log_level", None) or "INFO")
-    timing = timing or PRODUCTION.with_environment()
 
     from bot.team_cli import engine_options
     from dialogue.engine import create_engine  # imported late: heavy, and needs the data

@@ -10,10 +10,13 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 #: Environment variable overriding :attr:`Timing.read_timeout` (seconds).
 READ_TIMEOUT_VARIABLE = "PTCE_TELEGRAM_READ_TIMEOUT"
+#: Environment variable overriding any delay, as ``name=seconds`` pairs separated by commas
+#: (``unavailable_wait_limit=1,watch_interval=0.1``): tests shrink a bot process's fault windows with it.
+TIMING_VARIABLE = "PTCE_TELEGRAM_TIMING"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +71,22 @@ class Timing:
     clock: Callable[[], float] = time.monotonic
 
     def with_environment(self, environ: Mapping[str, str] | None = None) -> Timing:
-        """These timings with :data:`READ_TIMEOUT_VARIABLE` applied, if set."""
-        raw = (os.environ if environ is None else environ).get(READ_TIMEOUT_VARIABLE)
-        return replace(self, read_timeout=float(raw)) if raw else self
+        """These timings with :data:`READ_TIMEOUT_VARIABLE` and :data:`TIMING_VARIABLE` applied, if set.
+
+        A malformed or unknown entry raises ``ValueError`` (a typo must not go unnoticed).
+        """
+        environ = os.environ if environ is None else environ
+        changes: dict[str, float] = {}
+        raw = environ.get(READ_TIMEOUT_VARIABLE)
+        if raw:
+            changes["read_timeout"] = float(raw)
+        delays = {f.name: f.type for f in fields(self) if f.name not in ("sleep", "clock")}
+        for item in filter(None, (part.strip() for part in environ.get(TIMING_VARIABLE, "").split(","))):
+            name, _, value = item.partition("=")
+            if name.strip() not in delays:
+                raise ValueError(f"{TIMING_VARIABLE} : délai inconnu « {name.strip()} »")
+            changes[name.strip()] = int(value) if delays[name.strip()] == "int" else float(value)
+        return replace(self, **changes) if changes else self  # type: ignore[arg-type]
 
 
 #: The production timings.

@@ -26,13 +26,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.telegram.timing import Timing
+from bot.telegram.timing import TIMING_VARIABLE, Timing
 from tests.support.bot_api import FakeBotApi
 from tests.support.loopback import LoopbackServer
 
@@ -48,6 +48,15 @@ FAST = Timing(
     watch_interval=0.05, storage_retry=0.05, gone_notice=0.2, shutdown_grace=1.0, confirm_timeout=0.5,
     team_push_interval=0.1, team_stop_grace=2.0,
 )
+
+
+def fast_environment(**changes: float) -> dict[str, str]:
+    """The environment giving a bot subprocess the :data:`FAST` timings (with ``changes``)."""
+    timing = replace(FAST, **changes)
+    # The HTTP client's timeouts stay as in production: a loaded machine must not turn into lost messages.
+    kept = {"sleep", "clock", "read_timeout", "poll_timeout"} - set(changes)
+    pairs = [f"{f.name}={getattr(timing, f.name)}" for f in fields(timing) if f.name not in kept]
+    return {TIMING_VARIABLE: ",".join(pairs)}
 
 
 class InProcessBot:
