@@ -45,6 +45,7 @@ from bot.render import split_text, to_html
 from bot.telegram.app import build_application, drain
 from bot.telegram.channel import channel_of
 from bot.telegram.engine_port import user_key
+from bot.telegram.intake import Poller
 from bot.telegram.texts import EMPTY_TEXT, ERROR_TEXT
 from dialogue.commands import COMMAND_NAMES
 from dialogue.engine import STALE, Engine
@@ -449,14 +450,20 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
     expected_texts: dict[int, list[tuple[str, str]]] = {}
     plans: dict[int, list[Event]] = {}
 
+    channel = channel_of(app)
+    # The long-polling intake: each raw update recorded in the queue file, then dispatched per user.
+    poller = Poller(app.bot, channel.state, channel.dispatcher.submit, lambda: channel.dispatcher.waiting)
+
     async def producer(telegram_id: int, events: list[Event]) -> None:
         local = random.Random(telegram_id)
         for event in events:
-            update = Update.de_json(update_json(next(update_ids), telegram_id, event), app.bot)
-            await app.update_queue.put(update)
+            assert poller.accept([update_json(next(update_ids), telegram_id, event)]) is not None
             if local.random() < 0.5:
                 await asyncio.sleep(0)
 
+    # The engine's thread and the event loop take turns on the GIL at every SQLite call: switch sooner.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
     try:
         async with app:
             try:
@@ -472,6 +479,7 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
             finally:
                 pass
     finally:
+        sys.setswitchinterval(switch_interval)
         pool.shutdown(cancel_futures=True)
         gc.unfreeze()
     try:
