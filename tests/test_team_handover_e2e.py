@@ -13,12 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.support.bot_api import TEAM_CHAT, FakeBotApi, SentMessage
+from tests.support.bot_api import TEAM_CHAT_ID, FakeBotApi, SentMessage
 from tests.support.launcher import Launcher
 
 USER = {"id": 55501, "is_bot": False, "first_name": "Camille", "language_code": "fr"}
 TIMEOUT = 30.0
-TEAM_CHAT_ID = int(TEAM_CHAT["id"])  # type: ignore[call-overload]
 
 
 def _user_texts(api: FakeBotApi) -> list[str]:

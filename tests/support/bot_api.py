@@ -46,7 +46,8 @@ FAKE_TOKEN = f"{BOT_ID}:AAF-fake_e2e_token_000000000000000000"
 #: Longest time a getUpdates call is held open (the bot asks for longer; Telegram may answer early).
 MAX_POLL_WAIT = 0.5
 #: The team chat of the hand-over tests, and an advisor in it.
-TEAM_CHAT = {"id": -1001234567890, "type": "supergroup", "title": "Équipe PTCE"}
+TEAM_CHAT_ID = -1001234567890
+TEAM_CHAT: dict[str, Any] = {"id": TEAM_CHAT_ID, "type": "supergroup", "title": "Équipe PTCE"}
 ADVISOR = {"id": 4242, "is_bot": False, "first_name": "Dominique"}
 DATE = 1_800_000_000
 
@@ -335,7 +336,7 @@ class FakeBotApi:
         return [m.text for m in self.chat_messages(chat_id)]
 
     def team_messages(self) -> list[SentMessage]:
-        return self.chat_messages(int(TEAM_CHAT["id"]))
+        return self.chat_messages(TEAM_CHAT_ID)
 
     def total_messages(self) -> int:
         with self.changed:
@@ -468,10 +469,12 @@ class FakeBotApi:
             if "inline_message_id" in params:
                 return ok(True)
             key = (int(params["chat_id"]), int(params["message_id"]))
-            message = self.messages.get(key)
-            if message is None:  # a message sent before the fake existed (unit tests make them up)
+            known = self.messages.get(key)
+            if known is None:  # a message sent before the fake existed (unit tests make them up)
                 message = self.messages[key] = SentMessage(key[0], key[1], "", None)
-            elif message.text == params["text"] and message.reply_markup == params.get("reply_markup"):
+            else:
+                message = known
+            if known is not None and message.text == params["text"] and message.reply_markup == params.get("reply_markup"):
                 return _error(400, "Bad Request: message is not modified: specified new message "
                                    "content and reply markup are exactly the same")
             message.text, message.reply_markup = params["text"], params.get("reply_markup")

@@ -50,7 +50,7 @@ FAST = Timing(
 )
 
 
-def fast_environment(**changes: float) -> dict[str, str]:
+def fast_environment(**changes: Any) -> dict[str, str]:
     """The environment giving a bot subprocess the :data:`FAST` timings (with ``changes``)."""
     timing = replace(FAST, **changes)
     # The HTTP client's timeouts stay as in production: a loaded machine must not turn into lost messages.
@@ -107,14 +107,13 @@ class InProcessBot:
         if self.team_chat is not None:
             install_team_chat(self.application, self._engine.handovers, self.team_chat)
         after = len(self.api.calls)
-        self._task = asyncio.create_task(serve(self.application, self.channel, stop=self._stop, handle_signals=False))
+        task = self._task = asyncio.create_task(serve(self.application, self.channel, stop=self._stop, handle_signals=False))
         try:
-            await self.api.until(lambda: self._task.done() or "getUpdates" in self.api.methods()[after:],
-                                 timeout=STARTUP_TIMEOUT)
+            await self.api.until(lambda: task.done() or "getUpdates" in self.api.methods()[after:], timeout=STARTUP_TIMEOUT)
         except BaseException:
             await self.stop()
             raise
-        if self._task.done():
+        if task.done():
             await self.stop()  # raises what stopped it
         return self
 
