@@ -28,6 +28,7 @@ from bench.report import Section, percentile, summarise_ms
 from bench.workload import QUESTIONS_TSV, ROOT, Workload, interleave, kind_of
 from dialogue.buttons import STALE
 from dialogue.engine import Engine
+from dialogue.features.registry import standard_commands
 from dialogue.storage.progress import ProgressStore
 from dialogue.types import Choose, Command, Event
 from knowledge.loader import KnowledgeBase, load_knowledge
@@ -155,9 +156,10 @@ def engine_latency(users: int = 1000, events: int = 30, *, kb: KnowledgeBase | N
 
 async def _feed(app, updates, errors: list) -> tuple[float, float]:
     """Put every update on the application's queue (started app) and wait until all are done."""
-    import bot.telegram as tg
+    from bot.telegram.app import drain
+    from bot.telegram.intake import DurableUpdateQueue
 
-    durable = isinstance(app.update_queue, tg.DurableUpdateQueue)
+    durable = isinstance(app.update_queue, DurableUpdateQueue)
     async with app:
         await app.start()
         try:
@@ -167,7 +169,7 @@ async def _feed(app, updates, errors: list) -> tuple[float, float]:
             for update in updates:
                 app.update_queue.put_nowait(update)
             if durable:  # the bot's path: durable intake, per-user dispatcher, outbox
-                await tg.drain(app)
+                await drain(app)
             else:
                 await app.update_queue.join()
             return time.perf_counter() - wall0, time.process_time() - cpu0
@@ -189,8 +191,12 @@ class ReplayEngine:
     without the engine's work.
     """
 
-    def __init__(self, replies: dict[str, list]) -> None:
+    def __init__(self, replies: dict[str, list], kb: KnowledgeBase) -> None:
         self._replies = {user: iter(items) for user, items in replies.items()}
+        # The channel stores each turn exactly once: an empty store, as the real engine's would be.
+        self.store = ProgressStore.memory()
+        self.kb = kb
+        self.commands = standard_commands()
 
     def handle(self, user_id: str, event: Event):
         return next(self._replies[user_id])
@@ -198,11 +204,18 @@ class ReplayEngine:
     def mark_inactive(self, user_id: str) -> None:
         """Nothing to remember."""
 
+    def use_channel(self, settings) -> None:
+        """Nothing to remember."""
+
+    def close(self) -> None:
+        self.store.close()
+
 
 def _recorded_replies(kb: KnowledgeBase, order: list[tuple[int, Event]]) -> dict[str, list]:
-    from bench.offline import FIRST_USER_ID
-    from bot.telegram import user_key
     from sqlite_utils import Database
+
+    from bench.offline import FIRST_USER_ID
+    from bot.telegram.engine_port import user_key
 
     engine = Engine(kb, ProgressStore(Database(memory=True)))
     replies: dict[str, list] = {}
@@ -218,19 +231,21 @@ def _application(kind: str, engine, errors: list):
     from telegram import Update
     from telegram.ext import ApplicationBuilder, TypeHandler
 
-    import bot.telegram as tg
-    from bench.offline import TOKEN, OfflineRequest
+    from bench.offline import TOKEN, offline_api, offline_request
+    from bot.telegram.app import build_application
+    from bot.telegram.dispatcher import MAX_CONCURRENT_UPDATES
 
-    request = OfflineRequest()
+    api = offline_api()
     if kind in ("engine", "replay"):
-        app = tg.build_application(engine, TOKEN, request=request, get_updates_request=OfflineRequest(), rate_limit=False)
+        app = build_application(engine, TOKEN, request=offline_request(api), get_updates_request=offline_request(api),
+                                rate_limit=False)
     else:
         app = (
             ApplicationBuilder()
             .token(TOKEN)
-            .request(request)
-            .get_updates_request(OfflineRequest())
-            .concurrent_updates(tg.MAX_CONCURRENT_UPDATES)
+            .request(offline_request(api))
+            .get_updates_request(offline_request(api))
+            .concurrent_updates(MAX_CONCURRENT_UPDATES)
             .build()
         )
 
@@ -244,7 +259,7 @@ def _application(kind: str, engine, errors: list):
 
         app.add_handler(TypeHandler(Update, noop if kind == "noop" else send))
     app.add_error_handler(_recorder(errors))
-    return app, request
+    return app, api
 
 
 def telegram_throughput(
@@ -268,13 +283,13 @@ def telegram_throughput(
             errors: list[str] = []
             engine = Engine(kb, ProgressStore.open(tmp / f"tg-{kind}.db")) if kind == "engine" else None
             if kind == "replay":
-                engine = ReplayEngine(_recorded_replies(kb, order))
+                engine = ReplayEngine(_recorded_replies(kb, order), kb)
             try:
                 app, request = _application(kind, engine, errors)
                 updates = make_updates(app.bot, order)
                 wall, cpu_s = asyncio.run(_feed(app, updates, errors))
             finally:
-                if isinstance(engine, Engine):
+                if engine is not None:
                     engine.close()
             results[kind] = {
                 "updates": len(updates),
@@ -282,7 +297,7 @@ def telegram_throughput(
                 "cpu_s": cpu_s,
                 "updates_per_s": len(updates) / wall if wall else None,
                 "updates_per_cpu_s": len(updates) / cpu_s if cpu_s else None,
-                "bot_api_calls": dict(request.calls),
+                "bot_api_calls": dict(request.counts),
                 "errors": errors[:5],
                 "error_count": len(errors),
             }
@@ -308,7 +323,7 @@ def telegram_throughput(
         "rate_limit=False: AIORateLimiter would throttle to Telegram's ~30 msg/s by design; "
         f"{'pinned to CPU ' + str(cpu) if cpu is not None else 'not pinned'}; one event loop, updates fed "
         "through application.update_queue (the production path: durable intake, per-user dispatcher, engine in one worker thread, outbox); "
-        "offline BaseRequest answers instantly."
+        "offline BaseRequest (the tests' fake Bot API core) answers instantly."
     )
     return section
 
@@ -760,9 +775,10 @@ class _LockHog:
 
 async def _paced_run(app, updates, offered_per_s: float) -> dict:
     """Offer ``updates`` at a steady rate; latency = intake → last reply of the update accepted by the API."""
-    import bot.telegram as tg
+    from bot.telegram.app import drain
+    from bot.telegram.channel import channel_of
 
-    channel = tg.channel_of(app)
+    channel = channel_of(app)
     queue = channel.queue
     put_at: dict[int, float] = {}
     rows_of: dict[int, set[int]] = {}
@@ -796,7 +812,7 @@ async def _paced_run(app, updates, offered_per_s: float) -> dict:
                 await asyncio.sleep(delay)
             put_at[update.update_id] = time.perf_counter()
             app.update_queue.put_nowait(update)
-        await tg.drain(app)
+        await drain(app)
         wall = time.perf_counter() - wall0
     samples = [int((done_at[u] - put_at[u]) * 1e9) for u in put_at if u in done_at]
     return {"updates": len(updates), "answered": len(samples), "wall_s": wall,
@@ -807,9 +823,9 @@ async def _paced_run(app, updates, offered_per_s: float) -> dict:
 def telegram_latency(users: int = 50, events: int = 40, *, kb: KnowledgeBase | None = None,
                      lock_share: float = 0.1, seed: int = 3) -> Section:
     """p99 latency of the Telegram path with AIORateLimiter on, with and without a concurrent writer."""
-    import bot.telegram as tg
-    from bench.offline import TOKEN, OfflineRequest, make_updates
-    from bot.durable import TelegramQueue, queue_path_for
+    from bench.offline import TOKEN, make_updates, offline_api, offline_request
+    from bot.telegram.app import build_application
+    from bot.telegram.durable import TelegramQueue, queue_path_for
     from dialogue.storage.progress import BOT_BUSY_TIMEOUT_MS
 
     kb = kb or knowledge()
@@ -822,8 +838,9 @@ def telegram_latency(users: int = 50, events: int = 40, *, kb: KnowledgeBase | N
             engine = Engine(kb, ProgressStore.open(path, busy_timeout_ms=BOT_BUSY_TIMEOUT_MS))
             queue = TelegramQueue.open(queue_path_for(path))
             try:
-                app = tg.build_application(engine, TOKEN, request=OfflineRequest(), get_updates_request=OfflineRequest(),
-                                           rate_limit=True, queue=queue)
+                api = offline_api()
+                app = build_application(engine, TOKEN, request=offline_request(api), get_updates_request=offline_request(api),
+                                        rate_limit=True, queue=queue)
                 updates = make_updates(app.bot, order)
                 if share:
                     with _LockHog(path, share) as hog:

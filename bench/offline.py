@@ -1,4 +1,4 @@
-"""An offline Bot API for the bench: a ``BaseRequest`` that answers at once, and updates.
+"""The bench's offline Bot API: the tests' fake core (:mod:`tests.support`), answering at once, and updates.
 
 Nothing leaves the process: every call is answered from memory with the JSON the Bot
 API would return (the sent message echoed back with its keyboard, ``True`` for
@@ -7,74 +7,28 @@ API would return (the sent message echoed back with its keyboard, ``True`` for
 
 from __future__ import annotations
 
-import itertools
-import json
-from collections import Counter
 from typing import Any
 
-from telegram import Update
-from telegram.request import BaseRequest, RequestData
+from telegram import Bot, Update
 
 from dialogue.types import Choose, Command, Event, Say
+from tests.support.bot_api import FakeBotApi, bot_user
+from tests.support.transport import CoreRequest
 
 TOKEN = "123456789:AAH-bench_token_0000000000000000000"
 BOT_ID = 123456789
-BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "PTCE", "username": "ptce_bench_bot"}
+BOT_USER = bot_user(BOT_ID, "ptce_bench_bot")
 FIRST_USER_ID = 10_000
 
 
-class OfflineRequest(BaseRequest):
-    """Answers every Bot API call instantly; counts calls per method."""
+def offline_api() -> FakeBotApi:
+    """A fake Bot API that only counts calls per method (``counts``): nothing kept per call."""
+    return FakeBotApi(token=TOKEN, bot=BOT_USER, record=False)
 
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self._ids = itertools.count(1000)
 
-    async def initialize(self) -> None:
-        """Nothing to open."""
-
-    async def shutdown(self) -> None:
-        """Nothing to close."""
-
-    @property
-    def read_timeout(self) -> float:
-        return 1.0
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = None,
-        write_timeout: Any = None,
-        connect_timeout: Any = None,
-        pool_timeout: Any = None,
-    ) -> tuple[int, bytes]:
-        endpoint = url.rsplit("/", 1)[-1]
-        self.calls[endpoint] += 1
-        params = request_data.parameters if request_data else {}
-        return 200, json.dumps({"ok": True, "result": self._result(endpoint, params)}).encode()
-
-    def _result(self, endpoint: str, params: dict[str, Any]) -> Any:
-        if endpoint in ("sendMessage", "editMessageText"):
-            if "inline_message_id" in params:
-                return True
-            chat_id = int(params["chat_id"])
-            message = {
-                "message_id": int(params.get("message_id") or next(self._ids)),
-                "date": 1_800_000_000,
-                "chat": {"id": chat_id, "type": "private", "first_name": "U"},
-                "from": BOT_USER,
-                "text": params.get("text", ""),
-            }
-            if "reply_markup" in params:
-                message["reply_markup"] = params["reply_markup"]
-            return message
-        if endpoint == "getMe":
-            return BOT_USER | {"can_join_groups": True, "supports_inline_queries": False}
-        if endpoint in ("getUpdates", "getMyCommands"):
-            return []
-        return True
+def offline_request(api: FakeBotApi) -> CoreRequest:
+    """A ``BaseRequest`` answering from ``api`` at once, without yielding to the event loop."""
+    return CoreRequest(api, suspend=False)
 
 
 def user_dict(user_id: int) -> dict[str, Any]:
@@ -114,7 +68,7 @@ def update_dict(update_id: int, user_id: int, event: Event) -> dict[str, Any]:
     return {"update_id": update_id, "message": message}
 
 
-def make_updates(bot, order: list[tuple[int, Event]], first_user_id: int = FIRST_USER_ID) -> list[Update]:
+def make_updates(bot: Bot, order: list[tuple[int, Event]], first_user_id: int = FIRST_USER_ID) -> list[Update]:
     """Update objects for (user index, event) pairs, bound to ``bot``."""
     return [
         Update.de_json(update_dict(number, first_user_id + user, event), bot)

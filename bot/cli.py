@@ -7,7 +7,9 @@ import csv
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from knowledge.errors import KnowledgeError, KnowledgeErrors
 
@@ -357,10 +359,36 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run_chat(args)
 
 
-def cmd_telegram(args: argparse.Namespace) -> int:
-    from bot import telegram
+class SubcommandParser(argparse.ArgumentParser):
+    """A sub-command's parser whose options may be added only when that sub-command is used.
 
-    return telegram.run(args)
+    The Telegram options live in the Telegram package: reading them at every start would
+    import it for ``ptce-bot ask`` too.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred: list[Callable[[argparse.ArgumentParser], None]] = []
+
+    def defer(self, add_options: Callable[[argparse.ArgumentParser], None]) -> None:
+        self._deferred.append(add_options)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        while self._deferred:
+            self._deferred.pop(0)(self)
+        return super().parse_known_args(args, namespace)
+
+
+def add_telegram_arguments(parser: argparse.ArgumentParser) -> None:
+    from bot.telegram.config import add_arguments
+
+    add_arguments(parser)
+
+
+def cmd_telegram(args: argparse.Namespace) -> int:
+    from bot.telegram.app import run  # python-telegram-bot is imported here only
+
+    return run(args)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -415,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction, help="show program's version number and exit")
     parser.add_argument("--data", type=Path, default=None, help="dossier des fichiers YAML (par défaut : celui du paquet)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMANDE")
+    sub = parser.add_subparsers(dest="command", metavar="COMMANDE", parser_class=SubcommandParser)
 
     ask = sub.add_parser("ask", help="poser une question et afficher la réponse")
     ask.add_argument("question", nargs="?", help="la question ; sans elle, une question par ligne sur l’entrée standard (JSON Lines)")
@@ -457,12 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tg = sub.add_parser("telegram", help="lancer le bot Telegram (jeton dans TELEGRAM_BOT_TOKEN)")
     tg.add_argument("--db", type=Path, default=None, help="fichier SQLite (par défaut : $PTCE_DB ou ptce.db)")
-    try:
-        from bot import telegram
-
-        telegram.add_arguments(tg)
-    except ImportError:  # pragma: no cover - telegram extras missing
-        pass
+    tg.defer(add_telegram_arguments)
     tg.set_defaults(handler=cmd_telegram)
 
     # The team's commands (issue 12): question-log options, inbox, insights.

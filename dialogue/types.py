@@ -64,10 +64,18 @@ class Button:
 
 
 class Attachment:
-    """Files the channel builds and sends after a reply's text (see the ``report`` package)."""
+    """Files the channel builds and sends after a reply's text (see the ``report`` package).
+
+    Each kind of attachment words its own captions and its apology, so that a channel
+    sends any of them without knowing which feature asked for it.
+    """
 
     __slots__ = ()
     kind: str
+    #: Under the PDF, under the picture, and what the user reads when the files cannot be made.
+    DOCUMENT_CAPTION = ""
+    PICTURE_CAPTION = ""
+    FAILED = "Désolé, le document n’a pas pu être préparé ; réessayez dans un moment."
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,13 @@ class ReportRequest(Attachment):
     ``kind`` is ``"synthesis"`` or ``"formes"`` (the legal-form guide adds its
     comparison table).
     """
+
+    DOCUMENT_CAPTION = "Votre synthèse d’orientation (PDF)"
+    PICTURE_CAPTION = "Votre profil au regard des listes du document — ce n’est pas un score."
+    FAILED = (
+        "Désolé, le document n’a pas pu être préparé. Votre synthèse reste disponible ici avec /synthese ; "
+        "réessayez dans un moment."
+    )
 
     kind: str
     answers: Mapping[str, str | list[str] | None]

@@ -11,6 +11,7 @@ from dialogue.engine import Engine
 from dialogue.storage.progress import ProgressStore
 from knowledge.loader import load_knowledge
 from tests.conversation import Chat
+from tests.support.launcher import launcher  # noqa: F401  (the Telegram end-to-end fixture)
 
 # The matcher index cache of the test run: never the user's own cache directory. One
 # directory per run (shared by the xdist workers, which build one index per knowledge base).

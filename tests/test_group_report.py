@@ -177,32 +177,31 @@ def group_request(engine: Engine) -> GroupReportRequest:
 
 @pytest.fixture
 async def telegram(no_wait, kb, group_request):
-    import bot.telegram as tg
-    from tests.test_report_telegram import MediaRecordingRequest
-    from tests.test_telegram import TOKEN, FakeEngine, RecordingRequest, _recorder
+    from bot.telegram.app import build_application
+    from tests.test_telegram import TOKEN, FakeEngine, error_recorder, make_api, offline, recording_timing
 
-    fake = FakeEngine()
-    fake.kb = kb
+    fake = FakeEngine(kb)
     fake.script[Say("groupe")] = [Reply("Je prépare la vue de groupe.", attachment=group_request)]
-    request = MediaRecordingRequest()
-    app = tg.build_application(fake, TOKEN, request=request, get_updates_request=RecordingRequest(), rate_limit=False)
+    request = make_api()
+    app = build_application(fake, TOKEN, timing=recording_timing(no_wait), rate_limit=False, **offline(request))
     errors: list[BaseException] = []
-    app.add_error_handler(_recorder(errors))
+    app.add_error_handler(error_recorder(errors))
     async with app:
-        request.calls.clear()
+        request.reset_calls()
         yield app, request
     assert errors == [], errors
 
 
 async def test_telegram_sends_the_group_pdf_and_picture(telegram):
-    import bot.telegram as tg
+    from bot.telegram.app import drain
+    from tests.test_report_telegram import uploads
     from tests.test_telegram import USER_ID, text_update
 
     app, request = telegram
     await app.process_update(text_update(app, "groupe"))
-    await tg.drain(app)
+    await drain(app)
     assert request.methods() == ["sendMessage", "sendChatAction", "sendDocument", "sendPhoto"]
-    (doc_method, doc_name, pdf, doc_params), (photo_method, photo_name, png, photo_params) = request.uploads
+    (doc_method, doc_name, pdf, doc_params), (photo_method, photo_name, png, photo_params) = uploads(request)
     assert doc_method == "sendDocument" and doc_name == f"vue-de-groupe-{date.today().isoformat()}.pdf"
     assert doc_params["caption"] == "La vue de groupe de votre collectif (PDF)"
     assert "Vue de groupe — PTCE Vallée de l’Oise" in pdf_text(pdf)

@@ -28,7 +28,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,19 +39,24 @@ from hypothesis import strategies as st
 from sqlite_utils import Database
 from telegram import Update
 from telegram.ext import ContextTypes
-from telegram.request import BaseRequest, RequestData
 
-import bot.telegram as tg
 from bot.cli import main as cli_main
 from bot.render import split_text, to_html
+from bot.telegram.app import build_application, drain
+from bot.telegram.channel import channel_of
+from bot.telegram.engine_port import user_key
+from bot.telegram.intake import Poller
+from bot.telegram.texts import EMPTY_TEXT, ERROR_TEXT
+from dialogue.assembly import open_store
 from dialogue.buttons import STALE
 from dialogue.engine import Engine
 from dialogue.features.registry import standard_commands
-from dialogue.assembly import open_store
 from dialogue.storage.progress import ProgressStore
 from dialogue.storage.schema import migrations
 from dialogue.types import MAX_PAYLOAD_BYTES, Choose, Command, Event, Reply, Say
 from knowledge.loader import DATA_DIR, KnowledgeBase
+from tests.support.bot_api import FakeBotApi
+from tests.support.transport import CoreRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456789:AAH-reliability_token_00000000000000"
@@ -164,57 +168,6 @@ def payloads(replies: list[Reply]) -> list[str]:
 # --------------------------------------------------------------------------- offline Bot API
 
 
-class RecordingRequest(BaseRequest):
-    """Answers every Bot API call at once; records the texts sent or edited, per chat, in order."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.texts: dict[int, list[tuple[str, str]]] = defaultdict(list)
-        self.calls: Counter[str] = Counter()
-        self._ids = itertools.count(1000)
-        self._random = random.Random(seed)
-
-    async def initialize(self) -> None:
-        """Nothing to open."""
-
-    async def shutdown(self) -> None:
-        """Nothing to close."""
-
-    @property
-    def read_timeout(self) -> float:
-        return 1.0
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = None,
-        write_timeout: Any = None,
-        connect_timeout: Any = None,
-        pool_timeout: Any = None,
-    ) -> tuple[int, bytes]:
-        endpoint = url.rsplit("/", 1)[-1]
-        params = request_data.parameters if request_data else {}
-        self.calls[endpoint] += 1
-        # Suspend like a real network call, so that other updates run meanwhile (sometimes longer).
-        await asyncio.sleep(0)
-        result: Any = True
-        if endpoint == "getMe":
-            result = BOT_USER | {"can_join_groups": True, "supports_inline_queries": False}
-        elif endpoint in ("sendMessage", "editMessageText") and "chat_id" in params:
-            chat_id = int(params["chat_id"])
-            self.texts[chat_id].append(("edit" if endpoint == "editMessageText" else "send", params["text"]))
-            # A minimal Message: echoing text and keyboard back would only make PTB parse them.
-            result = {
-                "message_id": int(params.get("message_id") or next(self._ids)),
-                "date": DATE,
-                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
-            }
-        elif endpoint in ("getUpdates", "getMyCommands"):
-            result = []
-        return 200, json.dumps({"ok": True, "result": result}).encode()
-
-
 def error_recorder(errors: list[BaseException]):
     async def record(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         errors.append(context.error)
@@ -222,9 +175,11 @@ def error_recorder(errors: list[BaseException]):
     return record
 
 
-def telegram_app(engine: Engine) -> tuple[Any, RecordingRequest, list[BaseException]]:
-    request = RecordingRequest()
-    app = tg.build_application(engine, TOKEN, request=request, get_updates_request=RecordingRequest(), rate_limit=False)
+def telegram_app(engine: Engine) -> tuple[Any, FakeBotApi, list[BaseException]]:
+    """The bot's application around ``engine``, answered in-process by the fake Bot API (minimal answers)."""
+    request = FakeBotApi(token=TOKEN, bot=BOT_USER, echo=False)
+    app = build_application(engine, TOKEN, request=CoreRequest(request), get_updates_request=CoreRequest(request),
+                            rate_limit=False)
     errors: list[BaseException] = []
     app.add_error_handler(error_recorder(errors))
     return app, request, errors
@@ -247,14 +202,14 @@ def update_json(update_id: int, user_id: int, event: Event) -> dict[str, Any]:
 
 
 def expected_deliveries(event: Event, replies: list[Reply]) -> list[tuple[str, str]]:
-    """What the channel sends for one event's replies (see ``bot.telegram.deliver``)."""
+    """What the channel sends for one event's replies (see :func:`bot.telegram.replies.actions_for`)."""
     out: list[tuple[str, str]] = []
     for reply in replies:
         parts = split_text(reply.text)
         if reply.edit and isinstance(event, Choose) and len(parts) == 1 and reply.text.strip():
             out.append(("edit", to_html(parts[0])))
             continue
-        for part in parts if reply.text.strip() else [tg.EMPTY_TEXT]:
+        for part in parts if reply.text.strip() else [EMPTY_TEXT]:
             out.append(("send", to_html(part)))
     return out
 
@@ -473,9 +428,9 @@ def simulate_chunk(numbers: list[int]) -> list[tuple[int, list[Event], tuple | N
     for number in numbers:
         telegram_id = FIRST_TELEGRAM_ID + number
         shadow.store = ProgressStore(Database(memory=True))  # the engine keeps no per-user state elsewhere
-        events, outputs = simulate_user(shadow, tg.user_key(telegram_id), random.Random(number), EVENTS_PER_USER)
+        events, outputs = simulate_user(shadow, user_key(telegram_id), random.Random(number), EVENTS_PER_USER)
         deliveries = [d for event, replies in zip(events, outputs) for d in expected_deliveries(event, replies)]
-        results.append((telegram_id, events, snapshot(shadow.store, tg.user_key(telegram_id)), deliveries))
+        results.append((telegram_id, events, snapshot(shadow.store, user_key(telegram_id)), deliveries))
     return results
 
 
@@ -498,14 +453,20 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
     expected_texts: dict[int, list[tuple[str, str]]] = {}
     plans: dict[int, list[Event]] = {}
 
+    channel = channel_of(app)
+    # The long-polling intake: each raw update recorded in the queue file, then dispatched per user.
+    poller = Poller(app.bot, channel.state, channel.dispatcher.submit, lambda: channel.dispatcher.waiting)
+
     async def producer(telegram_id: int, events: list[Event]) -> None:
         local = random.Random(telegram_id)
         for event in events:
-            update = Update.de_json(update_json(next(update_ids), telegram_id, event), app.bot)
-            await app.update_queue.put(update)
+            assert poller.accept([update_json(next(update_ids), telegram_id, event)]) is not None
             if local.random() < 0.5:
                 await asyncio.sleep(0)
 
+    # The engine's thread and the event loop take turns on the GIL at every SQLite call: switch sooner.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
     try:
         async with app:
             try:
@@ -517,26 +478,27 @@ async def test_concurrent_users_through_telegram_match_their_own_sequences(kb: K
                         expected_texts[telegram_id] = texts
                         producers.append(asyncio.create_task(producer(telegram_id, events)))
                 await asyncio.gather(*producers)
-                await asyncio.wait_for(tg.drain(app), timeout=240)
+                await asyncio.wait_for(drain(app), timeout=240)
             finally:
                 pass
     finally:
+        sys.setswitchinterval(switch_interval)
         pool.shutdown(cancel_futures=True)
         gc.unfreeze()
     try:
         assert len(plans) == CONCURRENT_USERS
         assert sum(map(len, plans.values())) == CONCURRENT_USERS * EVENTS_PER_USER
         assert errors == [], errors[:3]
-        assert tg.channel_of(app).dispatcher.active_users == 0
-        wrong_state = [uid for uid in plans if snapshot(engine.store, tg.user_key(uid)) != expected_state[uid]]
+        assert channel_of(app).dispatcher.active_users == 0
+        wrong_state = [uid for uid in plans if snapshot(engine.store, user_key(uid)) != expected_state[uid]]
         assert wrong_state == [], (
             f"{len(wrong_state)} users differ, e.g. {wrong_state[0]}: "
-            f"{snapshot(engine.store, tg.user_key(wrong_state[0]))} != {expected_state[wrong_state[0]]}"
+            f"{snapshot(engine.store, user_key(wrong_state[0]))} != {expected_state[wrong_state[0]]}"
         )
-        wrong_texts = [uid for uid in plans if request.texts[uid] != expected_texts[uid]]
+        wrong_texts = [uid for uid in plans if request.deliveries(uid) != expected_texts[uid]]
         assert wrong_texts == [], f"{len(wrong_texts)} users saw other messages or another order, e.g. {wrong_texts[0]}"
         for uid in plans:
-            assert_valid_record(engine, tg.user_key(uid))
+            assert_valid_record(engine, user_key(uid))
     finally:
         engine.close()
 
@@ -811,11 +773,11 @@ async def test_odd_update_never_raises(name: str, kb: KnowledgeBase) -> None:
         # Directly, then through the durable update queue and the per-user dispatcher.
         await app.process_update(Update.de_json({"update_id": 1, **ODD_UPDATES[name]}, app.bot))
         await app.update_queue.put(Update.de_json({"update_id": 2, **ODD_UPDATES[name]}, app.bot))
-        await asyncio.wait_for(tg.drain(app), timeout=30)
-        assert tg.channel_of(app).queue.is_done(2)
+        await asyncio.wait_for(drain(app), timeout=30)
+        assert channel_of(app).queue.is_done(2)
     assert errors == [], errors
-    sent = [text for texts in request.texts.values() for _, text in texts]
-    assert tg.ERROR_TEXT not in sent
+    sent = [call.params.get("text") for call in request.calls]
+    assert ERROR_TEXT not in sent
 
 
 # --------------------------------------------------------------------------- 5. broken knowledge files

@@ -337,7 +337,7 @@ def test_team_post_cancelled_after_sending_is_still_recorded(store) -> None:
     import asyncio
     from types import SimpleNamespace
 
-    from bot.telegram_team import TeamRelay
+    from bot.telegram.team import TeamRelay
 
     handovers = HandoverStore(store.db)
     handovers.create("tg:42", "Comment trouver des bénévoles ?")

@@ -1,7 +1,7 @@
 """Unit tests of the Telegram channel, offline, through PTB's ``BaseRequest`` seam.
 
 Updates are built with ``Update.de_json`` and fed to ``Application.process_update``;
-every Bot API call lands in :class:`RecordingRequest`, so the assertions are on what a
+every Bot API call lands in the fake Bot API core (:mod:`tests.support`), so the assertions are on what a
 user would see: the HTML text, the buttons, the edits and the callback answers.
 """
 
@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import logging
 import random
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -25,12 +23,19 @@ from hypothesis import strategies as st
 from telegram import Update
 from telegram.error import TimedOut
 from telegram.ext import Application, ContextTypes
-from telegram.request import BaseRequest, RequestData
 
-import bot.telegram as tg
 from bot.render import MAX_MESSAGE_LENGTH, split_text, to_html, to_plain, utf16_len
-from dialogue.commands import COMMANDS
-from dialogue.types import MAX_PAYLOAD_BYTES, Button, Choose, Command, Event, Reply, Say
+from bot.telegram import config, logs
+from bot.telegram import texts as notices
+from bot.telegram.app import build_application, drain, run
+from bot.telegram.channel import channel_of
+from bot.telegram.dispatcher import Dispatcher
+from bot.telegram.timing import PRODUCTION, Timing
+from dialogue.features.registry import standard_commands
+from dialogue.storage.progress import ProgressStore
+from dialogue.types import MAX_PAYLOAD_BYTES, Button, ChannelSettings, Choose, Command, Event, Reply, Say
+from tests.support.bot_api import FORBIDDEN, FakeBotApi, Status, bad_request
+from tests.support.transport import CoreRequest
 
 TOKEN = "123456789:AAH-fake_token_for_tests_0123456789abc"
 BOT_ID = 123456789
@@ -46,113 +51,14 @@ GROUP = {"id": -1001234, "type": "supergroup", "title": "Réseau PTCE"}
 # --------------------------------------------------------------------------- fake Bot API
 
 
-class RecordingRequest(BaseRequest):
-    """Answers Bot API calls with plausible JSON and records them.
-
-    ``fail(method, ...)`` queues failures (an HTTP error body, or an exception to raise)
-    served before the normal answers of that method.
-    """
-
-    def __init__(self, delay: Callable[[], float] | None = None) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.failures: dict[str, list[tuple[int, dict[str, Any]] | Exception]] = {}
-        self._ids = itertools.count(1000)
-        self._delay = delay
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    async def initialize(self) -> None:
-        """Nothing to open."""
-
-    async def shutdown(self) -> None:
-        """Nothing to close."""
-
-    @property
-    def read_timeout(self) -> float:
-        return 1.0
-
-    def fail(self, method: str, failure: tuple[int, dict[str, Any]] | Exception) -> None:
-        self.failures.setdefault(method, []).append(failure)
-
-    def sent(self, method: str = "sendMessage") -> list[dict[str, Any]]:
-        return [params for name, params in self.calls if name == method]
-
-    def methods(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: Any = None,
-        write_timeout: Any = None,
-        connect_timeout: Any = None,
-        pool_timeout: Any = None,
-    ) -> tuple[int, bytes]:
-        endpoint = url.rsplit("/", 1)[-1]
-        params = dict(request_data.parameters) if request_data else {}
-        self.calls.append((endpoint, params))
-        if self._delay is not None:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            try:
-                await asyncio.sleep(self._delay())
-            finally:
-                self.in_flight -= 1
-        queued = self.failures.get(endpoint)
-        if queued:
-            failure = queued.pop(0)
-            if isinstance(failure, Exception):
-                raise failure
-            status, body = failure
-            return status, json.dumps(body).encode()
-        return 200, json.dumps({"ok": True, "result": self._result(endpoint, params)}).encode()
-
-    def _message(self, params: dict[str, Any], message_id: int | None = None) -> dict[str, Any]:
-        chat_id = int(params["chat_id"])
-        chat = PRIVATE | {"id": chat_id} if chat_id > 0 else GROUP | {"id": chat_id}
-        message = {
-            "message_id": message_id or next(self._ids),
-            "date": int(time.time()),
-            "chat": chat,
-            "from": BOT_USER,
-            "text": params.get("text", ""),
-        }
-        if "reply_markup" in params:
-            message["reply_markup"] = params["reply_markup"]
-        return message
-
-    def _result(self, endpoint: str, params: dict[str, Any]) -> Any:
-        if endpoint == "getMe":
-            return BOT_USER | {"can_join_groups": True, "supports_inline_queries": False}
-        if endpoint == "sendMessage":
-            return self._message(params)
-        if endpoint == "editMessageText":
-            if "inline_message_id" in params:
-                return True
-            return self._message(params, int(params["message_id"]))
-        if endpoint == "getUpdates":
-            return []
-        if endpoint == "getMyCommands":
-            return []
-        return True  # answerCallbackQuery, setMyCommands, deleteWebhook, …
+def make_api(**options: Any) -> FakeBotApi:
+    """The fake Bot API core of these tests (this module's bot and token)."""
+    return FakeBotApi(token=TOKEN, bot=BOT_USER, **options)
 
 
-def bad_request(description: str) -> tuple[int, dict[str, Any]]:
-    return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {description}"}
-
-
-FORBIDDEN = (403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})
-
-
-def too_many_requests(seconds: int) -> tuple[int, dict[str, Any]]:
-    return 429, {
-        "ok": False,
-        "error_code": 429,
-        "description": f"Too Many Requests: retry after {seconds}",
-        "parameters": {"retry_after": seconds},
-    }
+def offline(api: FakeBotApi, **options: Any) -> dict[str, Any]:
+    """``build_application`` arguments reaching ``api`` in-process."""
+    return {"request": CoreRequest(api, **options), "get_updates_request": CoreRequest(api)}
 
 
 # --------------------------------------------------------------------------- fake engine
@@ -170,12 +76,16 @@ MENU = Reply(
 class FakeEngine:
     """Same shape as ``dialogue.engine.Engine``; records events, answers from a script."""
 
-    def __init__(self) -> None:
+    def __init__(self, kb: Any = None) -> None:
+        self.store = ProgressStore.memory()
+        self.kb = kb
+        self.channel: ChannelSettings | None = None
         self.events: list[tuple[str, Event]] = []
         self.inactive: list[str] = []
         self.closed = False
         self.script: dict[Event, list[Reply]] = {}
         self.raise_on: set[Event] = set()
+        self.commands = standard_commands()
 
     def handle(self, user_id: str, event: Event) -> list[Reply]:
         self.events.append((user_id, event))
@@ -202,8 +112,12 @@ class FakeEngine:
     def mark_inactive(self, user_id: str) -> None:
         self.inactive.append(user_id)
 
+    def use_channel(self, settings: ChannelSettings) -> None:
+        self.channel = settings
+
     def close(self) -> None:
         self.closed = True
+        self.store.close()
 
 
 # --------------------------------------------------------------------------- updates
@@ -280,13 +194,13 @@ def callback_update(
 class Harness:
     app: Application
     engine: FakeEngine
-    request: RecordingRequest
+    request: FakeBotApi
     errors: list[BaseException] = field(default_factory=list)
 
     async def feed(self, update: Update) -> None:
         """Process one update, then wait until its replies left the outbox."""
         await self.app.process_update(update)
-        await tg.drain(self.app)
+        await drain(self.app)
 
     def buttons(self, params: dict[str, Any]) -> list[tuple[str, str]]:
         markup = params.get("reply_markup") or {}
@@ -297,7 +211,7 @@ class Harness:
         ]
 
 
-def _recorder(errors: list[BaseException]):
+def error_recorder(errors: list[BaseException]):
     async def record_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Record every error so tests can assert there was none."""
         errors.append(context.error)
@@ -305,29 +219,31 @@ def _recorder(errors: list[BaseException]):
     return record_error
 
 
-@pytest.fixture
-def no_wait(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Skip the channel's retry waits, recording them."""
-    waits: list[float] = []
+def recording_timing(waits: list[float], **changes: Any) -> Timing:
+    """Production timings whose waits are recorded in ``waits`` instead of waited."""
 
-    async def fake_sleep(delay: float) -> None:
+    async def sleep(delay: float) -> None:
         waits.append(delay)
+        await asyncio.sleep(0)
 
-    monkeypatch.setattr(tg, "_sleep", fake_sleep)
-    return waits
+    return replace(PRODUCTION, sleep=sleep, **changes)
+
+
+@pytest.fixture
+def no_wait() -> list[float]:
+    """The channel's waits, recorded instead of waited (see :func:`recording_timing`)."""
+    return []
 
 
 @pytest.fixture
 async def harness(no_wait: list[float]):
     engine = FakeEngine()
-    request = RecordingRequest()
-    app = tg.build_application(
-        engine, TOKEN, request=request, get_updates_request=RecordingRequest(), rate_limit=False
-    )
-    h = Harness(app, engine, request)
-    app.add_error_handler(_recorder(h.errors))
+    api = make_api()
+    app = build_application(engine, TOKEN, timing=recording_timing(no_wait), rate_limit=False, **offline(api))
+    h = Harness(app, engine, api)
+    app.add_error_handler(error_recorder(h.errors))
     async with app:
-        request.calls.clear()  # getMe from initialize()
+        api.reset_calls()  # getMe from initialize()
         yield h
     assert h.errors == [], h.errors  # tests expecting an error clear the list
 
@@ -433,7 +349,7 @@ class TestCommands:
     async def test_set_my_commands_at_post_init(self, harness: Harness) -> None:
         await harness.app.post_init(harness.app)
         (params,) = harness.request.sent("setMyCommands")
-        assert [(c["command"], c["description"]) for c in params["commands"]] == list(COMMANDS)
+        assert [(c["command"], c["description"]) for c in params["commands"]] == standard_commands()
         assert_no_errors(harness)
 
 
@@ -515,7 +431,10 @@ class TestButtons:
         assert_no_errors(harness)
 
     async def test_not_modified_is_ignored(self, harness: Harness) -> None:
-        harness.request.fail("editMessageText", bad_request("message is not modified: specified new message content and reply markup are exactly the same"))
+        harness.request.fail(
+            "editMessageText",
+            bad_request("message is not modified: specified new message content and reply markup are exactly the same"),
+        )
         await harness.feed(callback_update(harness.app, "x:a"))
         assert len(harness.request.sent("editMessageText")) == 1
         assert harness.request.sent() == []
@@ -553,7 +472,7 @@ class TestOddUpdates:
     async def test_media_gets_short_french_answer(self, harness: Harness, content: dict) -> None:
         await harness.feed(make_update(harness.app, message=message_dict(**content)))
         (sent,) = harness.request.sent()
-        assert sent["text"] == tg.UNSUPPORTED_TEXT
+        assert sent["text"] == notices.UNSUPPORTED_TEXT
         assert "/menu" in sent["text"] and "boutons" in sent["text"]
         assert harness.engine.events == []
         assert_no_errors(harness)
@@ -678,7 +597,7 @@ class TestMembership:
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 class TestRetries:
     async def test_retry_after_retried_without_rate_limiter(self, harness: Harness, no_wait: list[float]) -> None:
-        harness.request.fail("sendMessage", too_many_requests(3))
+        harness.request.fail("sendMessage", Status(429, retry_after=3))
         await harness.feed(text_update(harness.app, "/menu"))
         assert len(harness.request.sent()) == 2
         assert no_wait == [pytest.approx(3.1)]
@@ -690,7 +609,7 @@ class TestRetries:
         await harness.feed(text_update(harness.app, "/menu"))
         assert len(harness.request.sent()) == 1
         assert "pas renvoyé" in caplog.text
-        assert tg.channel_of(harness.app).queue.count_outbox() == 0
+        assert channel_of(harness.app).queue.count_outbox() == 0
         await harness.feed(text_update(harness.app, "/menu"))  # the next reply goes out normally
         assert len(harness.request.sent()) == 2
         assert_no_errors(harness)
@@ -712,7 +631,7 @@ class TestRetries:
     @pytest.mark.parametrize("status", [500, 502])
     async def test_server_errors_are_retried_in_order(self, harness: Harness, no_wait: list[float], status: int) -> None:
         for _ in range(3):
-            harness.request.fail("sendMessage", (status, {"ok": False, "error_code": status, "description": "Internal"}))
+            harness.request.fail("sendMessage", Status(status, description="Internal"))
         await harness.feed(text_update(harness.app, "un"))
         await harness.feed(text_update(harness.app, "deux"))
         texts = [p["text"] for p in harness.request.sent()]
@@ -721,10 +640,10 @@ class TestRetries:
         assert_no_errors(harness)
 
     async def test_long_flood_wait_is_capped(self, harness: Harness, no_wait: list[float]) -> None:
-        harness.request.fail("sendMessage", too_many_requests(40))
+        harness.request.fail("sendMessage", Status(429, retry_after=40))
         await harness.feed(text_update(harness.app, "/menu"))
         assert len(harness.request.sent()) == 2
-        assert no_wait == [pytest.approx(tg.MAX_RETRY_AFTER + 0.1)]
+        assert no_wait == [pytest.approx(PRODUCTION.max_retry_after + PRODUCTION.retry_margin)]
         assert_no_errors(harness)
 
     async def test_bad_request_not_retried(self, harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
@@ -732,19 +651,19 @@ class TestRetries:
         await harness.feed(text_update(harness.app, "/menu"))
         assert len(harness.request.sent()) == 1
         assert "refusé" in caplog.text
-        assert tg.channel_of(harness.app).queue.count_outbox() == 0
+        assert channel_of(harness.app).queue.count_outbox() == 0
         assert_no_errors(harness)
 
     async def test_retry_after_with_rate_limiter(self) -> None:
-        engine, request = FakeEngine(), RecordingRequest()
-        app = tg.build_application(engine, TOKEN, request=request, get_updates_request=RecordingRequest())
+        engine, request = FakeEngine(), make_api()
+        app = build_application(engine, TOKEN, **offline(request))
         errors: list[BaseException] = []
-        app.add_error_handler(_recorder(errors))
-        request.fail("sendMessage", too_many_requests(1))
+        app.add_error_handler(error_recorder(errors))
+        request.fail("sendMessage", Status(429, retry_after=1))
         async with app:
             started = time.monotonic()
             await app.process_update(text_update(app, "/menu"))
-            await tg.drain(app)
+            await drain(app)
             elapsed = time.monotonic() - started
         assert len(request.sent()) == 2
         assert elapsed >= 1.0
@@ -772,26 +691,27 @@ class TestErrors:
 class TestOrdering:
     async def test_per_user_order_and_cross_user_concurrency(self) -> None:
         rng = random.Random(7)
-        request = RecordingRequest(delay=lambda: rng.uniform(0.001, 0.02))
+        request = make_api()
+        transport = CoreRequest(request, delay=lambda: rng.uniform(0.001, 0.02))
         engine = FakeEngine()
-        app = tg.build_application(engine, TOKEN, request=request, get_updates_request=RecordingRequest(), rate_limit=False)
+        app = build_application(engine, TOKEN, request=transport, get_updates_request=CoreRequest(request), rate_limit=False)
         errors: list[BaseException] = []
-        app.add_error_handler(_recorder(errors))
+        app.add_error_handler(error_recorder(errors))
         users = [dict(USER, id=1000 + k) for k in range(5)]
         async with app:
             for i in range(12):
                 for user in users:
                     chat = PRIVATE | {"id": user["id"]}
                     await app.update_queue.put(text_update(app, f"m{i}", chat=chat, user=user))
-            await asyncio.wait_for(tg.drain(app), timeout=20)
-            dispatcher = tg.channel_of(app).dispatcher
+            await asyncio.wait_for(drain(app), timeout=20)
+            dispatcher = channel_of(app).dispatcher
             assert dispatcher.active_users == 0  # idle queues dropped
         for user in users:
             texts = [p["text"] for p in request.sent() if p["chat_id"] == user["id"]]
             assert texts == [f"Vous avez écrit : m{i}" for i in range(12)]
             events = [e for uid, e in engine.events if uid == f"tg:{user['id']}"]
             assert events == [Say(f"m{i}") for i in range(12)]
-        assert request.max_in_flight > 1  # users were served concurrently
+        assert transport.max_in_flight > 1  # users were served concurrently
         assert errors == []
 
     async def test_order_kept_when_concurrency_is_saturated(self) -> None:
@@ -808,8 +728,8 @@ class TestOrdering:
                 done.append((user_id, index))
                 running[user_id] -= 1
 
-        app = tg.build_application(FakeEngine(), TOKEN, request=RecordingRequest(), rate_limit=False)
-        dispatcher = tg.Dispatcher(Work(), tg.channel_of(app), max_concurrent_updates=2)  # type: ignore[arg-type]
+        app = build_application(FakeEngine(), TOKEN, rate_limit=False, **offline(make_api()))
+        dispatcher = Dispatcher(Work().process_update, channel_of(app).state, max_concurrent_updates=2)
         for index in range(15):
             for user_id in (1, 2, 3):
                 dispatcher.submit(Update.de_json({"update_id": next(_update_ids), "message": message_dict(
@@ -820,8 +740,8 @@ class TestOrdering:
             assert [i for u, i in done if u == user_id] == list(range(15))
 
     def test_ordering_key(self) -> None:
-        app = tg.build_application(FakeEngine(), TOKEN, request=RecordingRequest(), rate_limit=False)
-        key = tg.Dispatcher.ordering_key
+        app = build_application(FakeEngine(), TOKEN, rate_limit=False, **offline(make_api()))
+        key = Dispatcher.ordering_key
         assert key(Update.de_json({"update_id": 1, "message": message_dict("x")}, app.bot)) == USER_ID
         channel = {"id": -100777, "type": "channel", "title": "Actus"}
         assert key(Update.de_json({"update_id": 2, "channel_post": message_dict("x", chat=channel, user=None)}, app.bot)) is None
@@ -837,7 +757,7 @@ VALID = "123456789:AAH-fake_token_for_tests_0123456789abc"
 class TestCommandLine:
     def _args(self, *argv: str) -> argparse.Namespace:
         parser = argparse.ArgumentParser()
-        tg.add_arguments(parser)
+        config.add_arguments(parser)
         return parser.parse_args(list(argv))
 
     def test_arguments_defaults(self) -> None:
@@ -848,7 +768,7 @@ class TestCommandLine:
 
     def test_missing_token_exits_2(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-        assert tg.run(self._args()) == 2
+        assert run(self._args()) == 2
         err = capsys.readouterr().err
         assert "TELEGRAM_BOT_TOKEN" in err and "BotFather" in err
 
@@ -863,7 +783,7 @@ class TestCommandLine:
     ) -> None:
         monkeypatch.setenv("TELEGRAM_BOT_TOKEN", token)
         with caplog.at_level(logging.DEBUG):
-            assert tg.run(self._args()) == 2
+            assert run(self._args()) == 2
         out, err = capsys.readouterr()
         assert "TELEGRAM_BOT_TOKEN" in err and "forme" in err
         for secret_part in (token, token.split(":")[-1]):
@@ -871,16 +791,16 @@ class TestCommandLine:
 
     def test_bad_webhook_secret_exits_2(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         monkeypatch.setenv("TELEGRAM_BOT_TOKEN", VALID)
-        assert tg.run(self._args("--webhook-url", "https://ex.org/tg", "--webhook-secret", "pas valide!")) == 2
+        assert run(self._args("--webhook-url", "https://ex.org/tg", "--webhook-secret", "pas valide!")) == 2
         out, err = capsys.readouterr()
         assert "secret" in err and VALID not in out + err
 
     def test_valid_token_accepted(self) -> None:
-        assert tg.read_token({"TELEGRAM_BOT_TOKEN": f"  {VALID}\n"}) == VALID
+        assert config.read_token({"TELEGRAM_BOT_TOKEN": f"  {VALID}\n"}) == VALID
 
     def test_secrets_redacted_from_logs(self, caplog: pytest.LogCaptureFixture) -> None:
         log = logging.getLogger("test.redact")
-        redact = tg.RedactSecrets(VALID, "webhooksecret")
+        redact = logs.RedactSecrets(VALID, "webhooksecret")
         caplog.handler.addFilter(redact)
         try:
             with caplog.at_level(logging.INFO):
@@ -898,7 +818,7 @@ class TestCommandLine:
         root = logging.getLogger()
         before = list(root.handlers)
         try:
-            tg.configure_logging(VALID)
+            logs.configure_logging(VALID)
             assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
         finally:
             for handler in root.handlers:
@@ -906,15 +826,15 @@ class TestCommandLine:
                     root.removeHandler(handler)
             for handler in before:
                 for f in list(handler.filters):
-                    if isinstance(f, tg.RedactSecrets):
+                    if isinstance(f, logs.RedactSecrets):
                         handler.removeFilter(f)
 
     def test_file_url(self) -> None:
-        assert tg.file_url_for("http://127.0.0.1:8081/bot") == "http://127.0.0.1:8081/file/bot"
-        assert tg.file_url_for("https://api.telegram.org/bot/") == "https://api.telegram.org/file/bot"
+        assert config.file_url_for("http://127.0.0.1:8081/bot") == "http://127.0.0.1:8081/file/bot"
+        assert config.file_url_for("https://api.telegram.org/bot/") == "https://api.telegram.org/file/bot"
 
     async def test_base_url_used(self) -> None:
-        app = tg.build_application(FakeEngine(), VALID, base_url="http://127.0.0.1:8081/bot", rate_limit=False)
+        app = build_application(FakeEngine(), VALID, base_url="http://127.0.0.1:8081/bot", rate_limit=False)
         assert app.bot.base_url == f"http://127.0.0.1:8081/bot{VALID}"
         assert app.bot.base_file_url == f"http://127.0.0.1:8081/file/bot{VALID}"
 
@@ -940,13 +860,13 @@ class TestWithRealEngine:
         from dialogue.assembly import create_engine
 
         engine = create_engine(tmp_path / "db.sqlite")
-        request = RecordingRequest()
-        app = tg.build_application(engine, TOKEN, request=request, get_updates_request=RecordingRequest(), rate_limit=False)
+        request = make_api()
+        app = build_application(engine, TOKEN, timing=recording_timing(no_wait), rate_limit=False, **offline(request))
         h = Harness(app, engine, request)  # type: ignore[arg-type]
-        app.add_error_handler(_recorder(h.errors))
+        app.add_error_handler(error_recorder(h.errors))
         try:
             async with app:
-                request.calls.clear()
+                request.reset_calls()
                 yield h
         finally:
             engine.close()
@@ -997,40 +917,39 @@ class BusyEngine(FakeEngine):
 
 
 class TestStorageFaults:
-    async def _run(self, engine: FakeEngine, *texts: str) -> tuple[RecordingRequest, list[BaseException]]:
-        request = RecordingRequest()
-        app = tg.build_application(engine, TOKEN, request=request, get_updates_request=RecordingRequest(), rate_limit=False)
+    async def _run(self, engine: FakeEngine, timing: Timing, *texts: str) -> tuple[FakeBotApi, list[BaseException]]:
+        request = make_api()
+        app = build_application(engine, TOKEN, timing=timing, rate_limit=False, **offline(request))
         errors: list[BaseException] = []
-        app.add_error_handler(_recorder(errors))
+        app.add_error_handler(error_recorder(errors))
         async with app:
             for text in texts:
                 await app.process_update(text_update(app, text))
-                await tg.drain(app)
+                await drain(app)
         return request, errors
 
     async def test_locked_turn_is_retried_then_answered(self, no_wait: list[float]) -> None:
         engine = BusyEngine(busy=4)
-        request, errors = await self._run(engine, "bonjour")
+        request, errors = await self._run(engine, recording_timing(no_wait), "bonjour")
         assert [p["text"] for p in request.sent()] == ["Vous avez écrit : bonjour"]
         assert no_wait == [0.05, 0.1, 0.2, 0.4]  # growing pauses, none blocking the event loop
         assert errors == []
 
     async def test_lock_held_too_long_asks_to_resend(self, no_wait: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(tg, "LOCK_WAIT_LIMIT", 0.0)
         engine = BusyEngine(busy=1)
-        request, errors = await self._run(engine, "bonjour", "encore")
+        request, errors = await self._run(engine, recording_timing(no_wait, lock_wait_limit=0.0), "bonjour", "encore")
         texts = [p["text"] for p in request.sent()]
-        assert texts == [tg.BUSY_TEXT, "Vous avez écrit : encore"]
+        assert texts == [notices.BUSY_TEXT, "Vous avez écrit : encore"]
         assert "Renvoyez" in texts[0]
         assert errors == []
 
     async def test_unwritable_database_tells_the_user(self, no_wait: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
         from dialogue.storage.errors import StorageUnavailable
 
-        monkeypatch.setattr(tg, "UNAVAILABLE_WAIT_LIMIT", 0.0)
-        request, errors = await self._run(BusyEngine(busy=1, error=StorageUnavailable), "bonjour")
-        assert [p["text"] for p in request.sent()] == [tg.UNAVAILABLE_TEXT]
-        assert "momentanément indisponible" in tg.UNAVAILABLE_TEXT
+        timing = recording_timing(no_wait, unavailable_wait_limit=0.0)
+        request, errors = await self._run(BusyEngine(busy=1, error=StorageUnavailable), timing, "bonjour")
+        assert [p["text"] for p in request.sent()] == [notices.UNAVAILABLE_TEXT]
+        assert "momentanément indisponible" in notices.UNAVAILABLE_TEXT
         assert errors == []
 
     async def test_forged_callback_from_another_private_chat_is_ignored(self, harness: Harness) -> None:
@@ -1050,7 +969,7 @@ class TestLogging:
     def _configure(self, level: str) -> None:
         root = logging.getLogger()
         self._before = list(root.handlers), root.level
-        tg.configure_logging(VALID, level=level)
+        logs.configure_logging(VALID, level=level)
 
     def _restore(self) -> None:
         root = logging.getLogger()
@@ -1060,7 +979,7 @@ class TestLogging:
                 root.removeHandler(handler)
         for handler in handlers:
             for f in list(handler.filters):
-                if isinstance(f, (tg.RedactSecrets, tg.DropPayloads)):
+                if isinstance(f, (logs.RedactSecrets, logs.DropPayloads)):
                     handler.removeFilter(f)
         root.setLevel(level)
         for name in ("telegram", "transitions", "telegram.ext.AIORateLimiter"):
@@ -1079,12 +998,12 @@ class TestLogging:
     def test_library_payload_dumps_are_dropped(self) -> None:
         record = logging.LogRecord("telegram.ext.Updater", logging.CRITICAL, __file__, 1,
                                    "Something went wrong. Received data was: %r", ({"text": "mon secret"},), None)
-        assert tg.DropPayloads().filter(record)
+        assert logs.DropPayloads().filter(record)
         assert "mon secret" not in record.getMessage()
 
     def test_log_level_option(self) -> None:
         parser = argparse.ArgumentParser()
-        tg.add_arguments(parser)
+        config.add_arguments(parser)
         assert parser.parse_args([]).log_level == "INFO"
         assert parser.parse_args(["--log-level", "WARNING"]).log_level == "WARNING"
         with pytest.raises(SystemExit):

@@ -19,6 +19,13 @@ class GroupReportRequest(Attachment):
     files from it off the event loop, as for :class:`ReportRequest`.
     """
 
+    DOCUMENT_CAPTION = "La vue de groupe de votre collectif (PDF)"
+    PICTURE_CAPTION = "La vue de groupe au regard des listes du document — des décomptes, pas un score."
+    FAILED = (
+        "Désolé, le document n’a pas pu être préparé. La vue de groupe reste disponible ici avec /collectif ; "
+        "réessayez dans un moment."
+    )
+
     collective_name: str
     coordinator_name: str
     closed: bool

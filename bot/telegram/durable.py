@@ -25,15 +25,17 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from dialogue.storage.errors import StorageError, describe, storage_error
+
+T = TypeVar("T")
 
 migrations = Migrations("ptce_telegram")
 
@@ -46,13 +48,13 @@ PENDING, SENDING = "pending", "sending"
 
 @migrations()
 def m001_updates_and_outbox(db: Database) -> None:
-    db["updates"].create(
+    db.table("updates").create(
         {"update_id": int, "payload": str, "status": str, "received_at": float, "done_at": float},
         pk="update_id",
         not_null={"status"},
     )
-    db["updates"].create_index(["status"])
-    db["outbox"].create(
+    db.table("updates").create_index(["status"])
+    db.table("outbox").create(
         {
             "id": int,
             "update_id": int,
@@ -67,7 +69,7 @@ def m001_updates_and_outbox(db: Database) -> None:
         pk="id",
         not_null={"chat_id", "kind", "status"},
     )
-    db["outbox"].create_index(["chat_id", "id"])
+    db.table("outbox").create_index(["chat_id", "id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,7 @@ class TelegramQueue:
         self._write(lambda: self.db.execute("DELETE FROM updates WHERE status != ? AND done_at < ?",
                                             [NEW, time.time() - DONE_TTL]))
 
-    def _write(self, work) -> Any:
+    def _write(self, work: Callable[[], T]) -> T:
         try:
             with self.db.atomic():
                 return work()

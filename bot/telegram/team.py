@@ -21,17 +21,18 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, MessageHandler, TypeHandler, filters
 
+from bot.telegram.timing import Timing
 from dialogue.features.team.handovers import Handover, HandoverStore
 from dialogue.texts import typeset
 
 logger = logging.getLogger(__name__)
 
 TEAM_CHAT_VARIABLE = "TELEGRAM_TEAM_CHAT_ID"
-#: How often answers typed with ``ptce-bot inbox answer`` are looked for.
-PUSH_INTERVAL = 3.0
-#: How long a stop waits for a team message already sent to be recorded (within systemd's TimeoutStopSec).
-STOP_GRACE = 10.0
-_RELAY_KEY = "ptce_team_relay"
+RELAY_KEY = "ptce_team_relay"
+
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
+#: Runs a store call where the engine's turns run (the channel's worker thread).
+RunInWorker = Callable[..., Awaitable[Any]]
 
 
 class TeamChatError(TelegramError):
@@ -45,7 +46,9 @@ def team_chat_id(environ: Mapping[str, str] | None = None) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise SystemExit(f"Erreur : {TEAM_CHAT_VARIABLE} doit être l’identifiant numérique d’un groupe (par exemple -1001234567890).")
+        raise SystemExit(
+            f"Erreur : {TEAM_CHAT_VARIABLE} doit être l’identifiant numérique d’un groupe (par exemple -1001234567890)."
+        ) from None
 
 
 def user_chat(user_id: str) -> int | None:
@@ -70,15 +73,19 @@ def user_delivery(item: Handover) -> str:
 
 
 class TeamRelay:
-    def __init__(self, store: HandoverStore, chat_id: int) -> None:
+    """Posts hand-overs to the team chat and delivers the advisors' answers to their users."""
+
+    def __init__(self, store: HandoverStore, chat_id: int, *, in_worker: RunInWorker | None = None,
+                 timing: Timing | None = None) -> None:
         self.store = store
         self.chat_id = chat_id
-        self._pusher: asyncio.Task | None = None
+        self._timing = timing or Timing()
+        self._pusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         #: Runs a store call where the engine's turns run (the channel's worker thread): the
         #: connection is shared, and a write from the event loop would land inside a turn's transaction.
-        self._run: Callable[..., Awaitable[Any]] | None = None
-        self._in_flight: set[asyncio.Future] = set()
+        self._run = in_worker
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
     async def _db(self, function: Callable[..., Any], *args: Any) -> Any:
         if self._run is None:
@@ -102,7 +109,7 @@ class TeamRelay:
         task.add_done_callback(self._finished)
         return await asyncio.shield(task)
 
-    def _finished(self, task: asyncio.Future) -> None:
+    def _finished(self, task: asyncio.Future[Any]) -> None:
         self._in_flight.discard(task)
         if not task.cancelled() and task.exception() is not None:
             # Its caller (cancelled at stop) cannot log it: the item waits for the next start.
@@ -173,25 +180,22 @@ class TeamRelay:
                         async with self._lock:
                             await self._deliver(context.bot, answered, chat)
                     else:
-                        await message.reply_text(f"Réponse enregistrée (question n° {item.ref}) : elle sera remise au prochain message de la personne.")
+                        await message.reply_text(
+                            f"Réponse enregistrée (question n° {item.ref}) : elle sera remise au prochain message de la personne."
+                        )
         raise ApplicationHandlerStop
 
     async def after_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """After any update: post or deliver what waits."""
         await self.flush(context.bot)
 
-    async def start(self, application: Application) -> None:
-        from bot.telegram import channel_of
-
-        try:
-            self._run = channel_of(application).in_worker
-        except (KeyError, AttributeError):
-            self._run = None  # an application built without the durable channel (tests)
+    async def start(self, application: AnyApplication) -> None:
         await self.check(application.bot)
         await self.flush(application.bot)
 
         async def push_forever() -> None:
             while True:
-                await asyncio.sleep(PUSH_INTERVAL)
+                await self._timing.sleep(self._timing.team_push_interval)
                 try:
                     await self.flush(application.bot)
                 except TelegramError as error:
@@ -199,30 +203,31 @@ class TeamRelay:
 
         self._pusher = asyncio.create_task(push_forever())
 
-    async def stop(self, application: Application) -> None:
+    async def stop(self, application: AnyApplication | None) -> None:
         if self._pusher is not None:
             self._pusher.cancel()
             self._pusher = None
         if self._in_flight:
             # A message already sent gets its record before the store closes (bounded wait).
-            await asyncio.wait(set(self._in_flight), timeout=STOP_GRACE)
+            await asyncio.wait(set(self._in_flight), timeout=self._timing.team_stop_grace)
 
 
-def install(application: Application, store: HandoverStore, chat_id: int) -> TeamRelay:
+def install(application: AnyApplication, store: HandoverStore, chat_id: int, *,
+            in_worker: RunInWorker | None = None, timing: Timing | None = None) -> TeamRelay:
     """Attach the relay to a built application (handlers, start-up check, periodic push)."""
-    relay = TeamRelay(store, chat_id)
-    application.bot_data[_RELAY_KEY] = relay
+    relay = TeamRelay(store, chat_id, in_worker=in_worker, timing=timing)
+    application.bot_data[RELAY_KEY] = relay
     # Group -1 runs before the advisor's handlers and stops them for the team chat.
     application.add_handler(MessageHandler(filters.Chat(chat_id), relay.on_team_message), group=-1)
     application.add_handler(TypeHandler(Update, relay.after_update), group=1)
     previous_init, previous_stop = application.post_init, application.post_stop
 
-    async def post_init(app: Application) -> None:
+    async def post_init(app: AnyApplication) -> None:
         if previous_init is not None:
             await previous_init(app)
         await relay.start(app)
 
-    async def post_stop(app: Application) -> None:
+    async def post_stop(app: AnyApplication) -> None:
         await relay.stop(app)
         if previous_stop is not None:
             await previous_stop(app)

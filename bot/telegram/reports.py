@@ -11,32 +11,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telegram import Bot, InputFile
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from dialogue.types import ReportRequest
-from dialogue.features.collective.requests import GroupReportRequest
+from dialogue.types import Attachment
+
+if TYPE_CHECKING:
+    from knowledge.loader import KnowledgeBase
 
 logger = logging.getLogger(__name__)
-
-PHOTO_CAPTION = "Votre profil au regard des listes du document — ce n’est pas un score."
-DOCUMENT_CAPTION = "Votre synthèse d’orientation (PDF)"
-FAILED = (
-    "Désolé, le document n’a pas pu être préparé. Votre synthèse reste disponible ici avec /synthese ; "
-    "réessayez dans un moment."
-)
-
-GROUP_PHOTO_CAPTION = "La vue de groupe au regard des listes du document — des décomptes, pas un score."
-GROUP_DOCUMENT_CAPTION = "La vue de groupe de votre collectif (PDF)"
-GROUP_FAILED = "Désolé, le document n’a pas pu être préparé. La vue de groupe reste disponible ici avec /collectif ; réessayez dans un moment."
 
 _build_lock = threading.Lock()
 
 
-def _build(kb: Any, request: ReportRequest):
+class CallWrapper(Protocol):
+    """Runs one Bot API call (the channel passes its retrying wrapper)."""
+
+    async def __call__(self, action: Callable[[], Awaitable[Any]]) -> Any: ...
+
+
+async def _direct(action: Callable[[], Awaitable[Any]]) -> Any:
+    return await action()
+
+
+def build_files(kb: KnowledgeBase, request: Attachment) -> Any:
+    """The report's PDF and picture (one build at a time: it takes memory)."""
     from report import build_report
 
     with _build_lock:
@@ -46,27 +49,22 @@ def _build(kb: Any, request: ReportRequest):
 async def send_report(
     bot: Bot,
     chat_id: int,
-    request: ReportRequest | GroupReportRequest,
-    kb: Any,
+    request: Attachment,
+    kb: KnowledgeBase,
     *,
     thread_id: int | None = None,
-    call: Any = None,
+    call: CallWrapper = _direct,
 ) -> bool:
-    """Build the files off the event loop, then send the PDF and the picture. False if it failed.
-
-    ``call`` wraps each Bot API call (the channel passes its retrying wrapper).
-    """
+    """Build the files off the event loop, then send the PDF and the picture. False if it failed."""
     from report import EmptyReport
 
-    call = call or (lambda action: action())
-    group = isinstance(request, GroupReportRequest)
-    failed = GROUP_FAILED if group else FAILED
+    failed = request.FAILED
     try:  # « envoi d’un fichier… » under the chat's title while the first report imports its libraries
         await bot.send_chat_action(chat_id=chat_id, action=ChatAction.UPLOAD_DOCUMENT, message_thread_id=thread_id)
     except TelegramError:
         pass  # only a courtesy
     try:
-        files = await asyncio.to_thread(_build, kb, request)
+        files = await asyncio.to_thread(build_files, kb, request)
     except EmptyReport as error:
         explanation = str(error)
         await call(lambda: bot.send_message(chat_id=chat_id, text=explanation, message_thread_id=thread_id))
@@ -80,7 +78,7 @@ async def send_report(
             lambda: bot.send_document(
                 chat_id=chat_id,
                 document=InputFile(files.pdf, filename=files.pdf_name),
-                caption=GROUP_DOCUMENT_CAPTION if group else DOCUMENT_CAPTION,
+                caption=request.DOCUMENT_CAPTION,
                 message_thread_id=thread_id,
             )
         )
@@ -88,7 +86,7 @@ async def send_report(
             lambda: bot.send_photo(
                 chat_id=chat_id,
                 photo=InputFile(files.png, filename=files.png_name),
-                caption=GROUP_PHOTO_CAPTION if group else PHOTO_CAPTION,
+                caption=request.PICTURE_CAPTION,
                 message_thread_id=thread_id,
             )
         )
