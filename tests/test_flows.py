@@ -343,3 +343,15 @@ def test_rule_texts_end_with_a_full_stop_before_their_citation(rules):
     # the page is cited inside the sentence, « … (p. 17). »: a question mark would leave it dangling
     for rule in rules.rules():
         assert rule.text.endswith("."), rule.id
+
+
+def test_graph_command_draws_every_flow_as_mermaid(tmp_path, capsys, kb):
+    """`ptce-bot graph` writes the docs' diagrams: one Mermaid state diagram per flow, plus the overview."""
+    from bot.cli import main
+
+    target = tmp_path / "flows.md"
+    assert main(["graph", "--output", str(target)]) == 0
+    text = target.read_text(encoding="utf-8")
+    assert text.count("```mermaid") == len(kb.flows) + 1
+    assert "stateDiagram-v2" in text and "orientation__typologie" in text and "formes__" in text
+    assert "Diagramme écrit" in capsys.readouterr().out

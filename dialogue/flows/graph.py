@@ -14,8 +14,7 @@ from knowledge.loader import KnowledgeBase
 class _Drawing:
     """A throwaway model: diagrams are drawn from a model's view of the machine."""
 
-    def get_graph(self) -> Any:
-        raise RuntimeError("bound by the GraphMachine")
+    # The GraphMachine binds ``get_graph`` to it (and refuses a model that already has one).
 
 
 def mermaid(kb: KnowledgeBase, flow_id: str) -> str:
@@ -30,7 +29,7 @@ def mermaid(kb: KnowledgeBase, flow_id: str) -> str:
         if index:
             transitions.append({"trigger": "back", "source": state, "dest": sequence[index - 1]})
     transitions.append({"trigger": "menu", "source": done_state(flow_id), "dest": MENU})
-    drawing = _Drawing()
+    drawing: Any = _Drawing()  # gains get_graph() from the machine
     GraphMachine(
         model=drawing,
         states=states,
@@ -40,7 +39,6 @@ def mermaid(kb: KnowledgeBase, flow_id: str) -> str:
         graph_engine="mermaid",
         title=kb.flows[flow_id].title,
         show_conditions=False,
-        model_override=True,
     )
     return drawing.get_graph().draw(None)
 
@@ -68,7 +66,7 @@ def overview(kb: KnowledgeBase) -> str:
         ]
         if flow.id == "orientation":
             transitions.append({"trigger": "oui, recommencer", "source": CONFIRM_RESTART, "dest": label})
-    drawing = _Drawing()
+    drawing: Any = _Drawing()  # gains get_graph() from the machine
     GraphMachine(model=drawing, states=states, transitions=transitions, initial=MENU, auto_transitions=False,
                  graph_engine="mermaid", title="Vue d’ensemble")
     return drawing.get_graph().draw(None)
