@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from dialogue.buttons import MENU_BUTTON
-from dialogue.clock import Clock, utc_now
+from dialogue.clock import Clock, iso, utc_now
 from dialogue.commands import with_features
 from dialogue.compiled import compiled
 from dialogue.core import Core
@@ -71,7 +71,9 @@ class Engine:
         topics = Topics(knowledge, runner)
         glossary = Glossary(knowledge)
         understanding = Understanding(knowledge, runner, topics, glossary)
-        self.router = Router(knowledge, screens, runner, topics, glossary, understanding, self.command_names, self._absent_too_long)
+        self.router = Router(
+            knowledge, screens, runner, topics, glossary, understanding, self.command_names, lambda turn: self._absent_too_long(turn.record)
+        )
         self.runner, self.screens = runner, screens
         self.core = Core(knowledge, store, runner, screens, topics, self._clock)
         for feature in self.features:
@@ -93,10 +95,11 @@ class Engine:
             notices.extend(self._repair(record))
         absent = self._absent_too_long(record)
         self._expire_context(record)
-        record.last_seen = self._clock().isoformat(timespec="seconds")
+        now = self._clock()
+        record.last_seen = iso(now)
         record.active = True
         conversation = self.fsm.acquire(user_id, record.state)
-        turn = Turn(record, conversation, self._clock())
+        turn = Turn(record, conversation, now)
         try:
             for feature in self.features:
                 notices.extend(feature.before_turn(turn))
@@ -222,8 +225,7 @@ class Engine:
         except (TypeError, ValueError):
             return None
 
-    def _absent_too_long(self, record_or_turn: UserRecord | Turn) -> bool:
-        record = record_or_turn.record if isinstance(record_or_turn, Turn) else record_or_turn
+    def _absent_too_long(self, record: UserRecord) -> bool:
         if record.is_new:
             return False
         silence = self._silence(record)
