@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialogue import payloads as p
 from dialogue.flows import machine as m
 from knowledge.conversation import Conversation, has_phrase
 from knowledge.loader import GlossaryTerm, KnowledgeBase, Topic
@@ -82,6 +83,7 @@ def _compile(kb: KnowledgeBase) -> CompiledKnowledge:
     # Compile the phrase lists now rather than inside a user's first message.
     for phrases in (talk.orientation_intents, *talk.followups.values(), *(f.words for f in talk.forms)):
         has_phrase("", phrases)
+    _check_payloads(kb, flows)
     return CompiledKnowledge(
         kb=kb,
         matcher=Matcher.for_knowledge(kb),
@@ -94,3 +96,18 @@ def _compile(kb: KnowledgeBase) -> CompiledKnowledge:
         gaps=gaps,
         gap_pattern=re.compile(rf"(?:^| )({alternatives})(?= |$)") if gaps else None,
     )
+
+
+def _check_payloads(kb: KnowledgeBase, flows: dict[str, Any]) -> None:
+    """Every button the knowledge makes must fit Telegram's 64 bytes: refused at load, not in a turn."""
+    made: list[tuple[str, ...]] = [(p.MORE, topic_id) for topic_id in kb.topics]
+    made.extend((p.VIGILANCE, topic_id) for topic_id in kb.topics)
+    for flow in flows.values():
+        for step in flow.steps:
+            for question in step.questions:
+                made.extend((p.TOGGLE, question.id, option.id) for option in question.options)
+                made.extend((p.ANSWER, question.id, option.id) for option in question.options)
+                made.append((p.VALIDATE, question.id))
+    too_long = [p.SEPARATOR.join(parts) for parts in made if not p.fits(*parts)]
+    if too_long:
+        raise ValueError(f"payloads over {p.MAX_PAYLOAD_BYTES} bytes: {too_long}")

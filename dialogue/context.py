@@ -37,9 +37,6 @@ class ConversationContext:
     #: Each feature's own state, by feature name.
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    #: Screen memory only: a turn that changes nothing else needs no database lock for it.
-    SCREEN_FIELDS = frozenset({"buttons", "pending", "said"})
-
     def feature(self, name: str) -> dict[str, Any]:
         """The namespace of one feature (created empty on first use)."""
         return self.features.setdefault(name, {})

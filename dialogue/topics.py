@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from dialogue import payloads as p
-from dialogue.buttons import HELP_BUTTON, MENU_BUTTON, RESUME_FLOW_BUTTON
+from dialogue.buttons import HELP_BUTTON, MENU_BUTTON, RESUME_FLOW_BUTTON, Rows
 from dialogue.compiled import FORMES, LEGAL_TOPICS, ORIENTATION, CompiledKnowledge
 from dialogue.flows.runner import FlowRunner
 from dialogue.storage.progress import UserRecord
@@ -14,8 +14,6 @@ from dialogue.turn import Turn
 from dialogue.types import Button, Reply
 from knowledge.conversation import has_phrase, pick
 from knowledge.loader import Topic
-
-Rows = tuple[tuple[Button, ...], ...]
 
 
 class Topics:

@@ -254,3 +254,14 @@ def test_every_step_writes_state_and_answers_at_once(tmp_path, kb):
     user = list(other.query("select state, knowledge_version, first_seen, last_seen from users"))[0]
     assert user["state"].startswith("orientation__") and user["knowledge_version"] == kb.version
     assert other.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_topic_id_too_long_for_telegram_buttons_is_refused_at_load(kb):
+    """Buttons carry the topic id: one over Telegram's 64 bytes is an error when the engine is built, not in a turn."""
+    import dataclasses
+
+    topic = next(iter(kb.topics.values()))
+    long_id = "x" * 70
+    broken = dataclasses.replace(kb, topics={**kb.topics, long_id: dataclasses.replace(topic, id=long_id)})
+    with pytest.raises(ValueError, match="64 bytes"):
+        Engine(broken, ProgressStore.memory())

@@ -287,7 +287,7 @@ class ProgressStore:
     ) -> None:
         """Write the user row and the changed answers in one transaction.
 
-        When nothing but ``last_seen`` and the screen memory (``ConversationContext.SCREEN_FIELDS``)
+        When nothing but ``last_seen`` and the screen memory (buttons, pending, wording counters)
         changed, the write is best effort: skipped (not waited for) while another program
         holds the lock.
         """
