@@ -13,7 +13,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from bot.cli import evaluate, read_gold
+from bot.evaluation import evaluate, read_gold
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.matcher import Matcher
 

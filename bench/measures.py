@@ -465,12 +465,12 @@ def matcher_quality(
     kb: KnowledgeBase | None = None,
     heldout: Path | tuple[Path, ...] | None = HELDOUT_SETS,
 ) -> Section:
-    """Accuracy and confidence figures (``bot.cli.evaluate``) and time per question, first (cold) pass and warm pass.
+    """Accuracy and confidence figures (``bot.evaluation.evaluate``) and time per question, first (cold) pass and warm pass.
 
     The dev set (``tests/data/questions.tsv``) is the one the matcher is tuned on; the held-out
     sets that exist are shown too, for information.
     """
-    from bot.cli import evaluate, read_gold
+    from bot.evaluation import evaluate, read_gold
     from knowledge.matcher import Matcher
 
     kb = kb or knowledge()

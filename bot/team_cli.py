@@ -6,11 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from bot.exit_codes import EXIT_INVALID_KNOWLEDGE as EXIT_ERROR
+from bot.exit_codes import EXIT_OK
 from dialogue.clock import iso, utc_now
 from dialogue.features.team.question_log import DEFAULT_LOG_DAYS, retry_locked
-
-EXIT_OK = 0
-EXIT_ERROR = 1
 
 
 def add_log_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.cli import evaluate, main, read_gold
+from bot.cli import main
+from bot.evaluation import evaluate, read_gold
 from knowledge.errors import KnowledgeErrors
 from knowledge.loader import DATA_DIR, load_knowledge
 from knowledge.matcher import Match, Matcher

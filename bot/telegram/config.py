@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from bot.exit_codes import EXIT_USAGE as EXIT_USAGE  # a configuration error, as argparse's
+
 TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
 SECRET_VARIABLE = "TELEGRAM_WEBHOOK_SECRET"
 #: Shape of a bot token as given by @BotFather (``<bot id>:<secret>``).
@@ -21,8 +23,6 @@ TOKEN_PATTERN = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
 #: Telegram accepts 1–256 characters from this set for a webhook's secret token.
 WEBHOOK_SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-#: Exit code of a configuration error (as argparse's).
-EXIT_USAGE = 2
 
 
 class ConfigurationError(Exception):
