@@ -180,14 +180,15 @@ class Engine:
         return self.router.choose(turn, payload)
 
     def _in_group(self, user_id: str, event: Command) -> list[Reply]:
-        """A command typed in a group chat concerns the group, not the sender's own progress."""
+        """A command typed in a group chat: a feature may answer it for the group (the collective
+        links the group); any other command is answered for the sender, as in a private chat."""
         name = event.name.lower().lstrip("/").strip()
         group_chat = event.group_chat or ""
         for feature in self.features:
             replies = feature.on_group(user_id, group_chat, name, event.argument.strip())
             if replies is not None:
                 return [replace(reply, text=typeset(reply.text)) for reply in replies]
-        return []
+        return self.handle(user_id, replace(event, group_chat=None))
 
     def _help_lines(self) -> list[str]:
         return [line for feature in self.features for line in feature.help_lines()]

@@ -392,3 +392,11 @@ def test_coordinator_of_two_collectives_chooses_where_their_orientation_counts(e
     second.press("Faire compter mon orientation ici")
     assert "compte désormais pour « Collectif B », et plus pour « Collectif A »" in second.text
     assert CollectiveStore(store.db).counting_for("coord").name == "Collectif B"
+
+
+def test_a_command_no_feature_takes_in_a_group_is_answered_for_the_sender(engine: Engine):
+    """/menu typed in a group chat: no feature answers for the group, so the sender gets the menu as in private."""
+    replies = engine.handle("someone", Command("menu", "", group_chat="tg-group:-100"))
+    assert "**Menu**" in replies[0].text
+    assert any(button.payload == "f:orientation" for reply in replies for button in reply.all_buttons())
+    assert engine.store.load("someone") is not None  # a turn of the sender's own conversation

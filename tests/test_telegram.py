@@ -548,7 +548,8 @@ class TestGroups:
         await harness.feed(text_update(harness.app, f"/menu@{BOT_USERNAME}", chat=GROUP, user=OTHER))
         await harness.feed(text_update(harness.app, "/menu@autre_bot", chat=GROUP))
         await harness.feed(text_update(harness.app, "/ban", chat=GROUP))
-        assert harness.engine.events == [("tg:4242", Command("menu", "")), ("tg:5151", Command("menu", ""))]
+        group = f"tg-group:{GROUP['id']}"
+        assert harness.engine.events == [("tg:4242", Command("menu", "", group)), ("tg:5151", Command("menu", "", group))]
         assert len(harness.request.sent()) == 2
         assert_no_errors(harness)
 

@@ -104,9 +104,8 @@ async def on_command(update: Update, context: Context) -> None:
     if ignored(update) or update.message is None or update.effective_chat is None:
         return
     name, argument, _ = command_of(update.message)
-    # Regards croisés: /collectif or /rejoindre in a group links it to the sender's collective.
-    in_group = name in {"collectif", "rejoindre"} and not is_private(update)
-    group_chat = f"tg-group:{update.effective_chat.id}" if in_group else None
+    # In a group chat the engine decides: a feature may answer for the group (the collective links it).
+    group_chat = None if is_private(update) else f"tg-group:{update.effective_chat.id}"
     await respond(update, context, Command(name, argument, group_chat=group_chat))
 
 
