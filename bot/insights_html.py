@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 
 from bot.insights import TIER_LABELS, Insights
+from dialogue.storage.files import write_private
 from knowledge.loader import KnowledgeBase
 
 _STYLE = """
@@ -140,5 +141,5 @@ def render_html(data: Insights, kb: KnowledgeBase) -> str:
 
 
 def write_html(data: Insights, kb: KnowledgeBase, path: Path) -> Path:
-    path.write_text(render_html(data, kb), encoding="utf-8")
+    write_private(path, render_html(data, kb))  # users' questions: owner-only
     return path

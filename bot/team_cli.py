@@ -10,6 +10,7 @@ from bot.exit_codes import EXIT_INVALID_KNOWLEDGE as EXIT_ERROR
 from bot.exit_codes import EXIT_OK
 from dialogue.clock import iso, utc_now
 from dialogue.features.team.question_log import DEFAULT_LOG_DAYS, retry_locked
+from dialogue.storage.files import write_private
 
 
 def add_log_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,7 +155,7 @@ def write_suggestions(db, kb, path: Path, *, minimum: int = 1) -> int:
         "# À relire : copier les bons à la fin de la liste « questions: » du sujet dans knowledge/data/topics.yaml,\n"
         "# puis lancer « ptce-bot kb check --suggestions CE_FICHIER » pour repérer les collisions.\n"
     )
-    path.write_text(header + yaml.safe_dump(out, allow_unicode=True, sort_keys=True), encoding="utf-8")
+    write_private(path, header + yaml.safe_dump(out, allow_unicode=True, sort_keys=True))  # users' questions
     return sum(len(t) for t in out.values())
 
 

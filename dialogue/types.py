@@ -13,6 +13,20 @@ from datetime import date
 
 from dialogue.payloads import MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
 
+#: Invisible, zero-width: placed after ``]`` and ``*`` of a user's text, it keeps them from forming markup.
+WORD_JOINER = "\u2060"
+
+
+def literal(text: str) -> str:
+    """Text typed by a user (a name, an answer), shown to someone else as typed: never a link, never bold.
+
+    ``[Support](https://…)`` would otherwise render as a clickable link hiding its address,
+    in the invitation or the group view someone else receives. A link needs ``](`` and bold
+    needs ``**``; a word joiner after every ``]`` and ``*`` breaks both, in every channel that
+    renders this markup, while the text reads the same.
+    """
+    return text.replace("]", "]" + WORD_JOINER).replace("*", "*" + WORD_JOINER)
+
 
 @dataclass(frozen=True, slots=True)
 class Command:

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from dialogue.features.collective.requests import GroupReportRequest
+from dialogue.storage.files import write_private
 from dialogue.types import Attachment, ReportRequest
 from knowledge.loader import KnowledgeBase
 from report.content import NOTHING_TO_REPORT, EmptyReport, build_content, has_answers
@@ -61,6 +62,6 @@ def write_report(kb: KnowledgeBase, request: Attachment, directory: Path) -> tup
     files = build_report(kb, request)
     directory.mkdir(parents=True, exist_ok=True)
     pdf_path, png_path = directory / files.pdf_name, directory / files.png_name
-    pdf_path.write_bytes(files.pdf)
-    png_path.write_bytes(files.png)
+    write_private(pdf_path, files.pdf)  # a person's answers: owner-only
+    write_private(png_path, files.png)
     return pdf_path, png_path

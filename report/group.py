@@ -248,6 +248,11 @@ class GroupContent:
     footer: str
 
 
+def _name(name: str) -> str:
+    """A member's name in a markdown paragraph: never bold, never a link (fpdf2 reads ``**`` and ``[…](…)``)."""
+    return " ".join(name.split()).replace("**", "\\**").replace("](", "] (")
+
+
 def build_group_report(kb: KnowledgeBase, request: GroupReportRequest):
     """The PDF and the PNG of the group view (a :class:`report.files.ReportFiles`)."""
     from report.files import ReportFiles
@@ -290,7 +295,7 @@ def _render_pdf(kb: KnowledgeBase, request: GroupReportRequest, content: GroupCo
     pdf.cell(0, 6, f"Établie le {french_date(request.day)}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.paragraph(f"**Document de référence** : {content.reference}", size=9.5)
-    pdf.paragraph(printable(f"Coordination : {request.coordinator_name}."), size=9.5)
+    pdf.paragraph(printable(f"Coordination : {_name(request.coordinator_name)}."), size=9.5)
     if request.closed:
         pdf.paragraph("Collectif clos : la vue est figée avec les réponses données jusqu’à sa clôture.", size=9.5)
     pdf.heading("Participation")
@@ -299,7 +304,7 @@ def _render_pdf(kb: KnowledgeBase, request: GroupReportRequest, content: GroupCo
     pdf.item("•", f"Ont commencé le parcours : **{p.answering}**")
     pdf.item("•", f"L’ont terminé : **{p.finished}**")
     if request.signed:
-        pdf.paragraph(printable("Ont choisi de signer : " + ", ".join(request.signed) + "."))
+        pdf.paragraph(printable("Ont choisi de signer : " + ", ".join(_name(name) for name in request.signed) + "."))
     pdf.heading("Comment lire cette vue")
     pdf.paragraph(
         "**Mesure de l’accord** : la part de la réponse majoritaire parmi les membres qui ont répondu. "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -81,11 +82,33 @@ async def respond(update: Update, context: Context, event: Event | None, *,
             shown = await channel.turns.run(update.update_id, user.id, event)
         except TurnNotStored as exc:
             shown = [Reply(exc.text)]
-    channel.queue.complete(update.update_id, actions_for(update, shown, query))
+    await complete(channel, update.update_id, actions_for(update, shown, query))
+    if user.id in channel.turns.forgotten:
+        channel.turns.forgotten.discard(user.id)
+        channel.sender.erase_after(chat.id)  # the intake file's old pages, once the last reply is out
     channel.sender.kick(chat.id)
     for reply in shown:
         if reply.attachment is not None:  # the PDF report: built off the event loop, after the text
             channel.side_tasks.start(send_attachment(channel, context, chat.id, update, reply.attachment))
+
+
+async def complete(channel: Channel, update_id: int, actions: list[Action]) -> None:
+    """Queue the replies and mark the update done; a file locked for a moment is waited for.
+
+    The turn itself is already stored (its replies too, under the update id), so waiting here
+    never runs it twice; after ``Timing.lock_wait_limit`` the error goes to the error handler.
+    """
+    timing = channel.timing
+    started = timing.clock()
+    while True:
+        try:
+            channel.queue.complete(update_id, actions)
+            return
+        except StorageError as exc:
+            if not exc.transient or channel.state.stopping or timing.clock() - started >= timing.lock_wait_limit:
+                raise
+            channel.state.log_limited("complete", logging.WARNING, "File des réponses occupée : %s", exc)
+            await timing.sleep(timing.storage_retry)
 
 
 async def send_attachment(channel: Channel, context: Context, chat_id: int, update: Update,

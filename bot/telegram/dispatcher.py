@@ -32,6 +32,8 @@ class Dispatcher:
         self._semaphore = asyncio.Semaphore(max_concurrent_updates)
         self._queues: dict[object, deque[Update]] = {}
         self._tasks: dict[object, asyncio.Task[None]] = {}
+        #: Updates whose processing raised (marked « bad », not retried).
+        self.failed = 0
 
     @property
     def active_users(self) -> int:
@@ -67,7 +69,10 @@ class Dispatcher:
                 async with self._semaphore:
                     if self._state.stopping:
                         break
-                    await self._process(queue[0])
+                    try:
+                        await self._process(queue[0])
+                    except Exception as exc:  # one update must not stop its user's queue (nor anyone else's)
+                        self._give_up(queue[0], exc)
                 queue.popleft()
         finally:
             del self._tasks[key]
@@ -83,6 +88,16 @@ class Dispatcher:
                 self._state.queue.finish(update.update_id)
         except (StorageError, sqlite3.DatabaseError) as exc:
             self._state.log_limited("finish", logging.ERROR, "File des updates inaccessible : %s", exc)
+
+    def _give_up(self, update: Update, exc: Exception) -> None:
+        """Mark an update that broke its processing « bad » (logged without its content) and go on."""
+        self.failed += 1
+        self._state.log_limited("failed-update", logging.ERROR, "Update %s abandonnée (%s ; %d au total)",
+                                update.update_id, type(exc).__name__, self.failed)
+        try:
+            self._state.queue.finish(update.update_id, bad=True)
+        except Exception as error:  # the file itself fails: the update comes back at the next start
+            self._state.log_limited("finish", logging.ERROR, "File des updates inaccessible : %s", type(error).__name__)
 
     async def join(self) -> None:
         while self._tasks:

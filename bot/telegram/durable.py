@@ -34,6 +34,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from dialogue.storage.errors import StorageError, describe, storage_error
+from dialogue.storage.files import create_private
 
 T = TypeVar("T")
 
@@ -119,11 +120,15 @@ class TelegramQueue:
             if path is None:
                 return cls(Database(memory=True), None)
             path = Path(path)
+            create_private(path)  # raw updates: texts, names, ids
             db = Database(sqlite3.connect(str(path), check_same_thread=False))
             db.execute("PRAGMA busy_timeout = 200")
+            # Deleted rows (payloads erased once processed, /oublier) are overwritten, not just unlinked.
+            db.execute("PRAGMA secure_delete = ON")
             if db.journal_mode != "wal":
                 db.enable_wal()
             db.execute("PRAGMA synchronous = NORMAL")
+            create_private(path)
         except (sqlite3.DatabaseError, OSError) as error:
             raise StorageError(f"{path} : {describe(error)}") from error
         return cls(db, path)
@@ -189,7 +194,7 @@ class TelegramQueue:
         row = self.db.execute("SELECT status FROM updates WHERE update_id = ?", [update_id]).fetchone()
         return row is not None and row[0] != NEW
 
-    def complete(self, update_id: int | None, actions: Iterable[Action]) -> None:
+    def complete(self, update_id: int | None, actions: Iterable[Action], *, status: str = DONE) -> None:
         """Queue the replies of an update and mark it done, in one transaction."""
 
         def work() -> None:
@@ -207,14 +212,22 @@ class TelegramQueue:
                     "INSERT INTO updates (update_id, payload, status, received_at, done_at) "
                     "VALUES (?, NULL, ?, ?, ?) ON CONFLICT (update_id) DO UPDATE SET "
                     "payload = NULL, status = excluded.status, done_at = excluded.done_at",
-                    [update_id, DONE, now, now],
+                    [update_id, status, now, now],
                 )
 
         self._write(work)
 
-    def finish(self, update_id: int) -> None:
-        """Mark an update done without replies (ignored updates, failed handlers)."""
-        self.complete(update_id, ())
+    def finish(self, update_id: int, *, bad: bool = False) -> None:
+        """Mark an update done without replies (ignored updates, failed handlers), or « bad »."""
+        self.complete(update_id, (), status=BAD if bad else DONE)
+
+    def erase_traces(self) -> bool:
+        """After /oublier: the WAL copied into the file and truncated (see ``ProgressStore.erase_traces``)."""
+        try:
+            row = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.DatabaseError:
+            return False
+        return row is None or row[0] == 0
 
     # ------------------------------------------------------------------ outbox
 

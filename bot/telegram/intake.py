@@ -15,6 +15,7 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 
 from bot.telegram.durable import TelegramQueue
+from bot.telegram.isolation import clean
 from bot.telegram.logs import logger
 from bot.telegram.retries import retry_after_seconds
 from bot.telegram.state import ChannelState, ShuttingDown
@@ -62,23 +63,50 @@ class Poller:
                                         "Update sans identifiant ignorée (%d illisibles au total)", self.bad_updates)
                 continue
             try:
+                item = clean(item)  # lone surrogates → « � »: stored and answered, not refused
                 update = Update.de_json(item, self._bot)
             except Exception as exc:  # the library's parsing: any error means « unreadable »
-                self.bad_updates += 1
-                self._state.log_limited(
-                    "bad-update", logging.WARNING,
-                    "Update %s illisible ignorée (%s ; %d illisibles au total)",
-                    update_id, type(exc).__name__, self.bad_updates)
+                self._count_bad(update_id, exc)
                 items.append((update_id, None))
                 continue
             items.append((update_id, item))
             parsed[update_id] = update
         if not items:
             return None
-        new = self._state.queue.record(items)
+        try:
+            new = self._state.queue.record(items)
+        except StorageError:
+            raise
+        except Exception:  # one item the file refuses (not a storage failure): find it, keep the others
+            new = self._record_one_by_one(items)
         for update_id in sorted(new):
-            self._submit(parsed[update_id])
+            try:
+                self._submit(parsed[update_id])
+            except Exception as exc:
+                self._count_bad(update_id, exc)
+                self._state.queue.finish(update_id)
         return max(update_id for update_id, _ in items) + 1
+
+    def _count_bad(self, update_id: int, exc: BaseException) -> None:
+        """Count and log an unusable update, without its content (the exception's message may quote it)."""
+        self.bad_updates += 1
+        self._state.log_limited(
+            "bad-update", logging.WARNING,
+            "Update %s illisible ignorée (%s ; %d illisibles au total)",
+            update_id, type(exc).__name__, self.bad_updates)
+
+    def _record_one_by_one(self, items: Sequence[tuple[int, dict[str, Any] | None]]) -> set[int]:
+        new: set[int] = set()
+        queue = self._state.queue
+        for update_id, payload in items:
+            try:
+                new |= queue.record([(update_id, payload)])
+            except StorageError:
+                raise
+            except Exception as exc:
+                self._count_bad(update_id, exc)
+                queue.record([(update_id, None)])
+        return new
 
     async def run(self) -> None:
         state = self._state
@@ -139,8 +167,8 @@ class Poller:
                 read_timeout=self._state.timing.read_timeout)
             if isinstance(raw, list) and raw:
                 self.accept(raw)
-        except (TelegramError, StorageError):
-            pass  # unconfirmed updates come back at the next start and are recognised
+        except Exception:  # noqa: BLE001 - whatever failed, unconfirmed updates come back at the next start
+            pass
 
     async def _delete_webhook(self) -> None:
         while not self._state.stopping:
@@ -187,7 +215,20 @@ class DurableUpdateQueue(asyncio.Queue[object]):
         if isinstance(item, Update) and state is not None and submit is not None:
             if state.stopping:
                 raise ShuttingDown  # answered 500: Telegram sends it again later
-            new = state.queue.record([(item.update_id, item.to_dict())])
+            try:
+                payload = item.to_dict()
+                cleaned = clean(payload)
+                if cleaned is not payload:  # lone surrogates: the engine must see the repaired text
+                    item = Update.de_json(cleaned, item.get_bot())
+                new = state.queue.record([(item.update_id, cleaned)])
+            except StorageError:
+                raise  # answered 500: Telegram sends it again later
+            except Exception as exc:
+                # Only this update is unusable: recorded « bad », answered 200 so Telegram does not resend it.
+                state.log_limited("bad-update", logging.WARNING, "Update %s illisible ignorée (%s)",
+                                  item.update_id, type(exc).__name__)
+                state.queue.record([(item.update_id, None)])
+                return
             if item.update_id in new:
                 submit(item)
             return
@@ -213,7 +254,7 @@ def resume(bot: Bot, queue: TelegramQueue, submit: Submit, kick: Callable[[int],
     bad = 0
     for update_id, payload in pending:
         try:
-            update = Update.de_json(payload, bot)
+            update = Update.de_json(clean(payload), bot)
         except Exception:
             bad += 1
             queue.finish(update_id)

@@ -12,6 +12,7 @@ from telegram.ext import Application
 from bot.telegram.channel import Channel
 from bot.telegram.config import WebhookOptions
 from bot.telegram.intake import ALLOWED_UPDATES, Poller, resume
+from bot.telegram.isolation import supervise
 from bot.telegram.logs import logger
 from dialogue.storage.errors import StorageError
 
@@ -74,9 +75,10 @@ async def serve(application: AnyApplication, channel: Channel, webhook: WebhookO
             logger.info("Bot Telegram en mode webhook sur %s:%s", webhook.listen, webhook.port)
         else:
             poller = Poller(application.bot, state, channel.dispatcher.submit, lambda: channel.dispatcher.waiting)
-            tasks.append(asyncio.create_task(poller.run(), name="ptce-poller"))
+            tasks.append(asyncio.create_task(supervise("réception des messages", poller.run, state), name="ptce-poller"))
             logger.info("Bot Telegram en mode long polling")
-        tasks.append(asyncio.create_task(watch(channel), name="ptce-watch"))
+        tasks.append(asyncio.create_task(supervise("surveillance des fichiers", functools.partial(watch, channel), state),
+                                         name="ptce-watch"))
         await stop.wait()
         logger.info("Arrêt demandé : fin des envois en cours, le reste attend le prochain démarrage")
         started = loop.time()

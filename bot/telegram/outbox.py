@@ -15,7 +15,7 @@ from typing import Any
 
 from telegram import Bot, LinkPreviewOptions, ReplyParameters
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import BaseRequest, RequestData
 
 from bot.render import keyboard, to_html, to_plain
@@ -31,6 +31,19 @@ MAX_SENDS_IN_FLIGHT = 8
 
 #: The outbox row whose request is being made (set by the sender, read by the request layer).
 SENDING_ROW: contextvars.ContextVar[int | None] = contextvars.ContextVar("ptce_sending_row", default=None)
+
+
+class NotSent(TelegramError):
+    """The row could not be marked « sending », so its request did not leave (a storage error, not the network).
+
+    A ``TelegramError``: python-telegram-bot passes it through unchanged, where it would wrap
+    any other exception raised inside the request into a ``NetworkError`` (« may have reached
+    Telegram »), and the reply would be dropped although it never left.
+    """
+
+    def __init__(self, cause: StorageError) -> None:
+        super().__init__(f"not sent: {cause}")
+        self.cause = cause
 
 
 class TrackingRequest(BaseRequest):
@@ -69,7 +82,10 @@ class TrackingRequest(BaseRequest):
                                                pool_timeout=pool_timeout)
         if self.closed:
             raise ShuttingDown  # not sent: the row stays pending for the next start
-        self.on_sending(row)
+        try:
+            self.on_sending(row)
+        except StorageError as exc:
+            raise NotSent(exc) from exc
         task = asyncio.current_task()
         if task is not None:
             self.on_wire.add(task)
@@ -93,6 +109,12 @@ class OutboxSender:
         self._in_flight = asyncio.Semaphore(MAX_SENDS_IN_FLIGHT)
         self.uncertain = 0
         self.delivered = 0
+        #: Rows known not to have left although the file could not record it yet (429, 5xx, refused).
+        self._not_sent: set[int] = set()
+        #: Chats of people who erased themselves: the file's WAL is truncated once their replies are out.
+        self._erase_after: set[int] = set()
+        #: Rows Telegram accepted whose removal from the file failed (removed later, never resent).
+        self._sent: set[int] = set()
 
     @property
     def busy(self) -> bool:
@@ -102,6 +124,10 @@ class OutboxSender:
         """Make sure the chat's rows are being delivered."""
         if chat_id not in self._tasks and not self._state.stopping:
             self._tasks[chat_id] = asyncio.create_task(self._drain(chat_id), name=f"ptce-send-{chat_id & 0xffff}")
+
+    def erase_after(self, chat_id: int) -> None:
+        """Once the chat's queued replies are delivered, checkpoint and truncate the file's WAL (/oublier)."""
+        self._erase_after.add(chat_id)
 
     async def settled(self, chat_id: int) -> None:
         """Wait until the rows queued so far for ``chat_id`` are delivered."""
@@ -126,15 +152,23 @@ class OutboxSender:
                     await timing.sleep(timing.storage_retry)
                     continue
                 if row is None:
+                    if chat_id in self._erase_after:
+                        self._erase_after.discard(chat_id)
+                        queue.erase_traces()
                     break
                 try:
-                    if row.status == SENDING:
+                    if row.status == SENDING and row.id in self._sent:
+                        queue.remove(row.id)  # delivered; only its removal had failed
+                        self._sent.discard(row.id)
+                        continue
+                    if row.status == SENDING and row.id not in self._not_sent:
                         # Its send started but the file could not record the outcome: it may have
                         # reached Telegram, so it is not sent again (as after a restart).
                         self.uncertain += 1
                         queue.remove(row.id)
                         continue
                     await self._deliver(row)
+                    self._not_sent.discard(row.id)
                 except StorageError as exc:
                     # The file could not record the row's fate (full disk…): a row sent but not marked
                     # stays « sending » (never resent); one not sent stays pending and is tried again.
@@ -152,10 +186,18 @@ class OutboxSender:
             try:
                 async with self._in_flight:
                     await self._call(row)
+            except NotSent as exc:
+                # Nothing left: the row stays pending and is tried again once the file answers.
+                self._state.log_limited("outbox", logging.ERROR, "Boîte d’envoi non enregistrée : %s", exc.cause)
+                if self._state.stopping:
+                    return
+                await timing.sleep(timing.storage_retry)
+                continue
             except RetryAfter as exc:
                 wait = min(retry_after_seconds(exc), timing.max_retry_after)
                 self._state.log_limited("flood", logging.WARNING,
                                         "Limite de débit Telegram : nouvel essai dans %.1f s", wait)
+                self._not_sent.add(row.id)
                 queue.mark_pending(row.id)
                 await timing.sleep(wait + timing.retry_margin)
                 continue
@@ -199,14 +241,17 @@ class OutboxSender:
                 self._state.log_limited("network", logging.WARNING,
                                         "Telegram injoignable (%s), nouvel essai dans %.1f s",
                                         type(exc).__name__, delay)
+                self._not_sent.add(row.id)
                 queue.mark_pending(row.id)
                 await timing.sleep(delay)
                 delay = min(delay * 2, timing.max_network_backoff)
                 continue
             finally:
                 SENDING_ROW.reset(token)
-            queue.remove(row.id)
+            self._sent.add(row.id)
             self.delivered += 1
+            queue.remove(row.id)
+            self._sent.discard(row.id)
             return
 
     async def _call(self, row: OutboxRow) -> None:

@@ -58,6 +58,8 @@ class Turns:
         self._state = state
         self._on_database_gone = on_database_gone
         self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ptce-engine")
+        #: Telegram users erased by their last turn (/oublier): the channel erases its own traces.
+        self.forgotten: set[int] = set()
         #: The last storage problem reported (``None`` while the database works).
         self.storage_trouble: str | None = None
 
@@ -65,11 +67,11 @@ class Turns:
         """Run ``function`` where the engine's turns run (the progress connection is not shared across threads)."""
         return await asyncio.get_running_loop().run_in_executor(self.worker, functools.partial(function, *args))
 
-    def _turn_in_worker(self, key: str, user: str, event: Event) -> tuple[list[Reply], bool]:
-        """Runs in the worker thread: the replies, and whether the turn wrote to the database."""
+    def _turn_in_worker(self, key: str, user: str, event: Event) -> tuple[list[Reply], bool, bool]:
+        """Runs in the worker thread: the replies, whether the turn wrote, whether it erased the person."""
         store = self.engine.store
         replies = store.once(key, user, lambda: list(self.engine.handle(user, event)), encode_replies, decode_replies)
-        return replies, store.last_turn_wrote
+        return replies, store.last_turn_wrote, store.last_turn_forgot
 
     async def run(self, update_id: int, user_id: int, event: Event) -> list[Reply]:
         """The engine's replies to ``event``, the turn stored exactly once.
@@ -86,7 +88,7 @@ class Turns:
             if self._state.database_gone:
                 raise TurnNotStored(UNAVAILABLE_TEXT)
             try:
-                replies, wrote = await self.in_worker(self._turn_in_worker, f"tg:{update_id}", user_key(user_id), event)
+                replies, wrote, forgot = await self.in_worker(self._turn_in_worker, f"tg:{update_id}", user_key(user_id), event)
             except DatabaseGone:
                 self._on_database_gone()
                 raise TurnNotStored(UNAVAILABLE_TEXT) from None
@@ -104,6 +106,8 @@ class Turns:
                 await timing.sleep(min(delay, limit - waited))
                 delay = min(delay * 2, timing.max_lock_retry)
                 continue
+            if forgot:
+                self.forgotten.add(user_id)
             if self.storage_trouble is not None and wrote:
                 logger.warning("Base de données de nouveau disponible.")
                 self.storage_trouble = None

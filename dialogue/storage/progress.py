@@ -117,6 +117,8 @@ class ProgressStore:
         self._wrote = self._forgot = False
         #: Whether the last :meth:`once` turn changed the progress (set in the thread that ran it).
         self.last_turn_wrote = False
+        #: Whether the last :meth:`once` turn erased a person (/oublier): the channel erases its own traces too.
+        self.last_turn_forgot = False
         #: What features delete about a person on /oublier, inside the same transaction.
         self._forget_hooks: list[Callable[[Database, str], None]] = []
         try:
@@ -140,6 +142,8 @@ class ProgressStore:
             create_private(path)
             db = Database(sqlite3.connect(str(path), check_same_thread=False))
             db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            # What /oublier deletes is overwritten in the file, not only unlinked (whatever the build's default).
+            db.execute("PRAGMA secure_delete = ON")
             if db.journal_mode != "wal":
                 db.enable_wal()
             # WAL + NORMAL: a commit survives the process being killed; only a power cut or an OS crash
@@ -153,7 +157,9 @@ class ProgressStore:
     @classmethod
     def memory(cls) -> ProgressStore:
         """A throw-away in-memory store usable from a worker thread (tests, benchmarks)."""
-        return cls(Database(sqlite3.connect(":memory:", check_same_thread=False)))
+        db = Database(sqlite3.connect(":memory:", check_same_thread=False))
+        db.execute("PRAGMA secure_delete = ON")
+        return cls(db)
 
     def set_busy_timeout(self, milliseconds: int) -> None:
         self.db.execute(f"PRAGMA busy_timeout = {int(milliseconds)}")
@@ -185,10 +191,12 @@ class ProgressStore:
             return None
         target = self.path.with_name(f"{self.path.name}.rescued-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
+            create_private(target)  # a full copy of everyone's data
             destination = sqlite3.connect(str(target))
             with destination:
                 self.db.conn.backup(destination)
             destination.close()
+            create_private(target)
         except (sqlite3.DatabaseError, OSError):
             return None
         return target
@@ -217,6 +225,7 @@ class ProgressStore:
             row = self.db.execute("SELECT replies FROM turn_markers WHERE key = ?", [key]).fetchone()
         except sqlite3.DatabaseError as error:
             raise storage_error(error) from error
+        self.last_turn_forgot = False
         if row is not None:
             self.last_turn_wrote = True
             return decode(row[0])
@@ -240,13 +249,30 @@ class ProgressStore:
                 if self.db.conn.in_transaction:
                     self.db.execute("ROLLBACK")
             self.last_turn_wrote = self._wrote
+            self.last_turn_forgot = self._forgot
         except BaseException as error:
             if self.db.conn.in_transaction:
                 self.db.execute("ROLLBACK")
             if isinstance(error, sqlite3.DatabaseError):
                 raise storage_error(error) from error
             raise
+        if self._forgot:
+            self.erase_traces()
         return replies
+
+    def erase_traces(self) -> bool:
+        """After /oublier: copy the WAL into the file and truncate it, so no old page of the person remains.
+
+        With ``secure_delete`` on, the deleted rows are zeroed in the pages; the WAL still holds
+        the earlier versions of those pages until a checkpoint, which this forces
+        (``wal_checkpoint(TRUNCATE)``). False when another program's reader kept it from completing
+        (then SQLite's next automatic checkpoint finishes the work).
+        """
+        try:
+            row = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.DatabaseError:
+            return False
+        return row is None or row[0] == 0
 
     def prune_markers(self, older_than: float = MARKER_TTL) -> None:
         """Drop old turn markers (best effort: skipped while another program holds the lock)."""
@@ -355,6 +381,8 @@ class ProgressStore:
         except sqlite3.DatabaseError as error:
             raise storage_error(error) from error
         self._wrote = self._forgot = True
+        if not self.db.conn.in_transaction:  # inside :meth:`once`, after its COMMIT
+            self.erase_traces()
 
     def mark_inactive(self, user_id: str) -> None:
         try:

@@ -27,7 +27,7 @@ from dialogue.features.collective.store import (
     looks_like_code,
 )
 from dialogue.features.collective.views import GroupViews
-from dialogue.types import Button, ChannelSettings, Reply
+from dialogue.types import Button, ChannelSettings, Reply, literal
 from knowledge.debate import DebateRules
 from knowledge.loader import KnowledgeBase
 from knowledge.text import normalise
@@ -113,7 +113,7 @@ class CollectiveFlow:
         if action == "leave":
             return [
                 Reply(
-                    f"Quitter « {collective.name} » ? Vos réponses ne compteront plus pour ce collectif ; elles restent à vous.",
+                    f"Quitter « {literal(collective.name)} » ? Vos réponses ne compteront plus pour ce collectif ; elles restent à vous.",
                     ((Button("Oui, quitter", f"k:leave!:{collective.id}"), Button("Non", f"k:o:{collective.id}")),),
                 )
             ]
@@ -121,7 +121,7 @@ class CollectiveFlow:
             if membership.is_coordinator:
                 return None
             self.store.leave(collective.id, user_id)
-            return [Reply(f"Vous avez quitté « {collective.name} ». Vos réponses n’y comptent plus.", ((MENU_BUTTON,),))]
+            return [Reply(f"Vous avez quitté « {literal(collective.name)} ». Vos réponses n’y comptent plus.", ((MENU_BUTTON,),))]
         if membership.is_coordinator:
             return self._coordinator_action(membership, action)
         return None
@@ -144,11 +144,11 @@ class CollectiveFlow:
         if owned and (linked is None or linked.coordinator_id == user_id):
             choice = argument.strip()
             if len(owned) > 1 and not (choice.isdigit() and 1 <= int(choice) <= len(owned)):
-                lines = "\n".join(f"{i}. « {c.name} »" for i, c in enumerate(owned, start=1))
+                lines = "\n".join(f"{i}. « {literal(c.name)} »" for i, c in enumerate(owned, start=1))
                 return [Reply(f"Vous coordonnez plusieurs collectifs. Lequel lier à ce groupe ? Écrivez /collectif suivi du numéro :\n{lines}")]
             collective = owned[int(choice) - 1] if len(owned) > 1 else owned[0]
             self.store.link_group(collective.id, group_chat)
-            return [Reply(f"Ce groupe est maintenant lié au collectif « {collective.name} ».\n\n" + self._group_invitation(collective))]
+            return [Reply(f"Ce groupe est maintenant lié au collectif « {literal(collective.name)} ».\n\n" + self._group_invitation(collective))]
         if linked is not None:
             return [Reply(self._group_invitation(linked))]
         return [
@@ -186,7 +186,7 @@ class CollectiveFlow:
         if membership.is_coordinator or collective.members_see_view:
             return self.view(membership)
         counted = self.store.counting_for(membership.user_id)
-        lines = [f"**« {collective.name} »** — coordonné par {collective.coordinator_name}."]
+        lines = [f"**« {literal(collective.name)} »** — coordonné par {literal(collective.coordinator_name)}."]
         lines.append(self._counting_sentence(collective, counted))
         lines.append("La vue de groupe n’est pas ouverte aux membres pour l’instant : la personne qui coordonne peut le faire.")
         if collective.closed:
@@ -215,7 +215,7 @@ class CollectiveFlow:
         if not (membership.is_coordinator or collective.members_see_view):
             return [
                 Reply(
-                    f"La vue de groupe de « {collective.name} » est réservée à la personne qui coordonne : "
+                    f"La vue de groupe de « {literal(collective.name)} » est réservée à la personne qui coordonne : "
                     "elle peut l’ouvrir aux membres.",
                     ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)),
                 )
@@ -223,7 +223,7 @@ class CollectiveFlow:
         request = self.views.request(collective)
         return [
             Reply(
-                f"Je prépare la vue de groupe de « {collective.name} » en PDF, avec son image ; "
+                f"Je prépare la vue de groupe de « {literal(collective.name)} » en PDF, avec son image ; "
                 "elle ne contient que des décomptes, jamais les réponses d’un membre.",
                 ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)),
                 attachment=request,
@@ -251,7 +251,7 @@ class CollectiveFlow:
         else:
             invitation = f"Pour participer : /rejoindre {code}"
         return (
-            f"**Regards croisés — « {collective.name} »**\n{invitation}\n\n"
+            f"**Regards croisés — « {literal(collective.name)} »**\n{invitation}\n\n"
             "Les questions se répondent en message privé avec moi, jamais dans ce groupe ; "
             "vos réponses sont comptées anonymement.\n"
             f"Membres : {headcount.joined}."
@@ -270,11 +270,12 @@ class CollectiveFlow:
         collective, valid = found
         membership = self.store.membership(collective.id, user_id)
         if membership is not None and membership.active:
-            return [Reply(f"Vous faites déjà partie de « {collective.name} ».", ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)))]
+            rows = ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,))
+            return [Reply(f"Vous faites déjà partie de « {literal(collective.name)} ».", rows)]
         if not valid or collective.closed:
             return [
                 Reply(
-                    f"Cette invitation à « {collective.name} » n’est plus valable : la personne qui coordonne "
+                    f"Cette invitation à « {literal(collective.name)} » n’est plus valable : la personne qui coordonne "
                     "l’a désactivée ou a clos le collectif. Demandez-lui un nouveau lien.",
                     ((MENU_BUTTON,),),
                 )
@@ -282,7 +283,7 @@ class CollectiveFlow:
         self.store.record_invited(collective.id, user_id)
         return [
             Reply(
-                f"**Invitation** — {collective.coordinator_name} vous invite à rejoindre « {collective.name} » "
+                f"**Invitation** — {literal(collective.coordinator_name)} vous invite à rejoindre « {literal(collective.name)} » "
                 "pour faire le parcours d’orientation à plusieurs.\n\n"
                 "**Ce qui sera partagé** : vos réponses au parcours, comptées anonymement avec celles des autres "
                 f"membres (une répartition ne s’affiche qu’à partir de {MIN_ANSWERS} réponses à une question).\n"
@@ -302,7 +303,7 @@ class CollectiveFlow:
             return None
         if action == "no":
             self.store.decline(collective.id, record.id)
-            return [Reply(f"C’est noté : vous n’avez pas rejoint « {collective.name} ». Rien n’a été partagé.", ((MENU_BUTTON,),))]
+            return [Reply(f"C’est noté : vous n’avez pas rejoint « {literal(collective.name)} ». Rien n’a été partagé.", ((MENU_BUTTON,),))]
         if action == "js":
             self._await(record, "signature", collective.id)
             return [Reply("Quel nom afficher dans la liste des participants ? (vos réponses, elles, restent anonymes)", ((CANCEL_BUTTON,),))]
@@ -312,9 +313,9 @@ class CollectiveFlow:
         previous = self.store.counting_for(record.id)
         counts = self.store.join(collective.id, record.id, signed_name)
         answered = any(q in record.answers for q in self._question_ids)
-        text = f"Bienvenue dans « {collective.name} » !"
+        text = f"Bienvenue dans « {literal(collective.name)} » !"
         if signed_name:
-            text += f" Votre nom apparaîtra ainsi : {signed_name}."
+            text += f" Votre nom apparaîtra ainsi : {literal(signed_name)}."
         rows: list[tuple[Button, ...]] = []
         if counts:
             if answered:
@@ -328,7 +329,7 @@ class CollectiveFlow:
                 rows.append((Button("Commencer l’orientation", f"f:{ORIENTATION}"),))
         elif previous is not None:
             text += (
-                f"\n\nVotre orientation compte aujourd’hui pour « {previous.name} ». Une même orientation ne compte "
+                f"\n\nVotre orientation compte aujourd’hui pour « {literal(previous.name)} ». Une même orientation ne compte "
                 "que pour un collectif à la fois : pour lequel doit-elle compter ?"
             )
             rows.append((Button(label(f"« {collective.name} »"), f"k:count:{collective.id}"),))
@@ -342,9 +343,9 @@ class CollectiveFlow:
             return None
         previous = self.store.counting_for(membership.user_id)
         self.store.set_counting(membership.user_id, collective.id)
-        text = f"Votre orientation compte désormais pour « {collective.name} »"
+        text = f"Votre orientation compte désormais pour « {literal(collective.name)} »"
         if previous is not None and previous.id != collective.id:
-            text += f", et plus pour « {previous.name} »"
+            text += f", et plus pour « {literal(previous.name)} »"
         text += ". Si vos réponses actuelles concernaient l’autre collectif, reprenez le parcours avec /recommencer."
         return [Reply(text, ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)))]
 
@@ -352,7 +353,7 @@ class CollectiveFlow:
         if counted is not None and counted.id == collective.id:
             return "Votre orientation compte pour ce collectif."
         if counted is not None:
-            return f"Votre orientation compte actuellement pour « {counted.name} »."
+            return f"Votre orientation compte actuellement pour « {literal(counted.name)} »."
         return "Votre orientation ne compte pour aucun collectif pour l’instant."
 
     def _member_buttons(self, membership: Membership, counted: Collective | None) -> tuple[tuple[Button, ...], ...]:
@@ -389,14 +390,14 @@ class CollectiveFlow:
         if action == "del":
             return [
                 Reply(
-                    f"Supprimer « {collective.name} » ? La vue de groupe, les adhésions et les codes seront effacés. "
+                    f"Supprimer « {literal(collective.name)} » ? La vue de groupe, les adhésions et les codes seront effacés. "
                     "Les réponses personnelles de chaque membre restent à eux.",
                     ((Button("Oui, supprimer", f"k:del!:{cid}"), Button("Non", f"k:o:{cid}")),),
                 )
             ]
         if action == "del!":
             self.store.delete(cid)
-            return [Reply(f"Le collectif « {collective.name} » est supprimé.", ((MENU_BUTTON,),))]
+            return [Reply(f"Le collectif « {literal(collective.name)} » est supprimé.", ((MENU_BUTTON,),))]
         if collective.closed:
             return None
         if action == "inv":
@@ -421,14 +422,14 @@ class CollectiveFlow:
         if action == "close":
             return [
                 Reply(
-                    f"Clore « {collective.name} » ? Plus personne ne pourra le rejoindre et la vue de groupe sera figée "
+                    f"Clore « {literal(collective.name)} » ? Plus personne ne pourra le rejoindre et la vue de groupe sera figée "
                     "avec les réponses données jusqu’ici.",
                     ((Button("Oui, clore", f"k:close!:{cid}"), Button("Non", f"k:o:{cid}")),),
                 )
             ]
         if action == "close!":
             self.store.close(cid)
-            return [Reply(f"« {collective.name} » est clos : la vue de groupe ne bougera plus.", back)]
+            return [Reply(f"« {literal(collective.name)} » est clos : la vue de groupe ne bougera plus.", back)]
         return None
 
     # ------------------------------------------------------------------ awaited text
@@ -468,7 +469,7 @@ class CollectiveFlow:
             answered = any(q in record.answers for q in self._question_ids)
             return [
                 Reply(
-                    f"Le collectif « {collective.name} » est créé.\n\n{self.invitation_text(code)}\n\n"
+                    f"Le collectif « {literal(collective.name)} » est créé.\n\n{self.invitation_text(code)}\n\n"
                     "Chaque membre répond au parcours d’orientation de son côté. Tapez /collectif pour voir la vue "
                     f"de groupe : la répartition d’une question s’affiche à partir de {MIN_ANSWERS} réponses.",
                     (

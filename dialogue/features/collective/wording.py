@@ -15,6 +15,7 @@ from dialogue.features.collective.aggregation import (
 )
 from dialogue.features.collective.store import Collective
 from dialogue.flows.synthesis_text import cited_line, pack_messages
+from dialogue.types import literal
 from knowledge.debate import DebateRules
 from knowledge.flows import NEXT_STEPS_SECTION
 from knowledge.loader import KnowledgeBase
@@ -62,7 +63,7 @@ def render_group_view(
 ) -> list[str]:
     """The group view as chat messages (light markup of dialogue.types). No individual answer in it."""
     p = profile.participation
-    head = [f"**Regards croisés — « {collective.name} »**", f"Coordination : {collective.coordinator_name}."]
+    head = [f"**Regards croisés — « {literal(collective.name)} »**", f"Coordination : {literal(collective.coordinator_name)}."]
     if collective.closed:
         head.append("Collectif clos : la vue est figée.")
     head.append(
@@ -70,7 +71,7 @@ def render_group_view(
         f"parcours commencé : {p.answering} · terminé : {p.finished}."
     )
     if signed:
-        head.append("Ont signé : " + ", ".join(signed) + ".")
+        head.append("Ont signé : " + ", ".join(literal(name) for name in signed) + ".")
     head.append(
         "**Mesure de l’accord** : la part de la réponse majoritaire parmi les membres qui ont répondu. "
         "Pour une question à choix multiples, chaque option compte comme un oui ou non, puis on fait la moyenne. "

@@ -14,7 +14,7 @@ from dialogue.features.team.handovers import MAX_QUESTION, HandoverLimit, Handov
 from dialogue.features.team.question_log import LoggedQuestion, QuestionLog
 from dialogue.payloads import Payload, encode
 from dialogue.storage.progress import UserRecord
-from dialogue.types import Button, Reply
+from dialogue.types import Button, Reply, literal
 from knowledge.loader import KnowledgeBase
 from knowledge.text import normalise
 
@@ -269,7 +269,8 @@ class TeamFlow:
 
 
 def answer_text(ref: int, question: str, answer: str) -> str:
-    return f"**Réponse de l’équipe** (référence n° {ref}, « {_short(question, 80)} ») : {answer}"
+    # The advisor's text is shown as typed: a bare address stays visible, never hidden behind a label.
+    return f"**Réponse de l’équipe** (référence n° {ref}, « {literal(_short(question, 80))} ») : {literal(answer)}"
 
 
 def _short(text: str, limit: int = 40) -> str:
