@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench graph report-sample check clean insights-demo
+.PHONY: run web test bench graph report-sample check clean insights-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/ptce-bot chat
+
+# The advisor on a web page: http://127.0.0.1:8080 (HOST=0.0.0.0 PORT=… to change).
+HOST ?= 127.0.0.1
+PORT ?= 8080
+web: $(STAMP)
+	$(BIN)/ptce-bot web --host $(HOST) --port $(PORT)
 
 # Lint, types, the knowledge check, then the whole suite on every core (the ten slowest tests printed last).
 test: $(STAMP)

@@ -1,4 +1,4 @@
-"""The ``ptce-bot`` command line: ask, eval, kb check, chat, telegram, graph."""
+"""The ``ptce-bot`` command line: ask, eval, kb check, chat, telegram, web, graph."""
 
 from __future__ import annotations
 
@@ -200,6 +200,18 @@ def cmd_telegram(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def add_web_arguments(parser: argparse.ArgumentParser) -> None:
+    from bot.web.config import add_arguments
+
+    add_arguments(parser)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.web.app import run  # Starlette and uvicorn are imported here only
+
+    return run(args)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a user's PDF report and profile picture, as the chat's « Recevoir le document (PDF) » does."""
     from datetime import date
@@ -297,11 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
     tg.defer(add_telegram_arguments)
     tg.set_defaults(handler=cmd_telegram)
 
+    web = sub.add_parser("web", help="servir le conseiller sur une page web (http://127.0.0.1:8080 par défaut)")
+    web.add_argument("--db", type=Path, default=None, help="fichier SQLite (par défaut : $PTCE_DB ou ptce.db)")
+    web.defer(add_web_arguments)
+    web.set_defaults(handler=cmd_web)
+
     # The team's commands (issue 12): question-log options, inbox, insights.
     from bot import team_cli
 
     team_cli.add_log_arguments(chat)
     team_cli.add_log_arguments(tg)
+    team_cli.add_log_arguments(web)
     team_cli.add_commands(sub, "fichier SQLite (par défaut : $PTCE_DB ou ptce.db)")
 
     graph = sub.add_parser("graph", help="écrire le diagramme Mermaid des parcours dans docs/")

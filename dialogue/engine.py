@@ -123,6 +123,7 @@ class Engine:
     def use_channel(self, settings: ChannelSettings) -> None:
         """The channel describes itself (e.g. the Telegram bot's username, for invitation links)."""
         self.settings.bot_username = settings.bot_username
+        self.settings.invitation_base = settings.invitation_base
 
     def command_names(self) -> list[str]:
         """Every command, the core's and the features', in the order shown to users."""
@@ -131,6 +132,11 @@ class Engine:
     @property
     def commands(self) -> list[tuple[str, str]]:
         return with_features([command for feature in self.features for command in feature.commands])
+
+    @property
+    def help_sections(self) -> list[str]:
+        """The features' sections of /aide (« Vos données »…), for a channel to show elsewhere too."""
+        return self._help_sections()
 
     @property
     def handovers(self) -> HandoverStore:

@@ -63,10 +63,20 @@ class ChannelSettings:
     """What the channel tells the engine about itself.
 
     ``bot_username`` (Telegram) turns invitations into ``https://t.me/<bot>?start=<code>``
-    links; without it (terminal) people type the code with /rejoindre.
+    links; ``invitation_base`` (the web page) into ``<base><code>`` links; without either
+    (terminal) people type the code with /rejoindre.
     """
 
     bot_username: str | None = None
+    invitation_base: str | None = None
+
+    def invitation_link(self, code: str) -> str | None:
+        """The link that opens an invitation on this channel, or ``None`` (type /rejoindre CODE)."""
+        if self.invitation_base:
+            return f"{self.invitation_base}{code}"
+        if self.bot_username:
+            return f"https://t.me/{self.bot_username}?start={code}"
+        return None
 
 
 @dataclass(frozen=True, slots=True)

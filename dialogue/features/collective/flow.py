@@ -237,8 +237,9 @@ class CollectiveFlow:
     # ------------------------------------------------------------------ invitations
 
     def invitation_text(self, code: str) -> str:
-        if self.settings.bot_username:
-            return f"Transférez ce lien aux membres de votre collectif :\nhttps://t.me/{self.settings.bot_username}?start={code}"
+        link = self.settings.invitation_link(code)
+        if link:
+            return f"Transférez ce lien aux membres de votre collectif :\n{link}"
         return f"Donnez ce code aux membres de votre collectif : **{code}**\nIls l’utilisent en écrivant : /rejoindre {code}"
 
     def _group_invitation(self, collective: Collective) -> str:
@@ -246,8 +247,8 @@ class CollectiveFlow:
         headcount = self.store.headcount(collective.id)
         if code is None or collective.closed:
             invitation = "Les invitations sont fermées pour l’instant."
-        elif self.settings.bot_username:
-            invitation = f"Pour participer, ouvrez ce lien : https://t.me/{self.settings.bot_username}?start={code}"
+        elif link := self.settings.invitation_link(code):
+            invitation = f"Pour participer, ouvrez ce lien : {link}"
         else:
             invitation = f"Pour participer : /rejoindre {code}"
         return (
