@@ -385,3 +385,15 @@ def test_markup_becomes_html_with_only_our_tags() -> None:
     assert '<a href="https://ptce.example/rejoindre/abc" rel="noopener noreferrer">https://ptce.example/rejoindre/abc</a>.' in html
     assert "javascript:" in html and 'href="javascript' not in html
     assert html.endswith("<p>Fin</p>")
+
+
+def test_the_cookie_secret_is_kept_private_beside_the_database(tmp_path, monkeypatch) -> None:
+    from bot.web.config import SECRET_ENV, secret_for
+
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    db = tmp_path / "ptce.db"
+    first = secret_for(db)
+    assert len(first) >= 40 and secret_for(db) == first  # the same after a restart: sessions survive
+    assert (tmp_path / "ptce.db.web-secret").stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv(SECRET_ENV, "from-the-environment")
+    assert secret_for(db) == "from-the-environment"

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialogue.storage.files import create_private
+from dialogue.storage.files import tighten, write_private
 
 #: Environment variable holding the secret that signs session cookies (else a file beside the database).
 SECRET_ENV = "PTCE_WEB_SECRET"
@@ -54,12 +54,12 @@ def secret_for(db_path: Path) -> str:
         return from_env
     path = db_path.resolve().with_name(db_path.name + ".web-secret")
     if path.exists():
+        tighten(path)
         secret = path.read_text(encoding="ascii").strip()
         if secret:
             return secret
-    create_private(path)
     secret = secrets.token_urlsafe(48)
-    path.write_text(secret + "\n", encoding="ascii")
+    write_private(path, secret + "\n")
     return secret
 
 
