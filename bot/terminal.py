@@ -26,20 +26,22 @@ def render_text(text: str, *, colour: bool) -> str:
 def render_replies(
     replies: list[Reply], out: TextIO, *, colour: bool, on_report: Callable[[Attachment], object] | None = None
 ) -> list[Button]:
-    """Print replies; return the buttons of the screen, numbered once across all its replies.
+    """Print replies; return the buttons of the screen in the order of their numbers.
 
-    One screen has one numbering, so a digit always picks the choice printed next to it.
+    One screen has one numbering, the engine's (:func:`dialogue.buttons.numbered`): the choice
+    the screen asks for is numbered from 1 even when a page is printed above it, so a digit
+    always picks the choice printed next to it, and a step's options keep their numbers.
     """
-    numbered: list[Button] = []
-    for reply in replies:
+    from dialogue.buttons import numbered, numbers
+
+    for reply, shown in zip(replies, numbers(replies), strict=True):
         print(render_text(reply.text, colour=colour), file=out)
         if reply.attachment is not None and on_report is not None:
             on_report(reply.attachment)
-        for button in reply.all_buttons():
-            numbered.append(button)
-            print(f"  {len(numbered)}. {button.label}", file=out)
+        for number, button in zip(shown, reply.all_buttons(), strict=True):
+            print(f"  {number}. {button.label}", file=out)
         print(file=out)
-    return numbered
+    return numbered(replies)
 
 
 def parse_input(line: str, buttons: list[Button]) -> Event | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 
@@ -54,6 +55,35 @@ def edit_distance_at_most_one(a: str, b: str) -> bool:
             i += 1
         j += 1
     return edits + (len(b) - j) + (len(a) - i) <= 1
+
+
+def numbers(replies: Sequence[Reply]) -> list[list[int]]:
+    """The number of each button of a screen, reply by reply (« 1 » is the first).
+
+    The last reply that carries buttons is the choice the screen asks for (a step of a flow,
+    a confirmation, a menu): its buttons are numbered first, so a step's own options keep
+    their numbers whatever is shown above them (a page read in the middle of a step, a
+    notice). The buttons of earlier replies follow, in reading order. Every channel that
+    shows numbers, and the engine that reads a typed number, use this one order.
+    """
+    last = next((index for index in range(len(replies) - 1, -1, -1) if replies[index].buttons), None)
+    result: list[list[int]] = [[] for _ in replies]
+    if last is None:
+        return result
+    result[last] = list(range(1, len(replies[last].all_buttons()) + 1))
+    following = len(result[last])
+    for index, reply in enumerate(replies):
+        if index != last:
+            count = len(reply.all_buttons())
+            result[index] = list(range(following + 1, following + count + 1))
+            following += count
+    return result
+
+
+def numbered(replies: Sequence[Reply]) -> list[Button]:
+    """A screen's buttons in the order of their numbers (see :func:`numbers`)."""
+    pairs = [(n, b) for reply, ns in zip(replies, numbers(replies), strict=True) for n, b in zip(ns, reply.all_buttons(), strict=True)]
+    return [button for _, button in sorted(pairs, key=lambda pair: pair[0])]
 
 
 def with_row_above_last(reply: Reply, row: tuple[Button, ...]) -> Reply:

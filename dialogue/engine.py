@@ -179,6 +179,7 @@ class Engine:
     def _typed_choice(self, turn: Turn, payload: str) -> list[Reply]:
         """A button's label typed: the features see it as the button, then the core."""
         event = Choose(payload)
+        turn.typed = True
         for feature in self.features:
             replies = feature.on_event(turn, event)
             if replies is not None:

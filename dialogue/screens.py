@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dialogue import payloads as p
-from dialogue.buttons import HELP_BUTTON, MENU_BUTTON, button_key, edit_distance_at_most_one
+from dialogue.buttons import HELP_BUTTON, MENU_BUTTON, button_key, edit_distance_at_most_one, numbered
 from dialogue.compiled import FORMES, ORIENTATION, CompiledKnowledge
 from dialogue.flows import machine as m
 from dialogue.flows.runner import FlowRunner
@@ -101,7 +101,7 @@ class Screens:
 
     @staticmethod
     def remember(turn: Turn, replies: list[Reply]) -> None:
-        shown = [(b.label, b.payload) for reply in replies for b in reply.all_buttons()]
+        shown = [(b.label, b.payload) for b in numbered(replies)]
         context = turn.record.context
         if shown:
             context.buttons = shown[:MAX_VISIBLE]
@@ -121,7 +121,7 @@ class Screens:
         if not shown or not plain:
             return None
         if plain.isdigit():
-            # One numbering per screen, as the terminal prints it: a digit is the n-th choice shown.
+            # One numbering per screen (buttons.numbered), as channels print it: the step's own options first.
             number = int(plain)
             return shown[number - 1][1] if 1 <= number <= len(shown) else None
         names = [(button_key(text), payload) for text, payload in shown]

@@ -187,9 +187,11 @@ def test_digit_after_suggestions_in_a_flow_never_records_an_unseen_answer(engine
         "formalisation.association", "suggest", "formalisation.sans_structure", "ressources.fonctions_techniques"))
     chat.send("par notre asso (on porte le poste de coordo)")
     assert chat.labels[0].startswith("→ ")
+    # The step's own options keep numbers 1, 2… under the suggestions: « 1 » is the first option,
+    # and the answer recorded is said back (never recorded unseen).
     chat.send("1")
-    assert "forme_actuelle" not in engine.store.load("tester").answers
-    assert "Créer une association" in chat.text and "Étape 1/" in chat.text
+    assert engine.store.load("tester").answers["forme_actuelle"] == "aucune"
+    assert "Noté" in chat.text and "Étape 1/" in chat.text
 
 
 def test_multiple_choice_accepts_several_numbers(chat):
@@ -275,5 +277,6 @@ def test_terminal_single_numbering_across_replies(tmp_path):
 
     out = io.StringIO()
     buttons = render_replies([Reply("a", ((Button("x", "1"),),)), Reply("b", ((Button("y", "2"), Button("z", "3")),))], out, colour=False)
-    assert [b.payload for b in buttons] == ["1", "2", "3"]
-    assert "  3. z" in out.getvalue() and out.getvalue().count("  1. ") == 1
+    # The last reply's buttons are the screen's choice: numbered first, the page's buttons after.
+    assert [b.payload for b in buttons] == ["2", "3", "1"]
+    assert "  2. z" in out.getvalue() and "  3. x" in out.getvalue() and out.getvalue().count("  1. ") == 1

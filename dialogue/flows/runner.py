@@ -194,19 +194,22 @@ class FlowRunner:
         if kind == p.ANSWER:
             if question.kind != "single" or option_id not in options:
                 return self.stale(turn)
-            return self.store_and_advance(turn, question.id, option_id)
+            replies = self.store_and_advance(turn, question.id, option_id)
+            return _said_first(_noted(question, option_id), replies) if turn.typed else replies
         if kind == p.TOGGLE:
             if question.kind != "multiple" or option_id not in options:
                 return self.stale(turn)
-            selection = self.selection(turn.record, question.id)
-            if option_id in selection:
-                selection.remove(option_id)
+            before = self.selection(turn.record, question.id)
+            if option_id in before:
+                selection = [o for o in before if o != option_id]
             elif option_id in EXCLUSIVE_OPTIONS:
                 selection = [option_id]
             else:
-                selection = [o for o in selection if o not in EXCLUSIVE_OPTIONS] + [option_id]
+                selection = [o for o in before if o not in EXCLUSIVE_OPTIONS] + [option_id]
             order = [o.id for o in question.options]
             turn.record.context.selection[question.id] = sorted(selection, key=order.index)
+            if turn.typed:  # a number or a label typed: say what it did, never tick or clear silently
+                return _said_first(_toggled(question, before, selection), [self.question(turn.record, conv.state)])
             return [replace(self.question(turn.record, conv.state), edit=True)]
         if kind == p.VALIDATE:
             if question.kind != "multiple" or option_id:
@@ -289,11 +292,19 @@ class FlowRunner:
         if question.kind == "single":
             if len(chosen) != 1:
                 return None
-            return self.store_and_advance(turn, question.id, chosen[0].id)
+            return _said_first(_noted(question, chosen[0].id), self.store_and_advance(turn, question.id, chosen[0].id))
         order = [o.id for o in question.options]
-        selection = set(self.selection(turn.record, question.id)) | {o.id for o in chosen}
-        turn.record.context.selection[question.id] = sorted(selection, key=order.index)
-        return [self.question(turn.record, conv.state)]
+        before = self.selection(turn.record, question.id)
+        added = {o.id for o in chosen}
+        if added & EXCLUSIVE_OPTIONS and len(added) > 1:
+            return [
+                Reply("« Aucune » ne se coche pas avec d’autres choix : tapez l’un ou les autres."),
+                self.question(turn.record, conv.state),
+            ]
+        kept = [] if added & EXCLUSIVE_OPTIONS else [o for o in before if o not in EXCLUSIVE_OPTIONS]
+        selection = sorted(set(kept) | added, key=order.index)
+        turn.record.context.selection[question.id] = selection
+        return _said_first(_toggled(question, before, selection), [self.question(turn.record, conv.state)])
 
     # ------------------------------------------------------------------ results
 
@@ -348,6 +359,30 @@ class FlowRunner:
             buttons.append((Button("Reprendre", p.RESUME),))
         buttons.append((MENU_BUTTON,))
         return Reply("**Votre progression**\n\n" + "\n\n".join(lines) + "\n\n✅ fait · ⏭️ passé · ▫️ à faire", tuple(buttons))
+
+
+def _noted(question: Any, option_id: str) -> str:
+    """A typed answer said back, so that a number never records a choice unseen."""
+    name = next(o.label for o in question.options if o.id == option_id)
+    return f"Noté : « {name} »."
+
+
+def _said_first(line: str, replies: list[Reply]) -> list[Reply]:
+    """``line`` above the first reply (one message, not one more)."""
+    return [replace(replies[0], text=f"{line}\n\n{replies[0].text}"), *replies[1:]]
+
+
+def _toggled(question: Any, before: list[str], after: list[str]) -> str:
+    """« Coché : « A ». Décoché : « B ». » — what a typed choice changed in a multiple-choice step."""
+    labels = {o.id: o.label for o in question.options}
+    ticked = [labels[o] for o in after if o not in before]
+    cleared = [labels[o] for o in before if o not in after]
+    parts = []
+    if ticked:
+        parts.append("Coché : " + ", ".join(f"« {name} »" for name in ticked) + ".")
+    if cleared:
+        parts.append("Décoché : " + ", ".join(f"« {name} »" for name in cleared) + ".")
+    return " ".join(parts) or "Déjà coché : " + ", ".join(f"« {labels[o]} »" for o in after) + "."
 
 
 def _option_matches(option: Any, plain: str) -> bool:
