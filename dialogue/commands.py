@@ -12,6 +12,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("orientation", "Faire le point sur votre PTCE, pas à pas"),
     ("formes", "Guide des formes juridiques"),
     ("synthese", "Votre synthèse personnalisée"),
+    ("modifier", "Changer une de vos réponses"),
     ("reprendre", "Reprendre là où vous en étiez"),
     ("progression", "Voir les étapes faites et à faire"),
     ("recommencer", "Recommencer le parcours à zéro"),

@@ -34,6 +34,10 @@ class ConversationContext:
     said: dict[str, int] = field(default_factory=dict)
     #: Options ticked in a multiple-choice question, before « Valider ».
     selection: dict[str, list[str]] = field(default_factory=dict)
+    #: The flows the user has opened (a flow whose questions were all answered in another is not « done »).
+    opened: list[str] = field(default_factory=list)
+    #: The flow state whose answer is being changed (/modifier): answering it returns to the result.
+    editing: str | None = None
     #: Each feature's own state, by feature name.
     features: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -74,6 +78,10 @@ class ConversationContext:
             data["misses"] = self.misses
         if self.selection:
             data["selection"] = self.selection
+        if self.opened:
+            data["opened"] = self.opened
+        if self.editing:
+            data["editing"] = self.editing
         if screen:
             if self.buttons:
                 data["buttons"] = [list(button) for button in self.buttons]
@@ -113,6 +121,8 @@ class ConversationContext:
             pending=bool(data.pop("pending", False)),
             said={str(k): _number(v) for k, v in _dict(data.pop("said", None)).items()},
             selection={str(k): [str(o) for o in _list(v)] for k, v in _dict(data.pop("selection", None)).items()},
+            opened=[str(flow) for flow in _list(data.pop("opened", None))],
+            editing=_text(data.pop("editing", None)),
         )
         for legacy, key in _LEGACY_REPORT_KEYS.items():
             if legacy in data:

@@ -23,6 +23,7 @@ from dialogue.feature import Feature
 from dialogue.flows import machine as m
 from dialogue.flows.runner import FlowRunner
 from dialogue.glossary import Glossary
+from dialogue.pages import fit
 from dialogue.routing import MAX_TEXT, Router
 from dialogue.screens import Screens
 from dialogue.storage.progress import ProgressStore, UserRecord
@@ -72,7 +73,7 @@ class Engine:
         glossary = Glossary(knowledge)
         understanding = Understanding(knowledge, runner, topics, glossary)
         self.router = Router(
-            knowledge, screens, runner, topics, glossary, understanding, self.command_names, lambda turn: self._absent_too_long(turn.record)
+            knowledge, screens, runner, topics, glossary, understanding, self.command_names, lambda turn: turn.absent
         )
         self.runner, self.screens = runner, screens
         self.core = Core(knowledge, store, runner, screens, topics, self._clock)
@@ -99,13 +100,15 @@ class Engine:
         record.last_seen = iso(now)
         record.active = True
         conversation = self.fsm.acquire(user_id, record.state)
-        turn = Turn(record, conversation, now)
+        turn = Turn(record, conversation, now, absent=absent)
         try:
             for feature in self.features:
                 notices.extend(feature.before_turn(turn))
             if absent and not isinstance(event, Command) and self.runner.unfinished_flow(record):
                 replies = self.screens.welcome_back(turn, absent=True)
             else:
+                if absent and not isinstance(event, Command) and (notice := self.screens.returning_notice(record)):
+                    notices.append(notice)
                 replies = self._dispatch(turn, _normalised(event))
             for feature in self.features:
                 replies = feature.after_turn(turn, replies)
@@ -118,7 +121,7 @@ class Engine:
         else:
             record.knowledge_version = self.kb.version
             self.store.save(record, turn.changed, turn.removed)
-        return [replace(reply, text=typeset(reply.text)) for reply in notices + replies]
+        return fit([replace(reply, text=typeset(reply.text)) for reply in notices + replies])
 
     def use_channel(self, settings: ChannelSettings) -> None:
         """The channel describes itself (e.g. the Telegram bot's username, for invitation links)."""
@@ -194,7 +197,7 @@ class Engine:
         for feature in self.features:
             replies = feature.on_group(user_id, group_chat, name, event.argument.strip())
             if replies is not None:
-                return [replace(reply, text=typeset(reply.text)) for reply in replies]
+                return fit([replace(reply, text=typeset(reply.text)) for reply in replies])
         return self.handle(user_id, replace(event, group_chat=None))
 
     def _help_lines(self) -> list[str]:

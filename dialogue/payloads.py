@@ -70,6 +70,9 @@ RESUME = "r"
 RESTART = "rr"
 RESTART_CONFIRMED = "rr!"
 FORGET_CONFIRMED = "forget!"
+RESULT = "res"
+KEEP = "keep"
+EDIT = "ed"
 ANSWER = "a"
 TOGGLE = "x"
 VALIDATE = "ok"
@@ -100,6 +103,21 @@ def flow(flow_id: str) -> str:
 def glossary(*selection: str) -> str:
     """``g`` (themes and letters), ``g:t:THEME``, ``g:l:LETTER`` or ``g:e:TERM``."""
     return encode(GLOSSARY, *selection)
+
+
+def synthesis_detail(page: int = 1) -> str:
+    """The detailed synthesis, at ``page`` (« synd » alone is the first page)."""
+    return SYNTHESIS_DETAIL if page <= 1 else encode(SYNTHESIS_DETAIL, str(page))
+
+
+def result(flow_id: str, page: int = 1) -> str:
+    """A flow's result (the legal guide), at ``page``."""
+    return encode(RESULT, flow_id, str(page))
+
+
+def edit(*selection: str) -> str:
+    """/modifier: ``ed`` (which flow), ``ed:FLOW`` (its steps), ``ed:FLOW:STEP`` (its questions), ``ed:FLOW:STEP:QUESTION``."""
+    return encode(EDIT, *selection)
 
 
 def answer(question_id: str, option_id: str) -> str:

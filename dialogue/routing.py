@@ -8,6 +8,7 @@ from dialogue import payloads as p
 from dialogue.buttons import MENU_BUTTON, label
 from dialogue.compiled import FORMES, ORIENTATION, CompiledKnowledge
 from dialogue.flows import machine as m
+from dialogue.flows.editing import is_request as is_edit_request
 from dialogue.flows.runner import FlowRunner
 from dialogue.glossary import Glossary
 from dialogue.screens import Screens
@@ -56,10 +57,11 @@ class Router:
             "help": lambda turn, _: [self.screens.help()],
             "orientation": lambda turn, _: self.runner.start(turn, ORIENTATION),
             "formes": lambda turn, _: self.runner.start(turn, FORMES),
-            "synthese": lambda turn, _: self.runner.synthesis(turn),
+            "synthese": lambda turn, _: self.runner.results.synthesis(turn),
             "reprendre": lambda turn, _: self.runner.resume(turn),
-            "progression": lambda turn, _: [self.runner.progress(turn.record)],
+            "progression": lambda turn, _: [self.runner.results.progress(turn.record)],
             "recommencer": lambda turn, _: self.runner.ask_restart(turn),
+            "modifier": self.runner.editor.command,
             "glossaire": lambda turn, _: self.glossary.browse(turn, p.Payload(p.GLOSSARY)),
             "source": lambda turn, _: [self.screens.source()],
             "oublier": self._ask_forget,
@@ -77,8 +79,11 @@ class Router:
             p.GLOSSARY: self.glossary.browse,
             p.SOURCE: self._no_args(lambda turn: [self.screens.source()]),
             p.HELP: self._no_args(lambda turn: [self.screens.help()]),
-            p.SYNTHESIS: self._no_args(self.runner.synthesis),
-            p.SYNTHESIS_DETAIL: self._no_args(lambda turn: self.runner.synthesis(turn, full=True)),
+            p.SYNTHESIS: self._no_args(self.runner.results.synthesis),
+            p.SYNTHESIS_DETAIL: self.runner.results.synthesis_page,
+            p.RESULT: self.runner.results.result_page,
+            p.KEEP: self._no_args(self.runner.keep),
+            p.EDIT: self.runner.editor.on_button,
             p.RESUME: self._no_args(self.runner.resume),
             p.RESTART: self._no_args(self.runner.ask_restart),
             p.RESTART_CONFIRMED: self._no_args(self._restart_confirmed),
@@ -175,6 +180,8 @@ class Router:
             return self.screens.menu(turn)
         if plain in words["help_words"]:
             return [self.screens.help()] + ([self.runner.question(record, flow_state)] if position is not None else [])
+        if is_edit_request(plain):  # « je voudrais changer ma réponse sur la maturité »
+            return self.runner.editor.request(turn, plain)
         if position is not None:
             handled = self.runner.answer_by_text(turn, text)
             if handled is not None:

@@ -12,6 +12,7 @@ from dialogue import payloads as p
 from dialogue.buttons import HELP_BUTTON, MENU_BUTTON, button_key, edit_distance_at_most_one, numbered
 from dialogue.compiled import FORMES, ORIENTATION, CompiledKnowledge
 from dialogue.flows import machine as m
+from dialogue.flows.results import EDIT_LABEL, REPORT_BUTTON, opened_flows
 from dialogue.flows.runner import FlowRunner
 from dialogue.storage.progress import UserRecord
 from dialogue.turn import Turn
@@ -28,7 +29,7 @@ HELP_LINES = (
     "- /menu : les grandes questions sur les PTCE.",
     "- /orientation : faire le point sur votre PTCE, pas à pas, puis /synthese.",
     "- /formes : choisir une forme juridique (aucune, association, SCIC).",
-    "- /reprendre, /progression, /recommencer : votre parcours.",
+    "- /reprendre, /progression, /recommencer : votre parcours ; /modifier : changer une réponse.",
 )
 HELP_LAST_LINES = (
     "- /glossaire, /source : le vocabulaire et le document de référence.",
@@ -52,6 +53,10 @@ class Screens:
         turn.conversation.show_menu()
         if not turn.record.is_new and self.runner.unfinished_flow(turn.record):
             return self.welcome_back(turn, absent=absent)
+        if not turn.record.is_new and self.runner.answered_any(turn.record):
+            return [self.welcome_done(turn.record, absent=absent)]
+        if absent:
+            return [Reply("Bon retour ! Posez votre question, ou choisissez dans le menu."), self.menu_reply()]
         intro = (
             "Bonjour ! Je suis le conseiller PTCE. Je vous aide à comprendre et à construire un "
             "**Pôle territorial de coopération économique**, à partir du document « "
@@ -71,6 +76,32 @@ class Screens:
                 ((Button("Reprendre", p.RESUME), Button("Recommencer", p.RESTART)), (MENU_BUTTON,)),
             )
         ]
+
+    def welcome_done(self, record: UserRecord, *, absent: bool) -> Reply:
+        """A user whose flows are finished: what they did, and what they can do next."""
+        opened = opened_flows(self.knowledge, record)
+        finished = [self.knowledge.flows[f].title for f in opened if self.runner.first_unanswered(record, f) is None]
+        done = " et le ".join(f"« {title} »" for title in finished) or "une partie des parcours"
+        greeting = "Bon retour ! " if absent else ""
+        rows: list[tuple[Button, ...]] = [(Button("Voir ma synthèse", p.SYNTHESIS),), (Button(EDIT_LABEL, p.edit()),)]
+        if FORMES not in opened:
+            rows.append((Button("Guide des formes juridiques", p.flow(FORMES)),))
+        elif ORIENTATION not in opened:
+            rows.append((Button("Orientation pas à pas", p.flow(ORIENTATION)),))
+        rows.append((REPORT_BUTTON,))
+        rows.append((MENU_BUTTON,))
+        return Reply(
+            f"{greeting}Vous avez terminé le {done} : vos réponses sont gardées. "
+            "Vous pouvez revoir votre synthèse, changer une réponse, recevoir le document en PDF, "
+            "ou simplement poser une question.",
+            tuple(rows),
+        )
+
+    def returning_notice(self, record: UserRecord) -> Reply | None:
+        """After a long absence, one line above the answer: the user's results are still there."""
+        if self.runner.unfinished_flow(record) or not self.runner.answered_any(record):
+            return None
+        return Reply("Bon retour ! Vos réponses sont gardées : /synthese pour revoir votre synthèse, /modifier pour changer une réponse.")
 
     def menu(self, turn: Turn) -> list[Reply]:
         turn.conversation.show_menu()

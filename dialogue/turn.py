@@ -41,6 +41,8 @@ class Turn:
     forget: bool = False
     #: The reply offers choices the user is expected to pick from (kept alive after a fallback).
     pending: bool = False
+    #: The user comes back after a long absence (measured before this turn's ``last_seen``).
+    absent: bool = False
     #: The event is a button's label or number typed as text (the user did not press it).
     typed: bool = False
     #: Nothing in the document answered the message.

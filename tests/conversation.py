@@ -51,3 +51,13 @@ class Chat:
 
     def press(self, label: str) -> list[Reply]:
         return self.choose(self.button(label).payload)
+
+    def read_all(self, label: str | None = None) -> str:
+        """Press ``label`` (if given), then « Suite » until the last page: the text of every page, in order."""
+        if label is not None:
+            self.press(label)
+        pages = [self.text]
+        while any(b.label.startswith("Suite") for b in self.buttons) and len(pages) < 30:
+            self.press("Suite")
+            pages.append(self.text)
+        return "\n\n".join(pages)

@@ -93,7 +93,7 @@ def test_five_members_agreement_divergence_leave_and_forget(engine: Engine, stor
         answer_orientation(members[user], answers)
 
     coordinator.send("/collectif")
-    view = coordinator.text
+    view = coordinator.read_all()
     assert "Ont ouvert l’invitation : 5 · membres (coordination comprise) : 6 · parcours commencé : 5 · terminé : 5" in view
     assert "Coordination : Marie, coordinatrice.\n" in view and "Ont signé : Anne." in view
     divergent = section(view, "**Où vos avis divergent**")
@@ -125,7 +125,7 @@ def test_five_members_agreement_divergence_leave_and_forget(engine: Engine, stor
     assert "Ce choix n’est plus valable" in members["m1"].text
     coordinator.press("Montrer la vue aux membres")
     members["m1"].send("/collectif")
-    member_view = members["m1"].text
+    member_view = members["m1"].read_all()
     assert "Où vos avis divergent" in member_view
     # nobody's answers are attributed: no user id, no signed name next to an answer
     for user in FIVE:
@@ -139,15 +139,16 @@ def test_five_members_agreement_divergence_leave_and_forget(engine: Engine, stor
     members["m4"].press("Oui, quitter")
     assert "Vous avez quitté" in members["m4"].text
     coordinator.send("/collectif")
-    assert "membres (coordination comprise) : 5 · parcours commencé : 4" in coordinator.text
-    assert "Votre dynamique est plutôt un PTCE…** — accord 75 %" in coordinator.text
+    view = coordinator.read_all()
+    assert "membres (coordination comprise) : 5 · parcours commencé : 4" in view
+    assert "Votre dynamique est plutôt un PTCE…** — accord 75 %" in view
 
     # m5 forgets everything: 3 members left, every question with 3 answers is unanimous or 2/3
     members["m5"].send("/oublier")
     members["m5"].press("Oui, tout effacer")
     assert not list(store.db.query("SELECT * FROM collective_members WHERE user_id = 'm5'"))
     coordinator.send("/collectif")
-    view = coordinator.text
+    view = coordinator.read_all()
     assert "Ont ouvert l’invitation : 4 · membres (coordination comprise) : 4 · parcours commencé : 3 · terminé : 3"  # m5 erased entirely in view
     assert "Votre dynamique est plutôt un PTCE…** — accord 100 %" in view
     assert "Vos membres partagent-ils la volonté de formaliser juridiquement la démarche ?** — accord 67 %" in view

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 from bot.terminal import render_replies
 from dialogue.buttons import numbered
+from tests.conversation import Chat
+from tests.test_collective import create_collective
+from tests.test_conversation import Clock
+from tests.test_orientation import answer_flow
 
 
 def seen(chat) -> str:
@@ -58,3 +63,60 @@ def test_pressed_toggle_edits_the_message_without_a_notice(chat):
     chat.send("1")
     replies = chat.press("Accompagnement")
     assert len(replies) == 1 and replies[0].edit and "Coché" not in replies[0].text
+
+
+def test_progression_does_not_show_an_unopened_guide_as_answered(chat):
+    chat.send("/orientation")
+    answer_flow(chat, {})
+    chat.send("/progression")
+    text = seen(chat)
+    guide = text.split("**Guide des formes juridiques**")[1]
+    assert guide.startswith(" : pas encore ouvert") and "elles seront reprises" in guide
+    assert "✅" not in guide.split("\n\n")[0]
+    chat.send("/formes")
+    chat.send("/progression")
+    assert "pas encore ouvert" not in seen(chat)
+
+
+def test_a_user_who_finished_is_greeted_as_returning(kb, store):
+    from dialogue.engine import Engine
+    clock = Clock()
+    chat = Chat(Engine(kb, store, clock=clock))
+    chat.send("/orientation")
+    answer_flow(chat, {})
+    clock.now += timedelta(days=20)
+    chat.send("/start")
+    assert "Bon retour ! Vous avez terminé le « Parcours d’orientation »" in seen(chat)
+    assert "Bonjour ! Je suis le conseiller" not in seen(chat)
+    assert {"Voir ma synthèse", "Modifier une réponse", "Guide des formes juridiques", "Menu"} <= set(chat.labels)
+    clock.now += timedelta(days=20)
+    chat.send("c'est quoi une scic ?")
+    assert "Bon retour ! Vos réponses sont gardées" in seen(chat) and "SCIC" in chat.text
+
+
+def test_someone_who_only_asked_questions_is_welcomed_back_with_the_menu(kb, store):
+    from dialogue.engine import Engine
+    clock = Clock()
+    chat = Chat(Engine(kb, store, clock=clock))
+    chat.send("/start")
+    chat.send("c'est quoi un PTCE ?")
+    clock.now += timedelta(days=9)
+    chat.send("/start")
+    assert "Bon retour" in chat.text and "Menu" in chat.text and "Je suis le conseiller" not in chat.text
+
+
+def test_an_invitation_code_pasted_in_a_sentence_is_recognised(engine):
+    _, code = create_collective(engine)
+    member = Chat(engine, "someone")
+    member.send(f"Bonjour, Marie m'a transmis ce code pour le collectif : {code} merci !")
+    assert "vous invite à rejoindre" in member.text
+    other = Chat(engine, "other")
+    other.send(f"https://t.me/conseiller_ptce_bot?start={code}")
+    assert "vous invite à rejoindre" in other.text
+    third = Chat(engine, "third")
+    third.send("/rejoindre")
+    third.send(f"voilà : {code.upper()}")
+    assert "vous invite à rejoindre" in third.text
+    unknown = Chat(engine, "unknown")
+    unknown.send("mon code d'invitation est abcde-fghjk-mnpqr-stuvw")
+    assert "n’existe pas" in unknown.text

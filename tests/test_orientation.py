@@ -60,10 +60,18 @@ def test_whole_orientation_ends_with_the_synthesis(engine, kb):
     assert engine.store.load("tester").state == "orientation__fin"
     assert set(engine.store.load("tester").answers) == set(asked)
     chat.press("Voir le détail")
-    assert chat.replies[0].text.startswith("**Votre synthèse**")
+    assert chat.replies[0].text.startswith("**Votre synthèse**") and "(Page 1/" in chat.text
+    # One page per turn, « Suite » to the next, the page number shown; nothing printed twice.
+    pages = [chat.text]
+    while any(label.startswith("Suite") for label in chat.labels):
+        assert len(chat.replies) == 1
+        chat.press("Suite")
+        assert chat.text not in pages
+        pages.append(chat.text)
+    assert len(pages) >= 2 and f"(Page {len(pages)}/{len(pages)})" in pages[-1]
     for title in ("Typologie", "Maturité", "formalisation", "Prochaines étapes"):
-        assert title in chat.text
-    assert all(len(reply.text) <= 3500 for reply in chat.replies)
+        assert title in "\n".join(pages)
+    assert all(len(page) <= 3600 for page in pages)
     assert "Voir le détail" not in chat.labels and "Menu" in chat.labels
     chat.send("/synthese")
     assert chat.replies[-1].text == short.text and "Voir le détail" in chat.labels
@@ -239,8 +247,7 @@ def test_legal_guide_reuses_orientation_answers_and_feeds_the_synthesis(engine):
     assert "Piste qui ressort de vos réponses" in chat.text and "Les trois niveaux de formalisation" in chat.text
     chat.send("/synthese")
     assert "piste de formalisation" in chat.text
-    chat.press("Voir le détail")
-    assert "Gouvernance et formalisation" in chat.text
+    assert "Gouvernance et formalisation" in chat.read_all("Voir le détail")
 
 
 def test_synthesis_before_any_answer_invites_to_start(chat):
@@ -279,8 +286,7 @@ def test_answers_of_older_flows_break_nothing(engine):
     chat = Chat(engine)
     chat.send("/synthese")
     assert "Votre synthèse en bref" in chat.text and "PTCE de territoire" in chat.text
-    chat.press("Voir le détail")
-    assert "tiers-lieu, comme environ deux tiers" in chat.text  # the old single answer still counts
+    assert "tiers-lieu, comme environ deux tiers" in chat.read_all("Voir le détail")  # the old single answer still counts
     chat.send("/progression")
     assert "Votre progression" in chat.text
     chat.send("/orientation")

@@ -12,10 +12,12 @@ from typing import Any
 
 from dialogue import payloads as p
 from dialogue.buttons import MENU_BUTTON, STALE, label
-from dialogue.compiled import FORMES, ORIENTATION, CompiledKnowledge
+from dialogue.compiled import ORIENTATION, CompiledKnowledge
 from dialogue.flows import machine as m
-from dialogue.flows.synthesis import build_synthesis
-from dialogue.flows.synthesis_text import DETAIL_BUTTON, render_full, render_legal_guide, render_short
+from dialogue.flows.editing import KEEP, FlowEditor
+from dialogue.flows.results import REPORT_BUTTON as REPORT_BUTTON
+from dialogue.flows.results import REPORT_PAYLOAD as REPORT_PAYLOAD
+from dialogue.flows.results import FlowResults, first_unanswered
 from dialogue.storage.progress import AnswerValue, UserRecord
 from dialogue.turn import Turn
 from dialogue.types import Button, Reply
@@ -23,9 +25,6 @@ from knowledge.text import normalise
 
 #: Options meaning « none of these »: selecting one clears the others, and vice versa.
 EXCLUSIVE_OPTIONS = frozenset({"aucun", "aucune"})
-#: « Recevoir le document (PDF) »: offered with every result; the report feature answers it.
-REPORT_PAYLOAD = "pdf"
-REPORT_BUTTON = Button("Recevoir le document (PDF)", REPORT_PAYLOAD)
 _DIGITS = re.compile(r"^\d+(?:\s*(?:,|;|et|\s)\s*\d+)+$")
 
 
@@ -35,6 +34,8 @@ class FlowRunner:
         self.kb = knowledge.kb
         self.fsm = knowledge.fsm
         self.flows = knowledge.flows
+        self.results = FlowResults(knowledge)
+        self.editor = FlowEditor(knowledge, self.results, self.question)
 
     # ------------------------------------------------------------------ where the user is
 
@@ -51,13 +52,10 @@ class FlowRunner:
         return self.first_unanswered(record, flow_id) is not None
 
     def first_unanswered(self, record: UserRecord, flow_id: str) -> str | None:
-        for state in self.fsm.order[flow_id]:
-            if self.fsm.positions[state].question_id not in record.answers:
-                return state
-        return None
+        return first_unanswered(self.fsm, record, flow_id)
 
     def answered_any(self, record: UserRecord) -> bool:
-        return any(q in record.answers for q in self.knowledge.question_flow)
+        return self.results.answered_any(record)
 
     def restart_target(self, record: UserRecord) -> str:
         return record.flow if record.flow in self.flows else ORIENTATION
@@ -69,6 +67,9 @@ class FlowRunner:
         flow = self.flows[flow_id]
         target = self.first_unanswered(record, flow_id)
         record.flow = flow_id
+        record.context.editing = None
+        if flow_id not in record.context.opened:
+            record.context.opened.append(flow_id)
         if target is None:
             conv.trigger(m.goto_trigger(m.done_state(flow_id)))
             return [Reply(f"Vous avez déjà répondu à tout le « {flow.title} ». Voici le résultat.")] + self.result(turn, flow_id)
@@ -108,9 +109,13 @@ class FlowRunner:
         return [
             Reply(
                 f"Recommencer le « {flow.title} » depuis le début ? Vos réponses à ce parcours seront effacées.",
-                ((Button("Oui, recommencer", p.RESTART_CONFIRMED), Button("Non, garder", p.RESUME)),),
+                ((Button("Oui, recommencer", p.RESTART_CONFIRMED), Button("Non, garder", p.KEEP)),),
             )
         ]
+
+    def keep(self, turn: Turn) -> list[Reply]:
+        """« Non, garder »: back to the question if the flow is unfinished; never the result printed again."""
+        return self.results.keep(turn) or self.resume(turn)
 
     def restart(self, turn: Turn) -> list[Reply]:
         record = turn.record
@@ -149,6 +154,10 @@ class FlowRunner:
         if explain and step.topic:
             topic = self.kb.topics[step.topic]
             header += f"\n\n{topic.short}\n({self.kb.cite(topic)})"
+        editing = record.context.editing == state
+        if editing:
+            shown = self.editor.shown(question, record.answers.get(question.id, "…"))
+            header = f"**Modifier votre réponse** — étape {position.step_index + 1}, {step.title}\nRéponse actuelle : {shown}."
         rows: list[tuple[Button, ...]] = []
         if question.kind == "multiple":
             selected = set(self.selection(record, question.id))
@@ -164,7 +173,9 @@ class FlowRunner:
                 rows.append((Button(label(mark + option.label, 44), p.answer(question.id, option.id)),))
             hint = ""
         nav = [Button("Passer", p.skip(question.id))]
-        if position.question_index:
+        if editing:
+            nav.insert(0, Button("Garder ma réponse", p.edit(position.flow_id, KEEP)))
+        elif position.question_index:
             nav.insert(0, Button("Retour", p.back(question.id)))
         rows.append(tuple(nav))
         rows.append((MENU_BUTTON,))
@@ -224,11 +235,21 @@ class FlowRunner:
 
     def store_and_advance(self, turn: Turn, question_id: str, value: AnswerValue) -> list[Reply]:
         record, conv = turn.record, turn.conversation
+        previous = record.answers.get(question_id, "…")
         record.answers[question_id] = value
         turn.changed[question_id] = value
         record.context.selection.pop(question_id, None)
         flow_id = self.fsm.positions[conv.state].flow_id
         record.flow = flow_id
+        if record.context.editing == conv.state:  # /modifier: back to the result, rebuilt
+            record.context.editing = None
+            _, question = self.lookup(conv.state)
+            said = (
+                f"C’est modifié : {self.editor.shown(question, value)} (au lieu de : {self.editor.shown(question, previous)})."
+                if value != previous
+                else "Votre réponse reste la même."
+            )
+            return self.editor.back_to_result(turn, flow_id, said)
         conv.next()
         jumped = 0
         # Questions already answered (e.g. shared with the other flow) are not asked twice.
@@ -257,6 +278,8 @@ class FlowRunner:
         if plain in words["skip_words"]:
             return self.store_and_advance(turn, question.id, None)
         if plain in words["back_words"]:
+            if turn.record.context.editing == conv.state:
+                return self.editor.keep(turn, position.flow_id)
             if not position.question_index:
                 return [
                     Reply(
@@ -309,56 +332,7 @@ class FlowRunner:
     # ------------------------------------------------------------------ results
 
     def result(self, turn: Turn, flow_id: str) -> list[Reply]:
-        flow = self.flows[flow_id]
-        synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
-        closing = ((REPORT_BUTTON,), (Button("Recommencer", p.RESTART), MENU_BUTTON))
-        if flow.result != FORMES:  # the short synthesis first, the rest on demand
-            return [Reply(render_short(synthesis), ((Button(DETAIL_BUTTON, p.SYNTHESIS_DETAIL),), *closing))]
-        texts = render_legal_guide(synthesis, flow.comparison)
-        return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], closing)]
-
-    def synthesis(self, turn: Turn, *, full: bool = False) -> list[Reply]:
-        if not self.answered_any(turn.record):
-            return [
-                Reply(
-                    "Vous n’avez encore répondu à aucune question : la synthèse se construit à partir du parcours d’orientation.",
-                    ((Button("Commencer l’orientation", p.flow(ORIENTATION)),), (MENU_BUTTON,)),
-                )
-            ]
-        synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
-        texts = render_full(synthesis) if full else [render_short(synthesis)]
-        closing: list[tuple[Button, ...]] = [] if full else [(Button(DETAIL_BUTTON, p.SYNTHESIS_DETAIL),)]
-        closing.append((REPORT_BUTTON,))
-        if self.unfinished_flow(turn.record):
-            closing.append((Button("Reprendre le parcours", p.RESUME),))
-        closing.append((MENU_BUTTON,))
-        return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], tuple(closing))]
-
-    def progress(self, record: UserRecord) -> Reply:
-        lines = []
-        for flow in self.flows.values():
-            done = skipped = 0
-            step_lines = []
-            for step in flow.steps:
-                ids = [q.id for q in step.questions]
-                answered = [q for q in ids if q in record.answers]
-                if len(answered) == len(ids):
-                    mark = "⏭️" if all(record.answers[q] is None for q in ids) else "✅"
-                else:
-                    mark = "▫️"
-                done += sum(1 for q in answered if record.answers[q] is not None)
-                skipped += sum(1 for q in answered if record.answers[q] is None)
-                step_lines.append(f"- {mark} {step.title}")
-            total = sum(len(s.questions) for s in flow.steps)
-            lines.append(
-                f"**{flow.title}** : {done} réponse(s), {skipped} question(s) passée(s), "
-                f"{total - done - skipped} à faire sur {total}.\n" + "\n".join(step_lines)
-            )
-        buttons: list[tuple[Button, ...]] = []
-        if self.unfinished_flow(record):
-            buttons.append((Button("Reprendre", p.RESUME),))
-        buttons.append((MENU_BUTTON,))
-        return Reply("**Votre progression**\n\n" + "\n\n".join(lines) + "\n\n✅ fait · ⏭️ passé · ▫️ à faire", tuple(buttons))
+        return self.results.result(turn, flow_id)
 
 
 def _noted(question: Any, option_id: str) -> str:

@@ -13,6 +13,7 @@ role in the collective again (Telegram clients can forge callback data).
 
 from __future__ import annotations
 
+from dialogue import pages
 from dialogue.buttons import MENU_BUTTON, label
 from dialogue.compiled import ORIENTATION
 from dialogue.features.collective.aggregation import (
@@ -24,9 +25,11 @@ from dialogue.features.collective.store import (
     Collective,
     CollectiveStore,
     Membership,
+    code_in,
     looks_like_code,
 )
-from dialogue.features.collective.views import GroupViews
+from dialogue.features.collective.views import GroupViews, coordinator_buttons, counting_sentence, member_buttons
+from dialogue.pages import page_number
 from dialogue.types import Button, ChannelSettings, Reply, literal
 from knowledge.debate import DebateRules
 from knowledge.loader import KnowledgeBase
@@ -62,7 +65,7 @@ class CollectiveFlow:
             if not argument.strip():
                 self._await(record, "code")
                 return [Reply("Quel est votre code d’invitation ? Écrivez-le ci-dessous (par exemple « abcde-fghjk-mnpqr-stuvw »).", ((CANCEL_BUTTON,),))]
-            return self.open_invitation(record.id, argument)
+            return self.open_invitation(record.id, code_in(argument) or argument)
         if name == "start" and argument and looks_like_code(argument):
             return self.open_invitation(record.id, argument)
         return None
@@ -77,6 +80,10 @@ class CollectiveFlow:
         if isinstance(pending, dict) and pending.get("await"):
             return self._awaited(record, pending, text.strip())
         plain = normalise(text)
+        code = code_in(text)
+        # A code pasted in a sentence: opened if it exists, or if the sentence speaks of a code.
+        if code and (self.store.find_code(code) is not None or any(w in plain for w in ("code", "invit", "rejoindre"))):
+            return self.open_invitation(record.id, code)
         if any(phrase in plain for phrase in self._phrases):
             return self.home(record.id)
         return None
@@ -84,7 +91,11 @@ class CollectiveFlow:
     def choose(self, record, rest: str) -> list[Reply] | None:
         """A ``k:`` button; None when the payload is not (or no longer) valid."""
         self._forget_pending(record)
-        action, _, collective_id = rest.partition(":")
+        action, _, tail = rest.partition(":")
+        collective_id, _, extra = tail.partition(":")
+        number = page_number(extra) if action == "o" else (1 if not extra else None)
+        if number is None:  # « Suite » of the group view only: anything else is forged or stale
+            return None
         user_id = record.id
         if action == "cancel" and not collective_id:
             return [Reply("C’est annulé.", ((MENU_BUTTON,),))]
@@ -107,7 +118,7 @@ class CollectiveFlow:
         if membership is None or not membership.active:
             return None
         if action == "o":
-            return self.page(membership)  # checks whether this member may see the group view
+            return self.page(membership, number)  # checks whether this member may see the group view
         if action == "count":
             return self._count_here(membership)
         if action == "leave":
@@ -180,32 +191,32 @@ class CollectiveFlow:
             )
         ]
 
-    def page(self, membership: Membership) -> list[Reply]:
-        """A collective as seen by one of its members: the group view when they may see it."""
+    def page(self, membership: Membership, number: int = 1) -> list[Reply]:
+        """A collective as seen by one of its members: the group view (at page ``number``) when they may see it."""
         collective = membership.collective
         if membership.is_coordinator or collective.members_see_view:
-            return self.view(membership)
+            return self.view(membership, number)
         counted = self.store.counting_for(membership.user_id)
         lines = [f"**« {literal(collective.name)} »** — coordonné par {literal(collective.coordinator_name)}."]
-        lines.append(self._counting_sentence(collective, counted))
+        lines.append(counting_sentence(collective, counted))
         lines.append("La vue de groupe n’est pas ouverte aux membres pour l’instant : la personne qui coordonne peut le faire.")
         if collective.closed:
             lines.append("Ce collectif est clos : il ne reçoit plus de nouvelles réponses.")
-        return [Reply("\n\n".join(lines), self._member_buttons(membership, counted))]
+        return [Reply("\n\n".join(lines), member_buttons(membership, counted))]
 
-    def view(self, membership: Membership) -> list[Reply]:
-        """The group view as chat messages; the last one carries the buttons."""
+    def view(self, membership: Membership, number: int = 1) -> list[Reply]:
+        """One page of the group view, with « Suite » to the next; the last page carries the buttons."""
         collective = membership.collective
         texts = self.views.texts(collective)
         counted = self.store.counting_for(membership.user_id)
         if membership.is_coordinator:
-            buttons = self._coordinator_buttons(collective)
+            buttons = coordinator_buttons(collective)
             if not collective.closed and (counted is None or counted.id != collective.id):
                 buttons = ((Button("Faire compter mon orientation ici", f"k:count:{collective.id}"),), *buttons)
         else:
-            buttons = self._member_buttons(membership, counted)
-        buttons = ((Button(PDF_LABEL, f"k:pdf:{collective.id}"),), *buttons)
-        return [Reply(text) for text in texts[:-1]] + [Reply(texts[-1], buttons)]
+            buttons = member_buttons(membership, counted)
+        pdf = (Button(PDF_LABEL, f"k:pdf:{collective.id}"),)
+        return [pages.page(texts, number, lambda n: f"k:o:{collective.id}:{n}", (pdf, *buttons))]
 
     def group_report(self, membership: Membership | None) -> list[Reply]:
         """« Recevoir la vue de groupe (PDF) »: who may see the view is checked again, now."""
@@ -350,39 +361,7 @@ class CollectiveFlow:
         text += ". Si vos réponses actuelles concernaient l’autre collectif, reprenez le parcours avec /recommencer."
         return [Reply(text, ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)))]
 
-    def _counting_sentence(self, collective: Collective, counted: Collective | None) -> str:
-        if counted is not None and counted.id == collective.id:
-            return "Votre orientation compte pour ce collectif."
-        if counted is not None:
-            return f"Votre orientation compte actuellement pour « {literal(counted.name)} »."
-        return "Votre orientation ne compte pour aucun collectif pour l’instant."
-
-    def _member_buttons(self, membership: Membership, counted: Collective | None) -> tuple[tuple[Button, ...], ...]:
-        collective = membership.collective
-        rows: list[tuple[Button, ...]] = []
-        if not collective.closed:
-            if counted is None or counted.id != collective.id:
-                rows.append((Button("Faire compter mon orientation ici", f"k:count:{collective.id}"),))
-            rows.append((Button("Mon orientation", f"f:{ORIENTATION}"),))
-        rows.append((Button("Quitter le collectif", f"k:leave:{collective.id}"),))
-        rows.append((Button("Créer un autre collectif", "k:new"), MENU_BUTTON))
-        return tuple(rows)
-
     # ------------------------------------------------------------------ coordinator
-
-    def _coordinator_buttons(self, collective: Collective) -> tuple[tuple[Button, ...], ...]:
-        cid = collective.id
-        rows: list[tuple[Button, ...]] = []
-        if not collective.closed:
-            rows.append((Button("Inviter", f"k:inv:{cid}"), Button("Nouveau code", f"k:renew:{cid}")))
-            rows.append((Button("Désactiver le code", f"k:revoke:{cid}"),))
-            see = Button("Réserver la vue à moi", f"k:hide:{cid}") if collective.members_see_view else Button("Montrer la vue aux membres", f"k:see:{cid}")
-            rows.append((see,))
-            rows.append((Button("Clore le collectif", f"k:close:{cid}"), Button("Supprimer", f"k:del:{cid}")))
-        else:
-            rows.append((Button("Supprimer le collectif", f"k:del:{cid}"),))
-        rows.append((Button("Créer un autre collectif", "k:new"), MENU_BUTTON))
-        return tuple(rows)
 
     def _coordinator_action(self, membership: Membership, action: str) -> list[Reply] | None:
         collective = membership.collective
@@ -445,7 +424,7 @@ class CollectiveFlow:
         what = pending.get("await")
         if what == "code":
             self._forget_pending(record)
-            return self.open_invitation(record.id, text)
+            return self.open_invitation(record.id, code_in(text) or text)
         name = " ".join(text.split())
         if name.endswith("?"):  # a question, not a name: answer it as usual and stop waiting
             self._forget_pending(record)

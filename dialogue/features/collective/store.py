@@ -152,6 +152,16 @@ def looks_like_code(text: str) -> bool:
     return bool(CODE_PATTERN.match(normalise_code(text)))
 
 
+#: A code inside a sentence or a pasted link: four groups with their dashes, or twenty characters in a row.
+_CODE_IN_TEXT = re.compile(r"(?<![a-z0-9])([a-z2-9]{5}(?:-[a-z2-9]{5}){3}|[a-z2-9]{20})(?![a-z0-9])")
+
+
+def code_in(text: str) -> str | None:
+    """The invitation code someone pasted in a sentence (« voici mon code : … »), or ``None``."""
+    found = _CODE_IN_TEXT.search((text or "").lower())
+    return normalise_code(found.group(1)) if found else None
+
+
 @dataclass(frozen=True, slots=True)
 class Collective:
     id: str

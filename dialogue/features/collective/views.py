@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from dialogue import payloads as p
+from dialogue.buttons import MENU_BUTTON
 from dialogue.compiled import ORIENTATION
 from dialogue.features.collective.aggregation import GroupProfile, QuestionSpec, aggregate, debate_points, group_synthesis
 from dialogue.features.collective.requests import GroupReportRequest
-from dialogue.features.collective.store import Collective, CollectiveStore
+from dialogue.features.collective.store import Collective, CollectiveStore, Membership
 from dialogue.features.collective.wording import render_group_view
+from dialogue.types import Button, literal
 from knowledge.debate import DebateRules
 from knowledge.loader import KnowledgeBase
 
@@ -50,3 +53,43 @@ class GroupViews:
             signed=tuple(self.store.headcount(collective.id).signed),
             day=date.today(),
         )
+
+
+#: A member corrects their own answers with /modifier: the group view counts them as they are now.
+EDIT_MINE = "Modifier mes réponses"
+
+
+def counting_sentence(collective: Collective, counted: Collective | None) -> str:
+    if counted is not None and counted.id == collective.id:
+        return "Votre orientation compte pour ce collectif."
+    if counted is not None:
+        return f"Votre orientation compte actuellement pour « {counted.name} »."
+    return "Votre orientation ne compte pour aucun collectif pour l’instant."
+
+
+def member_buttons(membership: Membership, counted: Collective | None) -> tuple[tuple[Button, ...], ...]:
+    collective = membership.collective
+    rows: list[tuple[Button, ...]] = []
+    if not collective.closed:
+        if counted is None or counted.id != collective.id:
+            rows.append((Button("Faire compter mon orientation ici", f"k:count:{collective.id}"),))
+        rows.append((Button("Mon orientation", p.flow(ORIENTATION)), Button(EDIT_MINE, p.edit(ORIENTATION))))
+    rows.append((Button("Quitter le collectif", f"k:leave:{collective.id}"),))
+    rows.append((Button("Créer un autre collectif", "k:new"), MENU_BUTTON))
+    return tuple(rows)
+
+
+def coordinator_buttons(collective: Collective) -> tuple[tuple[Button, ...], ...]:
+    cid = collective.id
+    rows: list[tuple[Button, ...]] = []
+    if not collective.closed:
+        rows.append((Button("Inviter", f"k:inv:{cid}"), Button("Nouveau code", f"k:renew:{cid}")))
+        rows.append((Button("Désactiver le code", f"k:revoke:{cid}"),))
+        see = Button("Réserver la vue à moi", f"k:hide:{cid}") if collective.members_see_view else Button("Montrer la vue aux membres", f"k:see:{cid}")
+        rows.append((see,))
+        rows.append((Button("Clore le collectif", f"k:close:{cid}"), Button("Supprimer", f"k:del:{cid}")))
+        rows.append((Button(EDIT_MINE, p.edit(ORIENTATION)),))
+    else:
+        rows.append((Button("Supprimer le collectif", f"k:del:{cid}"),))
+    rows.append((Button("Créer un autre collectif", "k:new"), MENU_BUTTON))
+    return tuple(rows)
