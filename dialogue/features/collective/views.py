@@ -63,7 +63,7 @@ def counting_sentence(collective: Collective, counted: Collective | None) -> str
     if counted is not None and counted.id == collective.id:
         return "Votre orientation compte pour ce collectif."
     if counted is not None:
-        return f"Votre orientation compte actuellement pour « {counted.name} »."
+        return f"Votre orientation compte actuellement pour « {literal(counted.name)} »."
     return "Votre orientation ne compte pour aucun collectif pour l’instant."
 
 
