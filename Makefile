@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run web test bench graph report-sample check clean insights-demo
+.PHONY: run web web-screenshots test bench graph report-sample check clean insights-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ insights-demo: $(STAMP)
 
 graph: $(STAMP)
 	$(BIN)/ptce-bot graph
+
+# The README's two screenshots of the web page (phone and desktop widths; needs chromium and chromium-driver).
+web-screenshots: $(STAMP)
+	PTCE_WEB_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_web_browser.py -k axe
 
 # One page of a real PDF report, shown in the README (needs pdftoppm: apt-get install poppler-utils).
 report-sample: $(STAMP)

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -208,6 +208,9 @@ class WebChannel:
             headers={"content-disposition": f'{disposition}; filename="{name}"', "cache-control": "private, no-store"},
         )
 
+    async def favicon(self, request: Request) -> Response:
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers={"cache-control": "max-age=86400"})
+
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -234,6 +237,7 @@ def create_app(engine: WebEngine, settings: WebSettings) -> Starlette:
         Route("/reprendre", channel.resume, methods=["POST"]),
         Route("/fichiers/{file_id}", channel.file, methods=["GET"]),
         Route("/sante", channel.health, methods=["GET"]),
+        Route("/favicon.ico", channel.favicon, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     secure = settings.secure_cookies or settings.embeddable

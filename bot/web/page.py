@@ -137,6 +137,7 @@ def render_page(state: PageState) -> str:
         "<!doctype html>\n<html lang='fr'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{escape(texts.TITLE)}</title><link rel='stylesheet' href='/static/chat.css'>"
+        "<link rel='icon' href='/static/favicon.svg' type='image/svg+xml'>"
         "<script src='/static/chat.js' defer></script></head><body>"
         f"<a class='skip' href='#texte'>{escape(texts.SKIP_LINK)}</a>"
         f"<header><h1>{escape(texts.TITLE)}</h1><p>{escape(texts.TAGLINE)}</p></header>"

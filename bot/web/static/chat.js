@@ -77,10 +77,16 @@
     }).then(function () { busy = false; });
   });
 
+  if ("scrollRestoration" in window.history) { window.history.scrollRestoration = "manual"; }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.documentElement.classList.add("js");
     var input = document.getElementById("texte");
-    // On arrival after a reply (not on a first visit), the box is ready for the next question.
-    if (input && document.querySelector(".msg.user")) { input.focus({ preventScroll: true }); }
+    var latest = document.getElementById("derniere");
+    // Back in a conversation: show the latest reply from its start, the box ready for the next question.
+    if (input && document.querySelector(".msg.user")) {
+      if (latest && !window.location.hash) { latest.scrollIntoView({ block: "start" }); }
+      input.focus({ preventScroll: true });
+    }
   });
 })();
