@@ -18,10 +18,13 @@ divergent first (lowest agreement), ties broken by the order of the questions.
 
 Anonymity
 ---------
-No distribution is computed for a question answered by fewer than
-:data:`MIN_ANSWERS` members: it is reported as « pas assez de réponses », and it
-is left out of the majority answers too (a majority of one or two people would
-reveal their answers). Individual answers never leave this module: only counts.
+No distribution is computed for a question unless at least :data:`MIN_ANSWERS`
+members **other than the viewer** answered it (the viewer knows their own answer, so
+it cannot hide anyone else's): it is reported as « pas assez de réponses », and it is
+left out of the majority answers too (a majority of one or two people would reveal
+their answers). Individual answers never leave this module: only counts. The counts
+themselves are published in batches (:mod:`~dialogue.features.collective.publication`),
+so that looking before and after one member answers shows no difference.
 """
 
 from __future__ import annotations
@@ -132,19 +135,43 @@ class GroupProfile:
         return None
 
 
-def _spread(question: QuestionSpec, values: Sequence[AnswerValue]) -> QuestionSpread:
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """One question's counts: what is published, never who answered what."""
+
+    counts: Mapping[str, int]  # option id → members who chose (single) or ticked (multiple) it
+    answered: int
+    skipped: int
+
+
+def tally(question: QuestionSpec, values: Sequence[AnswerValue]) -> Tally:
+    """Count the members' values for ``question`` (``None``: skipped)."""
     given = [v for v in values if v is not None]
-    skipped = len(values) - len(given)
-    answered = len(given)
-    if answered < MIN_ANSWERS:
-        return QuestionSpread(question, answered, skipped, (), None, None, False)
     counts = dict.fromkeys((option_id for option_id, _ in question.options), 0)
-    if question.kind == "multiple":
-        for value in given:
+    for value in given:
+        if question.kind == "multiple":
             # a single value was stored when the question was single-choice
-            for option_id in set(value) if isinstance(value, list) else {value} if isinstance(value, str) else ():
-                if option_id in counts:
-                    counts[option_id] += 1
+            chosen = set(value) if isinstance(value, list) else {value} if isinstance(value, str) else set()
+        else:
+            chosen = {value} if isinstance(value, str) else set()
+        for option_id in chosen:
+            if option_id in counts:
+                counts[option_id] += 1
+    return Tally(counts, len(given), len(values) - len(given))
+
+
+def _spread(question: QuestionSpec, values: Sequence[AnswerValue]) -> QuestionSpread:
+    return spread_of(question, tally(question, values))
+
+
+def spread_of(question: QuestionSpec, counted: Tally, *, viewer_counted: bool = False) -> QuestionSpread:
+    """The spread shown for ``counted``; nothing but the totals unless :data:`MIN_ANSWERS` answers
+    other than the viewer's own (``viewer_counted``) are in it."""
+    answered, skipped = counted.answered, counted.skipped
+    if answered - int(viewer_counted) < MIN_ANSWERS:
+        return QuestionSpread(question, answered, skipped, (), None, None, False)
+    counts = {oid: int(counted.counts.get(oid, 0)) for oid, _ in question.options}
+    if question.kind == "multiple":
         options = tuple(
             OptionCount(oid, label, counts[oid], counts[oid] / answered, max(counts[oid], answered - counts[oid]) / answered)
             for oid, label in question.options
@@ -152,9 +179,6 @@ def _spread(question: QuestionSpec, values: Sequence[AnswerValue]) -> QuestionSp
         agreement = sum(o.agreement for o in options) / len(options) if options else 1.0
         majority: AnswerValue = [o.id for o in options if o.count * 2 > answered]
         return QuestionSpread(question, answered, skipped, options, agreement, majority, True)
-    for value in given:
-        if isinstance(value, str) and value in counts:
-            counts[value] += 1
     options = tuple(OptionCount(oid, label, counts[oid], counts[oid] / answered, counts[oid] / answered) for oid, label in question.options)
     top = max(counts.values()) if counts else 0
     leaders = [oid for oid, count in counts.items() if count == top]

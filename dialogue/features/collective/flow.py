@@ -29,6 +29,7 @@ from dialogue.features.collective.store import (
     looks_like_code,
 )
 from dialogue.features.collective.views import GroupViews, coordinator_buttons, counting_sentence, member_buttons
+from dialogue.features.collective.wording import COUNTS_ONLY
 from dialogue.pages import page_number
 from dialogue.types import Button, ChannelSettings, Reply, literal
 from knowledge.debate import DebateRules
@@ -40,6 +41,7 @@ CONTEXT_KEY = "collectif"
 CANCEL_BUTTON = Button("Annuler", "k:cancel")
 PDF_LABEL = "Recevoir la vue de groupe (PDF)"
 GONE = "Ce collectif n’existe plus : la personne qui le coordonnait l’a supprimé. Il n’y a plus de vue de groupe à envoyer."
+
 
 
 class CollectiveFlow:
@@ -186,7 +188,7 @@ class CollectiveFlow:
                 "**Regards croisés** — faites le parcours d’orientation à plusieurs. Chaque membre de votre "
                 "collectif répond de son côté ; je montre ensuite où vos avis se rejoignent et où ils divergent, "
                 "avec des points à mettre en débat lors de votre prochaine réunion.\n\n"
-                "Les réponses sont comptées anonymement : personne ne voit les réponses d’un autre membre.",
+                f"{COUNTS_ONLY}",
                 ((Button("Créer un collectif", "k:new"),), (Button("J’ai un code d’invitation", "k:code"),), (MENU_BUTTON,)),
             )
         ]
@@ -207,7 +209,7 @@ class CollectiveFlow:
     def view(self, membership: Membership, number: int = 1) -> list[Reply]:
         """One page of the group view, with « Suite » to the next; the last page carries the buttons."""
         collective = membership.collective
-        texts = self.views.texts(collective)
+        texts = self.views.texts(collective, membership.user_id)
         counted = self.store.counting_for(membership.user_id)
         if membership.is_coordinator:
             buttons = coordinator_buttons(collective)
@@ -231,7 +233,7 @@ class CollectiveFlow:
                     ((Button("Voir le collectif", f"k:o:{collective.id}"),), (MENU_BUTTON,)),
                 )
             ]
-        request = self.views.request(collective)
+        request = self.views.request(collective, membership.user_id)
         return [
             Reply(
                 f"Je prépare la vue de groupe de « {literal(collective.name)} » en PDF, avec son image ; "
@@ -241,9 +243,9 @@ class CollectiveFlow:
             )
         ]
 
-    def profile(self, collective: Collective) -> GroupProfile:
-        """The aggregated group profile (what a report would show), read now from the database."""
-        return self.views.profile(collective)
+    def profile(self, collective: Collective, viewer: str | None = None) -> GroupProfile:
+        """The aggregated group profile ``viewer`` may see (what a report would show)."""
+        return self.views.profile(collective, viewer)
 
     # ------------------------------------------------------------------ invitations
 
@@ -265,7 +267,7 @@ class CollectiveFlow:
         return (
             f"**Regards croisés — « {literal(collective.name)} »**\n{invitation}\n\n"
             "Les questions se répondent en message privé avec moi, jamais dans ce groupe ; "
-            "vos réponses sont comptées anonymement.\n"
+            "la vue de groupe ne montre que des totaux, jamais la réponse d’un membre.\n"
             f"Membres : {headcount.joined}."
         )
 
@@ -297,10 +299,9 @@ class CollectiveFlow:
             Reply(
                 f"**Invitation** — {literal(collective.coordinator_name)} vous invite à rejoindre « {literal(collective.name)} » "
                 "pour faire le parcours d’orientation à plusieurs.\n\n"
-                "**Ce qui sera partagé** : vos réponses au parcours, comptées anonymement avec celles des autres "
-                f"membres (une répartition ne s’affiche qu’à partir de {MIN_ANSWERS} réponses à une question).\n"
-                "**Ce qui ne le sera pas** : votre nom, sauf si vous choisissez de signer ; vos réponses une par une, "
-                "que personne d’autre que vous ne voit.\n\n"
+                "**Ce qui sera partagé** : vos réponses au parcours, comptées avec celles des autres membres. "
+                f"{COUNTS_ONLY}\n"
+                "**Ce qui ne le sera pas** : votre nom, sauf si vous choisissez de signer ; vos réponses une par une.\n\n"
                 "Vous pourrez quitter le collectif à tout moment ; /oublier efface tout.",
                 (
                     (Button("Rejoindre", f"k:j:{collective.id}"),),
@@ -318,7 +319,7 @@ class CollectiveFlow:
             return [Reply(f"C’est noté : vous n’avez pas rejoint « {literal(collective.name)} ». Rien n’a été partagé.", ((MENU_BUTTON,),))]
         if action == "js":
             self._await(record, "signature", collective.id)
-            return [Reply("Quel nom afficher dans la liste des participants ? (vos réponses, elles, restent anonymes)", ((CANCEL_BUTTON,),))]
+            return [Reply("Quel nom afficher dans la liste des participants ? (il n’apparaît jamais à côté de vos réponses)", ((CANCEL_BUTTON,),))]
         return self._join(record, collective, None)
 
     def _join(self, record, collective: Collective, signed_name: str | None) -> list[Reply]:
@@ -451,7 +452,8 @@ class CollectiveFlow:
                 Reply(
                     f"Le collectif « {literal(collective.name)} » est créé.\n\n{self.invitation_text(code)}\n\n"
                     "Chaque membre répond au parcours d’orientation de son côté. Tapez /collectif pour voir la vue "
-                    f"de groupe : la répartition d’une question s’affiche à partir de {MIN_ANSWERS} réponses.",
+                    f"de groupe : la répartition d’une question s’affiche à partir de {MIN_ANSWERS} réponses d’autres "
+                    "membres que vous, et change par paquets de réponses nouvelles.",
                     (
                         (Button("Continuer mon orientation" if answered else "Commencer mon orientation", f"f:{ORIENTATION}"),),
                         (Button("Voir le collectif", f"k:o:{collective.id}"),),

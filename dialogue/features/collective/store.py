@@ -18,17 +18,15 @@ into ``collective_answers``: the view of a closed collective no longer moves
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from dialogue.clock import now_iso
-from dialogue.storage.progress import AnswerValue
+from dialogue.features.collective.moves import create_moves_table, note_departure, note_move, unlink_moves
 from dialogue.storage.schema import apply_migrations
 
 #: Codes travel in Telegram's ``start`` parameter (≤ 64 characters of ``A-Za-z0-9_-``) and are
@@ -112,6 +110,18 @@ def m_collectives_001(db: Database) -> None:
     create_tables(db)
 
 
+@migrations()
+def m_collectives_002_published_counts(db: Database) -> None:
+    """The counts a group view shows, published in batches, and the arrivals and departures that count towards a batch."""
+    db.table("collective_published").create(
+        {"collective_id": str, "question": str, "counts": str, "answered": int, "skipped": int, "published_at": str,
+         "history_mark": int, "moves_mark": int},
+        pk=("collective_id", "question"),
+        if_not_exists=True,
+    )
+    create_moves_table(db)
+
+
 def ensure_collective_tables(db: Database) -> None:
     apply_migrations(db, migrations)
 
@@ -121,6 +131,8 @@ def forget_person(db: Database, user_id: str) -> None:
 
     Runs inside the caller's transaction (the store's ``forget``).
     """
+    note_departure(db, user_id)
+    unlink_moves(db, user_id)
     owned = [row["id"] for row in db.query("SELECT id FROM collectives WHERE coordinator_id = ?", [user_id])]
     for collective_id in owned:
         _delete_collective(db, collective_id)
@@ -129,7 +141,8 @@ def forget_person(db: Database, user_id: str) -> None:
 
 
 def _delete_collective(db: Database, collective_id: str) -> None:
-    for table in ("collective_answers", "collective_members", "collective_codes"):
+    for table in ("collective_published", "collective_moves", "collective_answers", "collective_members",
+                  "collective_codes"):
         db.execute(f"DELETE FROM {table} WHERE collective_id = ?", [collective_id])
     db.execute("DELETE FROM collectives WHERE id = ?", [collective_id])
 
@@ -378,6 +391,8 @@ class CollectiveStore:
                 "joined_at = excluded.joined_at, left_at = NULL",
                 [collective_id, user_id, MEMBER, JOINED, signed_name, counts, stamp, stamp],
             )
+            if counts:
+                note_move(self.db, user_id, collective_id)
         return bool(counts)
 
     def decline(self, collective_id: str, user_id: str) -> None:
@@ -389,6 +404,7 @@ class CollectiveStore:
 
     def leave(self, collective_id: str, user_id: str) -> None:
         with self.db.atomic():
+            note_departure(self.db, user_id, collective_id)
             self.db.execute(
                 "UPDATE collective_members SET status = ?, counts = 0, signed_name = NULL, left_at = ? "
                 "WHERE collective_id = ? AND user_id = ?",
@@ -399,6 +415,12 @@ class CollectiveStore:
     def set_counting(self, user_id: str, collective_id: str) -> None:
         """The person's orientation now counts for this collective, and for no other."""
         with self.db.atomic():
+            previous = self.counting_for(user_id)
+            if previous is not None and previous.id == collective_id:
+                return
+            if previous is not None:
+                note_departure(self.db, user_id, previous.id)
+            note_move(self.db, user_id, collective_id)
             self.db.execute("UPDATE collective_members SET counts = 0 WHERE user_id = ?", [user_id])
             self.db.execute(
                 "UPDATE collective_members SET counts = 1 WHERE user_id = ? AND collective_id = ? AND status = ?",
@@ -435,28 +457,6 @@ class CollectiveStore:
         signed = tuple(sorted((r["signed_name"] for r in joined if r["signed_name"]), key=str.casefold))
         invited = sum(1 for r in rows if r["role"] != COORDINATOR)
         return Headcount(invited=invited, joined=len(joined), signed=signed)
-
-    def member_answers(self, collective: Collective, questions: Sequence[str]) -> list[dict[str, AnswerValue]]:
-        """One answers mapping per counted member (no user id in the result)."""
-        marks = ",".join("?" * len(questions))
-        if collective.closed:
-            sql = (
-                f"SELECT user_id, question, value, skipped FROM collective_answers "
-                f"WHERE collective_id = ? AND question IN ({marks})"
-            )
-            params: list = [collective.id, *questions]
-        else:
-            sql = (
-                "SELECT a.user_id, a.question, a.value, a.skipped FROM answers a "
-                "JOIN collective_members m ON m.user_id = a.user_id "
-                f"WHERE m.collective_id = ? AND m.status = ? AND m.counts = 1 AND a.question IN ({marks})"
-            )
-            params = [collective.id, JOINED, *questions]
-        by_member: dict[str, dict[str, AnswerValue]] = {}
-        loads = json.loads
-        for user_id, question, value, skipped in self.db.execute(sql, params).fetchall():
-            by_member.setdefault(user_id, {})[question] = None if skipped else loads(value)
-        return list(by_member.values())
 
     def counted_members(self, collective_id: str) -> int:
         return self.db.execute(

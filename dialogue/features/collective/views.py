@@ -7,7 +7,8 @@ from datetime import date
 from dialogue import payloads as p
 from dialogue.buttons import MENU_BUTTON
 from dialogue.compiled import ORIENTATION
-from dialogue.features.collective.aggregation import GroupProfile, QuestionSpec, aggregate, debate_points, group_synthesis
+from dialogue.features.collective.aggregation import GroupProfile, QuestionSpec, debate_points, group_synthesis
+from dialogue.features.collective.publication import Publication
 from dialogue.features.collective.requests import GroupReportRequest
 from dialogue.features.collective.store import Collective, CollectiveStore, Membership
 from dialogue.features.collective.wording import render_group_view
@@ -29,20 +30,21 @@ class GroupViews:
             for step, q in flow.questions()
         )
         self.question_ids = [q.id for q in self.questions]
+        self.publication = Publication(store, self.questions)
 
-    def profile(self, collective: Collective) -> GroupProfile:
-        answers = self.store.member_answers(collective, self.question_ids)
+    def profile(self, collective: Collective, viewer: str | None = None) -> GroupProfile:
+        """The counts ``viewer`` may see: published in batches, shown only with enough answers besides theirs."""
         headcount = self.store.headcount(collective.id)
-        return aggregate(self.questions, answers, invited=headcount.invited, joined=headcount.joined)
+        return self.publication.profile(collective, viewer, invited=headcount.invited, joined=headcount.joined)
 
-    def texts(self, collective: Collective) -> list[str]:
+    def texts(self, collective: Collective, viewer: str | None = None) -> list[str]:
         """The group view as chat messages."""
         headcount = self.store.headcount(collective.id)
-        return render_group_view(self.kb, collective, self.profile(collective), headcount.signed, self.debate)
+        return render_group_view(self.kb, collective, self.profile(collective, viewer), headcount.signed, self.debate)
 
-    def request(self, collective: Collective) -> GroupReportRequest:
+    def request(self, collective: Collective, viewer: str | None = None) -> GroupReportRequest:
         """What the channel needs to build the group PDF and picture."""
-        profile = self.profile(collective)
+        profile = self.profile(collective, viewer)
         return GroupReportRequest(
             collective_name=collective.name,
             coordinator_name=collective.coordinator_name,

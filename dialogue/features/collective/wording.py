@@ -13,6 +13,7 @@ from dialogue.features.collective.aggregation import (
     debate_points,
     group_synthesis,
 )
+from dialogue.features.collective.publication import BATCH
 from dialogue.features.collective.store import Collective
 from dialogue.flows.synthesis_text import cited_line, pack_messages
 from dialogue.types import literal
@@ -23,6 +24,14 @@ from knowledge.loader import KnowledgeBase
 #: Marks a question, or an option, on which the collective is divided.
 CONTESTED = "⚖️"
 
+
+#: What the group view shows of the answers, said as it is (the counts can still be read by a small group).
+COUNTS_ONLY = (
+    "La vue de groupe ne montre que des totaux, jamais la réponse d’un membre : une répartition n’apparaît "
+    f"qu’avec au moins {MIN_ANSWERS} réponses d’autres membres que la personne qui la regarde, et elle ne change "
+    f"que par paquets d’au moins {BATCH} réponses nouvelles. Dans un petit groupe, un total unanime dit "
+    "tout de même ce que chacun a répondu."
+)
 
 def percent(value: float | None) -> str:
     if value is None:  # below the anonymity threshold: never shown as a figure
@@ -76,15 +85,16 @@ def render_group_view(
         "**Mesure de l’accord** : la part de la réponse majoritaire parmi les membres qui ont répondu. "
         "Pour une question à choix multiples, chaque option compte comme un oui ou non, puis on fait la moyenne. "
         f"On parle d’accord à partir de deux tiers ({percent(AGREEMENT_THRESHOLD)}). "
-        f"Aucune répartition n’est affichée pour une question qui a moins de {MIN_ANSWERS} réponses."
+        f"Aucune répartition n’est affichée pour une question qui a moins de {MIN_ANSWERS} réponses "
+        "d’autres membres que vous ; les totaux changent par paquets de réponses nouvelles."
     )
     blocks = ["\n".join(head)]
     divergences = profile.divergences
     agreements = profile.agreements
     if not divergences and not agreements:
         blocks.append(
-            f"Pas encore assez de réponses : il faut au moins {MIN_ANSWERS} membres ayant répondu à une question "
-            "pour en montrer la répartition. Invitez les membres et revenez avec /collectif."
+            f"Pas encore assez de réponses : il faut au moins {MIN_ANSWERS} membres autres que vous ayant répondu à "
+            "une question pour en montrer la répartition. Invitez les membres et revenez avec /collectif."
         )
         return pack_messages(blocks)
     if divergences:
@@ -95,7 +105,8 @@ def render_group_view(
     if profile.too_few:
         steps = list(dict.fromkeys(s.question.step_title for s in profile.too_few))
         blocks.append(
-            f"**Pas assez de réponses** : {len(profile.too_few)} question(s) ont moins de {MIN_ANSWERS} réponses ; "
+            f"**Pas assez de réponses** : {len(profile.too_few)} question(s) ont moins de {MIN_ANSWERS} réponses "
+            "d’autres membres que vous ; "
             f"leur répartition reste masquée (étapes : {', '.join(steps)})."
         )
     chosen = debate_points(profile, debate.points)

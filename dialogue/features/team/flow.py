@@ -291,6 +291,6 @@ def privacy_help(log: QuestionLog | None) -> str:
         "- Votre progression et vos réponses aux parcours, pour reprendre où vous en étiez.\n"
         + questions
         + "- Les questions que vous choisissez de transmettre à l’équipe, jusqu’à votre demande d’effacement.\n"
-        "- Si vous rejoignez un collectif : votre adhésion ; vos réponses n’y sont comptées qu’anonymement.\n"
+        "- Si vous rejoignez un collectif : votre adhésion ; la vue de groupe n’en montre que des totaux.\n"
         "- /oublier efface tout cela immédiatement et définitivement."
     )
