@@ -128,4 +128,11 @@ def test_a_member_corrects_an_answer_and_the_group_counts_follow(engine):
     assert "C’est modifié" in member.text
     coordinator.send("/collectif")
     view = coordinator.read_all()
-    assert "Votre dynamique est plutôt un PTCE…** — accord 67 %" in view and "De filière : 1" in view
+    # One correction alone does not move the counts (the coordinator would read it from the change)…
+    assert "Votre dynamique est plutôt un PTCE…** — accord 100 %" in view and "De filière : 1" not in view
+    # …it is published with the next batch of three members' changes.
+    for user in ("m3", "m4"):
+        answer_orientation(join(engine, user, code), {"typologie": "territoire"})
+    coordinator.send("/collectif")
+    view = coordinator.read_all()
+    assert "Votre dynamique est plutôt un PTCE…** — accord 80 %" in view and "De filière : 1" in view
