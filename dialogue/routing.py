@@ -8,7 +8,6 @@ from dialogue import payloads as p
 from dialogue.buttons import MENU_BUTTON, label
 from dialogue.compiled import FORMES, ORIENTATION, CompiledKnowledge
 from dialogue.flows import machine as m
-from dialogue.flows.editing import is_request as is_edit_request
 from dialogue.flows.runner import FlowRunner
 from dialogue.glossary import Glossary
 from dialogue.screens import Screens
@@ -180,7 +179,7 @@ class Router:
             return self.screens.menu(turn)
         if plain in words["help_words"]:
             return [self.screens.help()] + ([self.runner.question(record, flow_state)] if position is not None else [])
-        if is_edit_request(plain):  # « je voudrais changer ma réponse sur la maturité »
+        if self.runner.editor.wants(turn, plain):  # « je voudrais changer ma réponse sur la maturité »
             return self.runner.editor.request(turn, plain)
         if position is not None:
             handled = self.runner.answer_by_text(turn, text)

@@ -136,3 +136,15 @@ def test_a_member_corrects_an_answer_and_the_group_counts_follow(engine):
     coordinator.send("/collectif")
     view = coordinator.read_all()
     assert "Votre dynamique est plutôt un PTCE…** — accord 80 %" in view and "De filière : 1" in view
+
+
+def test_a_wish_to_change_a_step_edits_but_a_question_about_changing_goes_to_the_document(engine):
+    chat = _finished(engine)
+    chat.send("je voudrais changer la typologie")
+    assert "Modifier votre réponse" in chat.text and "Typologie" in chat.text
+    chat.send("/menu")
+    chat.send("comment changer de statut juridique quand on est une association ?")
+    assert "Modifier votre réponse" not in chat.text and "Quelle étape" not in chat.text
+    fresh = Chat(engine, "fresh")
+    fresh.send("je voudrais changer la typologie")  # nothing answered: not an edit
+    assert "Modifier votre réponse" not in fresh.text

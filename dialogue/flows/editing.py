@@ -44,6 +44,13 @@ _FILLER = frozenset(
 )
 
 
+#: « je veux changer la typologie »: a wish to change, naming no answer, only a step.
+_WISH = re.compile(
+    r"\b(?:je|j|on|nous)\b.{0,25}?\b(?:veux|voudrais|voudrions|peux|pourrais|souhaite|aimerais|dois|vais|veut|voudrait)\b"
+    r".{0,15}?\b(?:modifi|chang|corrig|rectifi)\w*"
+)
+
+
 def is_request(plain: str) -> bool:
     """Does this (normalised) text ask to change an answer?"""
     return bool(_REQUEST.search(plain))
@@ -84,6 +91,20 @@ class FlowEditor:
         if step is None:
             return self.steps(turn, flow_id)
         return self.step(turn, flow_id, step)
+
+    def wants(self, turn: Turn, plain: str) -> bool:
+        """A request to change an answer: said outright, or a wish to change that names a step answered.
+
+        The second form (« je voudrais changer la typologie ») is only taken when the user has answers
+        and the words name a step by its title or its questions, so a question about the document
+        (« comment changer de statut ? ») still goes to the document.
+        """
+        if is_request(plain):
+            return True
+        if not _WISH.search(plain):
+            return False
+        flow_id = self._current_flow(turn, self._editable(turn.record))
+        return flow_id is not None and self._named_step(flow_id, plain, strong=True) is not None
 
     def on_button(self, turn: Turn, payload: p.Payload) -> list[Reply] | None:
         args = payload.args
@@ -206,7 +227,7 @@ class FlowEditor:
                 return candidate
         return flows[0] if len(flows) == 1 else None
 
-    def _named_step(self, flow_id: str, plain: str) -> int | None:
+    def _named_step(self, flow_id: str, plain: str, *, strong: bool = False) -> int | None:
         steps = len(self.flows[flow_id].steps)
         number = _NUMBER.search(plain)
         if number:
@@ -221,7 +242,7 @@ class FlowEditor:
         }
         best = max(scores.values())
         winners = [index for index, score in scores.items() if score == best]
-        return winners[0] if best and len(winners) == 1 else None
+        return winners[0] if best >= (2 if strong else 1) and len(winners) == 1 else None
 
     @staticmethod
     def _words(step: Any) -> dict[str, int]:

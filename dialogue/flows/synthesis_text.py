@@ -18,8 +18,9 @@ from dataclasses import replace
 from dialogue.flows.synthesis import NBSP, Line, SectionResult, Synthesis
 from knowledge.flows import FORMALISATION_SECTION, NEXT_STEPS_SECTION, Comparison
 
-#: Longest chat message produced (Telegram allows 4 096; keep a margin for markup).
-MAX_MESSAGE = 3500
+#: Longest page of a long result (Telegram allows 4 096): about one phone screen of reading per
+#: page, so that the detailed synthesis comes step by step with « Suite ».
+MAX_MESSAGE = 2800
 #: Longest short synthesis (the message that opens the result).
 SHORT_MAX = 1200
 
