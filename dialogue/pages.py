@@ -24,7 +24,7 @@ Rows = tuple[tuple[Button, ...], ...]
 
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it (a character outside the BMP, such as most emoji, counts twice)."""
-    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def page(pages: Sequence[str], number: int, payload: Callable[[int], str], closing: Rows) -> Reply:

@@ -148,3 +148,14 @@ def test_a_wish_to_change_a_step_edits_but_a_question_about_changing_goes_to_the
     fresh = Chat(engine, "fresh")
     fresh.send("je voudrais changer la typologie")  # nothing answered: not an edit
     assert "Modifier votre réponse" not in fresh.text
+
+
+def test_editing_from_the_synthesis_after_the_guide_only_stays_in_the_guide(engine):
+    chat = Chat(engine)
+    chat.send("/formes")
+    answer_flow(chat, {})
+    chat.send("/synthese")
+    chat.press("Modifier une réponse")
+    assert "Guide des formes juridiques" in chat.text and "Typologie" not in chat.text
+    chat.choose("ed:orientation")  # an old or forged button for a flow never opened
+    assert "Guide des formes juridiques" in chat.text and "Étape 1/11" not in chat.text

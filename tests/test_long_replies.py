@@ -130,3 +130,23 @@ def test_engine_never_returns_a_reply_over_the_limit(engine, monkeypatch):
     monkeypatch.setattr(engine.screens, "source", lambda: Reply("x " * 5000, ((Button("Menu", "m"),),)))
     chat.send("/source")
     assert len(chat.replies) == 3 and _longest(chat.replies) <= MAX_REPLY and chat.labels == ["Menu"]
+
+
+def test_every_page_topic_glossary_and_fixed_screen_fits_without_being_cut(engine, kb):
+    """The content itself fits one message: the engine's cut (fit) is a guarantee, not the layout."""
+    from dialogue import payloads as p
+    from dialogue.glossary import initial, term_key
+
+    chat = Chat(engine)
+    payloads = [p.MENU, p.HELP, p.SOURCE, p.GLOSSARY]
+    for topic in kb.topics.values():
+        payloads += [p.topic(topic.id), p.more(topic.id)] + ([p.vigilance(topic.id)] if topic.vigilance else [])
+    for theme in kb.glossary_themes:
+        payloads.append(p.glossary("t", theme.id))
+    for term in kb.glossary:
+        payloads += [p.glossary("l", initial(term.term)), p.glossary("e", term_key(term.term))]
+    for question in kb.document.intro_questions:
+        payloads.append(p.intro(question.id))
+    for payload in payloads:
+        replies = chat.choose(payload)
+        assert all(utf16_len(reply.text) <= 3600 for reply in replies), payload

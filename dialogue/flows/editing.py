@@ -24,6 +24,7 @@ from dialogue.flows.results import EDIT_LABEL, FlowResults, first_unanswered, op
 from dialogue.storage.progress import AnswerValue, UserRecord
 from dialogue.turn import Turn
 from dialogue.types import Button, Reply
+from knowledge.loader import KnowledgeBase
 from knowledge.text import normalise, stem
 
 KEEP = "-"
@@ -64,11 +65,7 @@ class FlowEditor:
         self.fsm = knowledge.fsm
         self.flows = knowledge.flows
         self.results = results
-        self._step_words = {
-            (flow_id, index): self._words(step)
-            for flow_id, flow in self.flows.items()
-            for index, step in enumerate(flow.steps, start=1)
-        }
+        self._step_words = knowledge.kb.shared(step_words)
 
     # ------------------------------------------------------------------ entry points
 
@@ -113,6 +110,8 @@ class FlowEditor:
         flow_id = args[0]
         if flow_id not in self.flows or len(args) > 3:
             return None
+        if flow_id not in self._editable(turn.record) and args[1:2] != (KEEP,):
+            return self.choose_flow(turn)  # e.g. « Modifier mes réponses » before opening that flow
         if len(args) == 1:
             return self.steps(turn, flow_id)
         if args[1] == KEEP and len(args) == 2:
@@ -244,20 +243,6 @@ class FlowEditor:
         winners = [index for index, score in scores.items() if score == best]
         return winners[0] if best >= (2 if strong else 1) and len(winners) == 1 else None
 
-    @staticmethod
-    def _words(step: Any) -> dict[str, int]:
-        """A step's words with their weight: its title says most, its questions less, its options least."""
-        weights: dict[str, int] = {}
-        for weight, texts in (
-            (1, [o.label for q in step.questions for o in q.options]),
-            (2, [q.text for q in step.questions]),
-            (4, [step.title, step.id]),
-        ):
-            for word in normalise(" ".join(texts)).split():
-                if len(word) >= 4 and word not in _FILLER:
-                    weights[stem(word)] = weight
-        return weights
-
     def _nothing(self) -> list[Reply]:
         return [
             Reply(
@@ -266,6 +251,25 @@ class FlowEditor:
                 ((Button("Orientation pas à pas", p.flow(ORIENTATION)),), (Button("Formes juridiques", p.flow(FORMES)),), (MENU_BUTTON,)),
             )
         ]
+
+
+def step_words(kb: KnowledgeBase) -> dict[tuple[str, int], dict[str, int]]:
+    """Each step's words (stems) with their weight: its title says most, its questions less, its
+    options least. Built once per knowledge base (``kb.shared``)."""
+    words: dict[tuple[str, int], dict[str, int]] = {}
+    for flow_id, flow in kb.flows.items():
+        for index, step in enumerate(flow.steps, start=1):
+            weights: dict[str, int] = {}
+            for weight, texts in (
+                (1, [o.label for q in step.questions for o in q.options]),
+                (2, [q.text for q in step.questions]),
+                (4, [step.title, step.id]),
+            ):
+                for word in normalise(" ".join(texts)).split():
+                    if len(word) >= 4 and word not in _FILLER:
+                        weights[stem(word)] = weight
+            words[(flow_id, index)] = weights
+    return words
 
 
 def _short(text: str) -> str:

@@ -97,7 +97,7 @@ class FlowResults:
         synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
         closing: list[tuple[Button, ...]] = [] if full else [(Button(DETAIL_BUTTON, p.synthesis_detail()),)]
         closing.append((REPORT_BUTTON,))
-        closing.append((Button(EDIT_LABEL, p.edit(ORIENTATION)),))
+        closing.append((Button(EDIT_LABEL, p.edit()),))
         if self.unfinished(turn.record):
             closing.append((Button("Reprendre le parcours", p.RESUME),))
         closing.append((MENU_BUTTON,))
