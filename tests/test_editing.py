@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conversation import Chat
 from tests.test_collective import answer_orientation, create_collective, join
 from tests.test_orientation import answer_flow
@@ -159,3 +161,29 @@ def test_editing_from_the_synthesis_after_the_guide_only_stays_in_the_guide(engi
     assert "Guide des formes juridiques" in chat.text and "Typologie" not in chat.text
     chat.choose("ed:orientation")  # an old or forged button for a flow never opened
     assert "Guide des formes juridiques" in chat.text and "Étape 1/11" not in chat.text
+
+
+@pytest.mark.parametrize(
+    "typed,step",
+    [
+        ("je veux refaire l'étape 3", "étape 3, Maturité"),
+        ("revenir sur la question 2", "étape 2, Logiques d’action"),
+        ("je voudrais changer mon choix pour le lieu", "étape 10, Le lieu"),
+        ("j'ai mal répondu pour la collectivité", "étape 5, La collectivité locale"),
+        ("je souhaite modifier le diagnostic", "Où en est"),
+        ("erreur sur l'échelle du territoire", "À quelle échelle"),
+    ],
+)
+def test_typed_requests_reach_the_answer_they_name(engine, typed, step):
+    chat = _finished(engine)
+    chat.send(typed)
+    assert "Modifier votre réponse" in chat.text and step in chat.text
+
+
+@pytest.mark.parametrize(
+    "question", ["comment modifier les statuts de notre association ?", "peut-on changer de forme juridique ?", "qui peut modifier la gouvernance"]
+)
+def test_questions_about_changing_things_are_not_edits(engine, question):
+    chat = _finished(engine)
+    chat.send(question)
+    assert "Modifier votre réponse" not in chat.text and "Quelle étape voulez-vous revoir" not in chat.text

@@ -30,8 +30,10 @@ from knowledge.text import normalise, stem
 KEEP = "-"
 #: « changer ma réponse », « modifier la question 3 », « je me suis trompé à l’étape 2 »…
 _REQUEST = re.compile(
-    r"\b(?:(?:modifi|chang|corrig|rectifi|revoi|refai|reprend)\w*\b.{0,40}?\b(?:reponse|repondu|choix|question|etape|coche)"
+    r"\b(?:(?:modifi|chang|corrig|rectifi|revoi|refai|reprend|reven)\w*\b.{0,40}?\b(?:reponse|repondu|choix|question|etape|coche)"
     r"|(?:me suis|je suis|j ai) (?:trompe|gourre|plante)\w*"
+    r"|\bj ai mal (?:repondu|coche|choisi)"
+    r"|^(?:je|j|on) (?:veux|voudrais|peux|pourrais|souhaite|aimerais) (?:modifier|changer|corriger)(?: quelque chose| qqch| un truc)?$"
     r"|(?:reponse|choix)s? (?:a|sont) (?:changer|modifier|corriger)"
     r"|(?:erreur|faute) (?:dans|sur|a) (?:ma|mes|une|la|l) (?:reponse|etape|question))"
 )
@@ -50,6 +52,10 @@ _WISH = re.compile(
     r"\b(?:je|j|on|nous)\b.{0,25}?\b(?:veux|voudrais|voudrions|peux|pourrais|souhaite|aimerais|dois|vais|veut|voudrait)\b"
     r".{0,15}?\b(?:modifi|chang|corrig|rectifi)\w*"
 )
+
+
+#: « erreur sur l’échelle du territoire »: a slip named with the step it concerns.
+_SLIP = re.compile(r"\b(?:erreur|faute|mal repondu|mal coche|pas la bonne reponse|pas le bon choix)\b")
 
 
 def is_request(plain: str) -> bool:
@@ -87,7 +93,8 @@ class FlowEditor:
         step = self._named_step(flow_id, plain)
         if step is None:
             return self.steps(turn, flow_id)
-        return self.step(turn, flow_id, step)
+        question = self._named_question(flow_id, step, plain)
+        return self.ask(turn, flow_id, question) if question else self.step(turn, flow_id, step)
 
     def wants(self, turn: Turn, plain: str) -> bool:
         """A request to change an answer: said outright, or a wish to change that names a step answered.
@@ -98,7 +105,7 @@ class FlowEditor:
         """
         if is_request(plain):
             return True
-        if not _WISH.search(plain):
+        if not (_WISH.search(plain) or _SLIP.search(plain)):
             return False
         flow_id = self._current_flow(turn, self._editable(turn.record))
         return flow_id is not None and self._named_step(flow_id, plain, strong=True) is not None
@@ -242,6 +249,20 @@ class FlowEditor:
         best = max(scores.values())
         winners = [index for index, score in scores.items() if score == best]
         return winners[0] if best >= (2 if strong else 1) and len(winners) == 1 else None
+
+    def _named_question(self, flow_id: str, step: int, plain: str) -> str | None:
+        """In a step of several questions, the one whose own words the request uses (if only one does)."""
+        questions = self.flows[flow_id].steps[step - 1].questions
+        if len(questions) == 1:
+            return None
+        words = {stem(w) for w in plain.split() if len(w) >= 4 and w not in _FILLER}
+        scores = {
+            q.id: len(words & {stem(w) for w in normalise(" ".join([q.text, *(o.label for o in q.options)])).split() if len(w) >= 4})
+            for q in questions
+        }
+        best = max(scores.values())
+        winners = [q for q, score in scores.items() if score == best]
+        return winners[0] if best and len(winners) == 1 else None
 
     def _nothing(self) -> list[Reply]:
         return [
