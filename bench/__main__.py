@@ -78,10 +78,13 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
         "team": lambda: team_measures.team(kb, log_rows=100_000 if quick else 1_000_000, workdir=measures.workdir),
         "dialogues": lambda: measures.dialogue_corpus(kb=kb),
     }
-    from bench import collective
+    from bench import advice, collective
 
     steps[collective.NAME] = lambda: collective.group_view(kb=kb, workdir=measures.workdir)
-    for name in (*measures.SECTIONS, collective.NAME):
+    steps[advice.NAME] = lambda: advice.advice(
+        kb=kb, answer_sets=10_000 if quick else 100_000, workdir=measures.workdir
+    )
+    for name in (*measures.SECTIONS, collective.NAME, advice.NAME):
         if name not in only:
             continue
         step_started = time.perf_counter()
@@ -112,10 +115,11 @@ def profile_engine(sizes: Sizes, top: int = 25) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.advice import NAME as ADVICE
     from bench.collective import NAME as COLLECTIVE
     from bench.measures import SECTIONS
 
-    SECTIONS = (*SECTIONS, COLLECTIVE)
+    SECTIONS = (*SECTIONS, COLLECTIVE, ADVICE)
 
     parser = argparse.ArgumentParser(prog="python -m bench", description="Performance bench of the PTCE advisor.")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run, ~20 s)")

@@ -164,6 +164,46 @@ class Rule:
     page: int = 0
     #: A few words for the profile line of the short synthesis (« PTCE de territoire »).
     short: str = ""
+    #: What the statement takes for granted (see :class:`Presupposition`); never shown when it is false.
+    assumes: Presupposition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Presupposition:
+    """What a statement takes for granted about this user: a legal-form route and answers.
+
+    ``routes``: the statement only makes sense when the formalisation route is one of these
+    (an unknown route does not contradict it). ``answers``: a condition on answers given
+    anywhere in the flows; only answers actually given can contradict it (three-valued).
+    """
+
+    routes: tuple[str, ...] = ()
+    answers: Condition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Answers that cannot all be true: pointed out to the user, with the questions to revisit."""
+
+    id: str
+    when: Condition
+    text: str
+    revisit: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Contradiction:
+    """Statements that must never be shown together (checked over the whole answer space).
+
+    It holds when every rule of ``shown`` is shown, the route is one of ``routes`` (when
+    given) and ``when`` holds for the answers (when given).
+    """
+
+    id: str
+    shown: tuple[str, ...]
+    routes: tuple[str, ...] = ()
+    when: Condition | None = None
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +238,10 @@ class SynthesisRules:
     questions: Mapping[str, Question] = field(default_factory=dict)
     #: Sections whose first vigilance point the short synthesis may show, in order of priority.
     short_vigilance: tuple[str, ...] = ()
+    #: Answer combinations that contradict each other: the user is asked to correct them.
+    conflicts: tuple[Conflict, ...] = ()
+    #: Statement combinations that must never be shown together (the contradiction scan).
+    contradictions: tuple[Contradiction, ...] = ()
 
     def section(self, section_id: str) -> Section | None:
         for section in self.sections:

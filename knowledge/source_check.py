@@ -36,7 +36,10 @@ COPY_RUN = 12
 #: Words sharing a stem with one of this many most frequent French words are everyday language, not content.
 EVERYDAY_RANK = 10_000
 #: Fields that hold identifiers, references or logic, not text a person reads or types.
-_NOT_TEXT = frozenset({"id", "topic", "topics", "related", "chapter", "chapters", "when", "recommend", "kind", "result", "mode"})
+_NOT_TEXT = frozenset({
+    "id", "topic", "topics", "related", "chapter", "chapters", "when", "recommend", "kind", "result", "mode",
+    "assumes", "shown", "route", "revisit", "why",  # synthesis logic and the notes of its contradiction scan
+})  # fmt: skip
 #: Fields that hold what users type (example questions, keywords, trigger words).
 _TYPED = frozenset({"questions", "keywords", "triggers", "aliases"})
 

@@ -23,6 +23,9 @@ from knowledge.flows import (
     SHORT_MAX,
     Checklist,
     Condition,
+    Conflict,
+    Contradiction,
+    Presupposition,
     Question,
     Rule,
     Section,
@@ -132,7 +135,7 @@ def _load_rule(
     chapters: set[str],
     pages: Mapping[str, tuple[int, int]] | None = None,
 ) -> Rule | None:
-    if not check.fields(raw, entry, ("id", "when", "text", "chapter"), ("vigilance", "recommend", "page", "short")):
+    if not check.fields(raw, entry, ("id", "when", "text", "chapter"), ("vigilance", "recommend", "page", "short", "assumes")):
         return None
     ident = check.ident(raw, entry, "id", ENTRY_ID, 24)
     when = _parse_condition(check, raw["when"], entry, "when", questions) if "when" in raw else None
@@ -170,9 +173,95 @@ def _load_rule(
     elif "recommend" in raw:
         check.add(f"« recommend » n’est permis que dans la section « {FORMALISATION_SECTION} »", entry, "recommend")
         recommend = None
+    assumes = _load_assumes(check, raw["assumes"], entry, section_id, questions) if "assumes" in raw else None
     return Rule(
-        ident, when or ALWAYS, text, chapter, vigilance, recommend if recommend in RECOMMENDATIONS else None, page, short
+        ident,
+        when or ALWAYS,
+        text,
+        chapter,
+        vigilance,
+        recommend if recommend in RECOMMENDATIONS else None,
+        page,
+        short,
+        assumes,
     )
+
+
+def _routes(check: Collector, raw: Any, entry: str, field: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw or any(value not in RECOMMENDATIONS for value in raw):
+        check.add(f"liste de pistes attendue, parmi {', '.join(RECOMMENDATIONS)}", entry, field)
+        return ()
+    return tuple(raw)
+
+
+def _load_assumes(
+    check: Collector, raw: Any, entry: str, section_id: str, questions: Mapping[str, Question]
+) -> Presupposition | None:
+    """``assumes: {route: [...], answers: CONDITION}``: what the statement takes for granted."""
+    if not check.fields(raw, entry, (), ("route", "answers"), strict=True):
+        return None
+    if not raw:
+        check.add("« assumes » vide : donnez « route » et/ou « answers »", entry, "assumes")
+        return None
+    routes: tuple[str, ...] = ()
+    if "route" in raw:
+        if section_id == FORMALISATION_SECTION:
+            check.add("une règle de la section formalisation donne la piste : elle ne peut pas la supposer", entry, "assumes.route")
+        else:
+            routes = _routes(check, raw["route"], entry, "assumes.route")
+    answers = _parse_condition(check, raw["answers"], entry, "assumes.answers", questions) if "answers" in raw else None
+    return Presupposition(routes, answers)
+
+
+def _load_conflicts(check: Collector, raw: Any, questions: Mapping[str, Question]) -> list[Conflict]:
+    conflicts: list[Conflict] = []
+    for index, item in enumerate(raw if isinstance(raw, list) else []):
+        entry = entry_name(item, f"conflit n°{index + 1}", "conflicts")
+        if not check.fields(item, entry, ("id", "when", "text", "revisit"), strict=True):
+            continue
+        ident = check.ident(item, entry, "id", ENTRY_ID, 24)
+        when = _parse_condition(check, item["when"], entry, "when", questions)
+        text = check.text(item, entry, "text")
+        revisit = item["revisit"]
+        if not isinstance(revisit, list) or not revisit or any(key not in questions for key in revisit):
+            check.add("liste de questions à revoir attendue (identifiants de questions)", entry, "revisit")
+            continue
+        if when is not None and not set(revisit) <= when.keys():
+            check.add("chaque question à revoir doit être lue par la condition", entry, "revisit")
+            continue
+        if when is not None:
+            conflicts.append(Conflict(ident, when, text, tuple(revisit)))
+    if not isinstance(raw, list):
+        check.add("liste attendue", None, "conflicts")
+    return conflicts
+
+
+def _load_contradictions(
+    check: Collector, raw: Any, questions: Mapping[str, Question], rule_ids: set[str]
+) -> list[Contradiction]:
+    found: list[Contradiction] = []
+    for index, item in enumerate(raw if isinstance(raw, list) else []):
+        entry = entry_name(item, f"contradiction n°{index + 1}", "contradictions")
+        if not check.fields(item, entry, ("id", "why"), ("shown", "route", "when"), strict=True):
+            continue
+        ident = check.ident(item, entry, "id", ENTRY_ID, 24)
+        shown = item.get("shown", [])
+        if not isinstance(shown, list) or any(rule not in rule_ids for rule in shown):
+            unknown = [rule for rule in shown if rule not in rule_ids] if isinstance(shown, list) else []
+            check.add(f"liste de règles attendue (inconnues : {', '.join(map(str, unknown)) or '?'})", entry, "shown")
+            continue
+        if not shown and "route" not in item and "when" not in item:
+            check.add("une contradiction nomme des règles, une piste ou une condition", entry, "shown")
+            continue
+        routes = _routes(check, item["route"], entry, "route") if "route" in item else ()
+        when = _parse_condition(check, item["when"], entry, "when", questions) if "when" in item else None
+        why = check.text(item, entry, "why")
+        if "route" in item and not routes or "when" in item and when is None:
+            continue
+        found.append(Contradiction(ident, tuple(shown), routes, when, why))
+    if not isinstance(raw, list):
+        check.add("liste attendue", None, "contradictions")
+    return found
 
 
 def _load_section(
@@ -267,7 +356,9 @@ def load_synthesis(
     path = Path(path)
     check = Collector(path)
     raw = read_yaml(path)
-    if not check.fields(raw, None, ("intro", "recommendations", "sections"), ("short_vigilance",)):
+    if not check.fields(
+        raw, None, ("intro", "recommendations", "sections"), ("short_vigilance", "conflicts", "contradictions")
+    ):
         raise KnowledgeErrors(check.errors)
     intro = check.text(raw, None, "intro")
     labels: dict[str, str] = {}
@@ -306,6 +397,18 @@ def load_synthesis(
     for section_id in short_vigilance:
         if section_id not in section_ids:
             check.add(f"section « {section_id} » inconnue", None, "short_vigilance")
+    conflicts = _load_conflicts(check, raw["conflicts"], questions) if "conflicts" in raw else []
+    contradictions = (
+        _load_contradictions(check, raw["contradictions"], questions, rule_ids) if "contradictions" in raw else []
+    )
     if check.errors:
         raise KnowledgeErrors(check.errors)
-    return SynthesisRules(intro, labels, tuple(sections), dict(questions), tuple(short_vigilance))
+    return SynthesisRules(
+        intro,
+        labels,
+        tuple(sections),
+        dict(questions),
+        tuple(short_vigilance),
+        tuple(conflicts),
+        tuple(contradictions),
+    )

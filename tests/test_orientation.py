@@ -209,7 +209,7 @@ FORMES_PROFILES = {
                     "solidite_collectif": "en_construction", "pression_financeurs": "non"}, "pas"),
     "pression": ({"forme_actuelle": "aucune", "employeur_coordination": "membre", "besoins_formalisation": ["lisibilite"],
                   "volonte_commune": "non", "solidite_collectif": "en_construction", "pression_financeurs": "oui"},
-                 "association"),
+                 "ne pas formaliser"),  # pushed, members unwilling: no structure route (chap. 07, p. 17)
     "portage_existant": ({"forme_actuelle": "membre", "employeur_coordination": "autre",
                           "besoins_formalisation": ["aucun"], "volonte_commune": "partielle",
                           "solidite_collectif": "solide", "pression_financeurs": "non"}, "structure"),

@@ -190,6 +190,9 @@ FORMES_PROFILES = {
     "volonte_partielle": {"forme_actuelle": "membre", "besoins_formalisation": ["transfert"],
                           "volonte_commune": "partielle", "pression_financeurs": "non", "solidite_collectif": "solide"},
     "seulement_la_forme": {"forme_actuelle": "membre"},
+    "eco_en_construction": {"forme_actuelle": "aucune", "besoins_formalisation": ["economique"],
+                            "volonte_commune": "oui", "pression_financeurs": "non",
+                            "solidite_collectif": "en_construction"},
 }  # fmt: skip
 
 #: One or two answers each: the matching next step comes first.
@@ -214,6 +217,8 @@ NEXT_STEP_PROFILES = {
     "essaimage": {"marqueurs": ["essaimage"]},
     "aucun_marqueur": {"marqueurs": ["aucun"]},
     "rien_a_signaler": {"lieu": ["partage"]},
+    "sans_noyau": {"noyau_dur": "non"},
+    "presque_existant": {"marqueurs": ["besoins", "pluralite", "structuration", "implication", "essaimage"]},
 }
 
 PROFILES = {
@@ -306,7 +311,8 @@ def test_emerging_rural_ptce_without_structure(rules, comparison):
     assert "condition indispensable" in text  # no technical function (08)
     assert "Étape passée" not in text
     next_steps = synthesis.section("prochaines_etapes").rule_ids
-    assert next_steps == ("next_noyau", "next_diagnostic", "next_fonctions")
+    # the document's first advice to emerging PTCE comes first (chap. 01, p. 6)
+    assert next_steps == ("next_tiers_emergent", "next_noyau", "next_diagnostic")
     assert "(chapitre 05, p. 12)." in text
     guide = text_of(render_legal_guide(synthesis, comparison))
     assert "Piste qui ressort de vos réponses : **garder le portage actuel" in guide
@@ -332,15 +338,16 @@ def test_mature_scic_historique(rules, comparison):
     assert "- 👉 **SCIC** :" in guide
 
 
-def test_collective_pushed_by_its_funder_gets_the_level_of_its_needs(rules, comparison):
+def test_collective_pushed_by_its_funder_is_sent_to_no_structure(rules, comparison):
     synthesis = build_synthesis(rules, PUSHED_BY_FUNDER)
     assert synthesis.section("formalisation").rule_ids == ("form_pression_besoins",)
-    assert synthesis.recommendation == "association"
+    assert synthesis.recommendation == "pas_encore"
     guide = text_of(render_legal_guide(synthesis, comparison))
+    assert "Piste qui ressort de vos réponses : **ne pas formaliser pour l’instant**" in guide
     assert "Ne formalisez pas seulement sous la pression" in guide
-    assert "**l’association**" in guide
+    assert "**l’association**" not in guide and "association dédiée" not in guide.split("**Les trois niveaux")[0]
+    assert "👉" not in guide  # no column of the comparison is pointed at
     assert "contre-productive" in guide and "tensions" in guide
-    assert "trésorerie" in guide
     for criterion, _ in comparison.rows:
         assert f"**{criterion}**" in guide
     # the orientation steps were not done: nothing is concluded about them
@@ -349,13 +356,22 @@ def test_collective_pushed_by_its_funder_gets_the_level_of_its_needs(rules, comp
     assert synthesis.section("prochaines_etapes").rule_ids[0] == "next_formalisation"
 
 
-def test_pressure_with_an_economic_need_names_the_scic_and_its_conditions(rules):
-    synthesis = build_synthesis(rules, FORMES_PROFILES["pression_eco"])
-    assert synthesis.section("formalisation").rule_ids == ("form_pression_eco",)
-    assert synthesis.recommendation == "scic"
-    text = text_of(render_full(synthesis))
-    assert "Ne formalisez pas seulement sous la pression" in text
-    assert "collectif solide" in text and "contre-productive" in text
+def test_pressure_with_an_economic_need_recommends_no_structure_anywhere(rules, comparison):
+    """Pushed by a funder, members unwilling: no SCIC, no association, in any rendering (chap. 07, p. 17–18)."""
+    unwilling_fragile = {"forme_actuelle": "aucune", "besoins_formalisation": ["economique"], "volonte_commune": "non",
+                         "pression_financeurs": "oui", "solidite_collectif": "fragile"}  # fmt: skip
+    for answers in (FORMES_PROFILES["pression_eco"], unwilling_fragile):
+        synthesis = build_synthesis(rules, answers)
+        assert synthesis.section("formalisation").rule_ids == ("form_pression_besoins",)
+        assert synthesis.recommendation == "pas_encore"
+        text = text_of(render_full(synthesis))
+        short = text_of([render_short(synthesis)])
+        guide = text_of(render_legal_guide(synthesis, comparison))
+        assert "Ne formalisez pas seulement sous la pression" in text and "contre-productive" in text
+        assert "piste de formalisation : ne pas formaliser pour l’instant" in short
+        for rendering in (text, short, guide.split("**Les trois niveaux")[0]):
+            assert "SCIC" not in rendering and "l’association" not in rendering
+        assert "👉" not in guide
 
 
 def test_pressure_without_needs_keeps_the_current_level_and_says_why_funders_push(rules):
@@ -445,14 +461,16 @@ def test_partial_answers(rules):
     assert "Étape non renseignée : Le collectif" in text
     assert "Certaines questions de cette étape sont restées sans réponse" in text
     # no answer calls for a next step: only the fallbacks, which assume nothing
-    assert synthesis.section("prochaines_etapes").rule_ids == ("next_accompagnement", "next_pairs", "next_socle_commun")
+    # two markers of six: an emerging PTCE, whose first need is a third party's accompaniment (chap. 01)
+    assert synthesis.section("prochaines_etapes").rule_ids == ("next_tiers_emergent", "next_pairs", "next_socle_commun")
 
 
 def test_formalisation_recommendations_by_profile(rules):
     expected = {
         "sans_volonte": ("form_sans_volonte", "pas_encore"),
         "lisibilite_sans_capital": ("form_association", "association"),
-        "economique_fragile": ("form_eco_pas_pret", "pas_encore"),
+        "economique_fragile": ("form_collectif_fragile", "pas_encore"),
+        "eco_en_construction": ("form_eco_pas_pret", "pas_encore"),
         "collectif_fragile": ("form_collectif_fragile", "pas_encore"),
         "volonte_partielle": ("form_volonte_partielle", "pas_encore"),
         "seulement_la_forme": ("form_repli", "portage_existant"),
@@ -518,7 +536,7 @@ def test_no_before_creating_a_structure_for_an_association(rules):
 
 
 def test_next_steps_never_come_from_skipped_steps(rules):
-    answers = {key: None for key in ALL_KEYS} | {"typologie": "territoire", "marqueurs": ["besoins"]}
+    answers = {key: None for key in ALL_KEYS} | {"typologie": "territoire", "diagnostic": "partage"}
     steps = build_synthesis(rules, answers).section("prochaines_etapes")
     assert steps.rule_ids == ("next_accompagnement", "next_pairs", "next_socle_commun")
     fallbacks = {rule.id for rule in rules.section("prochaines_etapes").rules if rule.when.op == "always"}
@@ -544,7 +562,7 @@ def test_employee_warning_only_when_a_member_employs_someone(rules, comparison):
         answers = {**EMERGING_RURAL, "employeur_coordination": employer}
         text = text_of(render_full(build_synthesis(rules, answers)) + render_legal_guide(build_synthesis(rules, answers), None))
         assert "personne salariée peut avoir du mal" not in text, employer
-    answers = {**EMERGING_RURAL, "employeur_coordination": "membre"}
+    answers = {**EMERGING_RURAL, "fonctions": ["coordination", "animation"], "employeur_coordination": "membre"}
     text = text_of(render_full(build_synthesis(rules, answers)))
     assert "la personne salariée peut avoir du mal" in text
     assert "salarié embauché" not in text
@@ -567,7 +585,8 @@ def test_engineering_is_not_pushed_on_a_collective_without_projects(rules):
     assert "fonc_ingenierie_ensuite" in synthesis.section("fonctions_techniques").rule_ids
     assert "next_ingenierie" not in synthesis.section("prochaines_etapes").rule_ids
     text = text_of(render_full(synthesis))
-    assert "interconnaissance, échanges de pratiques, mutualisation, puis développement de projets" in text
+    assert "présence et la complémentarité des trois logiques" in text
+    assert "rien n’oblige" not in text and "pas la première urgence" not in text  # beyond the document
     with_projects = build_synthesis(rules, {**NEXT_STEP_PROFILES["ingenierie_sans_projet"], "marqueurs": ["projets"]})
     assert "next_ingenierie" in with_projects.section("prochaines_etapes").rule_ids
     assert "log_manque_ingenierie" in with_projects.rule_ids

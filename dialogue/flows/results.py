@@ -10,8 +10,15 @@ from dialogue import payloads as p
 from dialogue.buttons import MENU_BUTTON
 from dialogue.compiled import FORMES, ORIENTATION, CompiledKnowledge
 from dialogue.flows import machine as m
-from dialogue.flows.synthesis import build_synthesis
-from dialogue.flows.synthesis_text import DETAIL_BUTTON, render_full, render_legal_guide, render_short
+from dialogue.flows.synthesis import Synthesis, build_synthesis
+from dialogue.flows.synthesis_text import (
+    DETAIL_BUTTON,
+    render_full,
+    render_legal_guide,
+    render_short,
+    revisit_label,
+    revisit_questions,
+)
 from dialogue.pages import page, page_number
 from dialogue.storage.progress import UserRecord
 from dialogue.turn import Turn
@@ -65,17 +72,40 @@ class FlowResults:
 
     # ------------------------------------------------------------------ a flow's result
 
-    def closing(self, flow_id: str) -> tuple[tuple[Button, ...], ...]:
-        return ((REPORT_BUTTON,), (Button(EDIT_LABEL, p.edit(flow_id)),), (Button("Recommencer", p.RESTART), MENU_BUTTON))
+    def closing(self, flow_id: str, synthesis: Synthesis | None = None) -> tuple[tuple[Button, ...], ...]:
+        revisit = self.revisit_rows(synthesis, flow_id) if synthesis is not None else []
+        return (
+            *revisit,
+            (REPORT_BUTTON,),
+            (Button(EDIT_LABEL, p.edit(flow_id)),),
+            (Button("Recommencer", p.RESTART), MENU_BUTTON),
+        )
+
+    def revisit_rows(self, synthesis: Synthesis, flow_hint: str | None = None) -> list[tuple[Button, ...]]:
+        """« Revoir : … » for each answer that contradicts another: /modifier's own question screen."""
+        rows: list[tuple[Button, ...]] = []
+        for key in revisit_questions(synthesis):
+            flows = self.knowledge.question_flow.get(key, [])
+            flow_id = flow_hint if flow_hint in flows else (flows[0] if flows else None)
+            if flow_id is None:
+                continue
+            flow = self.flows[flow_id]
+            step = next(index for index, s in enumerate(flow.steps, start=1) if any(q.id == key for q in s.questions))
+            question = next(q for q in flow.steps[step - 1].questions if q.id == key)
+            payload = p.edit(flow_id, str(step), key)
+            if p.fits(p.EDIT, flow_id, str(step), key):
+                rows.append((Button(revisit_label(question), payload),))
+        return rows
 
     def result(self, turn: Turn, flow_id: str, number: int = 1) -> list[Reply]:
         """The orientation's short synthesis, or a page of the legal guide."""
         flow = self.flows[flow_id]
         synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
+        closing = self.closing(flow_id, synthesis)
         if flow.result != FORMES:  # the short synthesis first, the detail on demand
-            return [Reply(render_short(synthesis), ((Button(DETAIL_BUTTON, p.synthesis_detail()),), *self.closing(flow_id)))]
+            return [Reply(render_short(synthesis), ((Button(DETAIL_BUTTON, p.synthesis_detail()),), *closing))]
         pages = render_legal_guide(synthesis, flow.comparison)
-        return [page(pages, number, lambda n: p.result(flow_id, n), self.closing(flow_id))]
+        return [page(pages, number, lambda n: p.result(flow_id, n), closing)]
 
     def result_page(self, turn: Turn, payload: p.Payload) -> list[Reply] | None:
         """« Suite » under the legal guide: ``res:FLOW:PAGE``."""
@@ -95,7 +125,9 @@ class FlowResults:
                 )
             ]
         synthesis = build_synthesis(self.kb.synthesis, turn.record.answers)
-        closing: list[tuple[Button, ...]] = [] if full else [(Button(DETAIL_BUTTON, p.synthesis_detail()),)]
+        closing: list[tuple[Button, ...]] = self.revisit_rows(synthesis)
+        if not full:
+            closing.append((Button(DETAIL_BUTTON, p.synthesis_detail()),))
         closing.append((REPORT_BUTTON,))
         closing.append((Button(EDIT_LABEL, p.edit()),))
         if self.unfinished(turn.record):

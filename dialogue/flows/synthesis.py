@@ -44,7 +44,10 @@ from knowledge.flows import (
     NEXT_STEPS_KEPT,
     NEXT_STEPS_SECTION,
     Condition,
+    Contradiction,
+    Presupposition,
     Question,
+    Rule,
     Section,
     SynthesisRules,
 )
@@ -132,6 +135,43 @@ def evaluate(condition: Condition, answers: Answers) -> bool:
     raise ValueError(f"unknown condition operator {op!r}")
 
 
+def decided(condition: Condition, answers: Answers) -> bool | None:
+    """``condition`` as far as the answers given decide it: None when it depends on an answer not given."""
+    op = condition.op
+    if op in ("always", "answered", "skipped"):
+        return evaluate(condition, answers)
+    if op in ("all", "any"):
+        results = [decided(child, answers) for child in condition.children]
+        stop = op == "any"  # True decides an « any », False decides an « all »
+        if stop in results:
+            return stop
+        return None if None in results else not stop
+    if op == "not":
+        inner = decided(condition.children[0], answers)
+        return None if inner is None else not inner
+    if answers.get(condition.key or "") is None:
+        return None
+    return evaluate(condition, answers)
+
+
+def presupposition_holds(assumes: Presupposition | None, route: str | None, answers: Answers) -> bool:
+    """False only when the route or an answer given contradicts what the statement takes for granted."""
+    if assumes is None:
+        return True
+    if assumes.routes and route is not None and route not in assumes.routes:
+        return False
+    return assumes.answers is None or decided(assumes.answers, answers) is not False
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictResult:
+    """Answers of this user that contradict each other, and the questions to revisit."""
+
+    id: str
+    text: str
+    revisit: tuple[str, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     """One finding of a section, from one rule."""
@@ -193,6 +233,8 @@ class Synthesis:
     profile: tuple[str, ...] = ()
     #: The vigilance point the short version shows (None when no answer calls for one).
     key_vigilance: str | None = None
+    #: Answers that contradict each other, pointed out before any finding.
+    conflicts: tuple[ConflictResult, ...] = ()
 
     def section(self, section_id: str) -> SectionResult | None:
         for section in self.sections:
@@ -231,7 +273,11 @@ def _checklist(section: Section, rules: SynthesisRules, answers: Answers) -> Che
     return ChecklistResult(spec.present, present, spec.absent, absent)
 
 
-def _build_section(section: Section, rules: SynthesisRules, answers: Answers) -> SectionResult:
+def _applies(rule: Rule, answers: Answers, route: str | None) -> bool:
+    return evaluate(rule.when, answers) and presupposition_holds(rule.assumes, route, answers)
+
+
+def _build_section(section: Section, rules: SynthesisRules, answers: Answers, route: str | None) -> SectionResult:
     skipped_keys = tuple(key for key in section.questions if key in answers and answers[key] is None)
     missing_keys = tuple(key for key in section.questions if key not in answers)
     skipped = bool(section.questions) and not any(_has_answer(answers, key) for key in section.questions)
@@ -241,7 +287,7 @@ def _build_section(section: Section, rules: SynthesisRules, answers: Answers) ->
     if not skipped:
         limit = NEXT_STEPS_KEPT if section.id == NEXT_STEPS_SECTION else None
         for rule in section.rules:
-            if not evaluate(rule.when, answers):
+            if not _applies(rule, answers, route):
                 continue
             lines.append(Line(rule.id, rule.text, rule.chapter, rule.page))
             for point in rule.vigilance:
@@ -272,7 +318,10 @@ def build_synthesis(rules: SynthesisRules, answers: Answers) -> Synthesis:
     ``answers`` may hold answers stored by older flows: see :func:`normalise_answers`.
     """
     answers = normalise_answers(rules.questions, answers)
-    sections = tuple(_build_section(section, rules, answers) for section in rules.sections)
+    # The route comes first: the document makes every later piece of advice depend on it.
+    route_rules = rules.section(FORMALISATION_SECTION)
+    route = _build_section(route_rules, rules, answers, None).recommendation if route_rules else None
+    sections = tuple(_build_section(section, rules, answers, route) for section in rules.sections)
     shorts = {rule.id: rule.short for rule in rules.rules() if rule.short}
     profile = [shorts[line.rule_id] for section in sections for line in section.lines if line.rule_id in shorts]
     formalisation = next((s for s in sections if s.id == FORMALISATION_SECTION), None)
@@ -281,7 +330,26 @@ def build_synthesis(rules: SynthesisRules, answers: Answers) -> Synthesis:
     by_id = {section.id: section for section in sections}
     points = [point for sid in rules.short_vigilance if sid in by_id for point in by_id[sid].vigilance]
     fitting = [point for point in points if len(point) <= VIGILANCE_MAX]
-    return Synthesis(rules.intro, sections, tuple(profile), fitting[0] if fitting else None)
+    conflicts = tuple(
+        ConflictResult(conflict.id, conflict.text, conflict.revisit)
+        for conflict in rules.conflicts
+        if evaluate(conflict.when, answers)
+    )
+    return Synthesis(rules.intro, sections, tuple(profile), fitting[0] if fitting else None, conflicts)
+
+
+def contradictions(rules: SynthesisRules, synthesis: Synthesis, answers: Answers) -> list[Contradiction]:
+    """The declared contradictions this synthesis shows (the scan of the tests and benchmarks wants none)."""
+    answers = normalise_answers(rules.questions, answers)
+    shown = set(synthesis.rule_ids)
+    route = synthesis.recommendation
+    return [
+        found
+        for found in rules.contradictions
+        if set(found.shown) <= shown
+        and (not found.routes or route in found.routes)
+        and (found.when is None or evaluate(found.when, answers))
+    ]
 
 
 # --------------------------------------------------------------------------- rendering

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from dialogue.flows.synthesis import NBSP, Line, SectionResult, Synthesis
-from knowledge.flows import FORMALISATION_SECTION, NEXT_STEPS_SECTION, Comparison
+from dialogue.flows.synthesis import NBSP, ConflictResult, Line, SectionResult, Synthesis
+from knowledge.flows import FORMALISATION_SECTION, NEXT_STEPS_SECTION, Comparison, Question
 
 #: Longest page of a long result (Telegram allows 4 096): about one phone screen of reading per
 #: page, so that the detailed synthesis comes step by step with « Suite ».
@@ -29,6 +29,37 @@ SHORT_TITLE = "Votre synthèse en bref"
 LEGAL_TITLE = "Guide des formes juridiques"
 #: Label of the button that opens the full synthesis after the short one.
 DETAIL_BUTTON = "Voir le détail"
+
+#: Longest label of a « Revoir » button (a question's text, cut at a word).
+REVISIT_LABEL_MAX = 48
+
+
+def conflict_block(conflicts: Sequence[ConflictResult]) -> str:
+    """Answers that contradict each other, said before any finding, with what to do about it."""
+    if not conflicts:
+        return ""
+    title = "Deux de vos réponses se contredisent" if len(conflicts) == 1 else "Certaines de vos réponses se contredisent"
+    lines = [f"⚠️ **{title}**", *(f"- {conflict.text}" for conflict in conflicts)]
+    lines.append(
+        f"Les constats qui dépendent de ces réponses ne sont pas affichés{NBSP}: corrigez celle qui ne convient "
+        f"pas (boutons «{NBSP}Revoir{NBSP}» ci-dessous), la synthèse se mettra à jour."
+    )
+    return "\n".join(lines)
+
+
+def revisit_label(question: Question) -> str:
+    """« Revoir : Qui emploie la personne chargée… » (fits a button)."""
+    text = question.text.rstrip(" ?").replace("(plusieurs choix possibles)", "").strip()
+    room = REVISIT_LABEL_MAX - len(f"Revoir{NBSP}: ")
+    if len(text) > room:
+        text = text[: text.rfind(" ", 0, room - 1)].rstrip(" ,;:") + "…"
+    return f"Revoir{NBSP}: {text}"
+
+
+def revisit_questions(synthesis: Synthesis) -> list[str]:
+    """The questions to revisit, each once, in the order the conflicts name them."""
+    return list(dict.fromkeys(key for conflict in synthesis.conflicts for key in conflict.revisit))
+
 
 def _chapter(number: str) -> str:
     return f"chapitre{NBSP}{number}"
@@ -157,6 +188,8 @@ def render_short(synthesis: Synthesis) -> str:
             f"Relancez le parcours avec /orientation quand vous le souhaitez."
         )
         return "\n".join(lines)
+    if synthesis.conflicts:
+        lines.append(conflict_block(synthesis.conflicts))
     if synthesis.profile:
         lines.append(f"**Votre profil**\n{' ; '.join(synthesis.profile).replace(' ;', NBSP + ';')}.")
     else:
@@ -184,6 +217,8 @@ def render_short(synthesis: Synthesis) -> str:
 def render_full(synthesis: Synthesis) -> list[str]:
     """« Votre synthèse » as chat messages (each ≤ MAX_MESSAGE characters)."""
     blocks = [f"**{TITLE}**\n{synthesis.intro}"]
+    if synthesis.conflicts:
+        blocks.append(conflict_block(synthesis.conflicts))
     if synthesis.all_skipped:
         blocks.append(
             f"Vous n’avez répondu à aucune question du parcours{NBSP}: la synthèse ne peut rien en conclure. "
@@ -207,6 +242,8 @@ def render_legal_guide(synthesis: Synthesis, comparison: Comparison | None) -> l
     blocks: list[str] = []
     section = synthesis.section(FORMALISATION_SECTION)
     head = f"**{LEGAL_TITLE}**"
+    if synthesis.conflicts:
+        head = f"{head}\n{conflict_block(synthesis.conflicts)}"
     if section is None or section.skipped:
         lines = [head]
         if section is not None:
