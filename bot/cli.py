@@ -131,12 +131,14 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
 _AGAINST_HINTS = {
     "valeur": "vérifiez-la dans le document ; juste mais absente du texte, ajoutez-la à source_exceptions.yaml (values) avec une raison",
     "copie": "reformulez avec vos propres mots",
+    "citation": "corrigez le texte ou sa page ; juste malgré tout, ajoutez « entrée › valeur » à source_exceptions.yaml (citations) avec une raison",
     "non couvert": "retirez cet exemple de « questions » (ou ce mot-clé) : le conseiller répondra « le document ne précise pas »",
     "promesse": "retirez l’exemple, déclarez le mot dans « not_covered », ou acceptez-le dans source_exceptions.yaml (words) avec une raison",
 }
 _AGAINST_TITLES = {
     "valeur": "Nombres et noms propres absents du document",
     "copie": "Passages recopiés (12 mots ou plus)",
+    "citation": "Affirmations que la page citée ne porte pas (chiffres, proportions, nuances, sens, termes clés)",
     "non couvert": "Exemples qui demandent ce que le sujet dit ne pas couvrir",
     "promesse": "Exemples et mots-clés qui évoquent un contenu absent du document",
 }

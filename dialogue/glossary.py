@@ -68,7 +68,8 @@ class Glossary:
         if term.general:
             text += f"\n\nDéfinition générale, hors document : {term.general}"
         if term.chapter:
-            text += f"\n\n(Glossaire — {self.kb.document.cite(term.chapter)})"
+            cited = self.kb.document.cite(term.chapter, term.page, front=term.front_matter, back=term.back_cover)
+            text += f"\n\n(Glossaire — {cited})"
         rows: list[tuple[Button, ...]] = []
         if term.topic:
             rows.append((Button(label("→ " + self.kb.topics[term.topic].title), p.topic(term.topic)),))

@@ -37,7 +37,7 @@ def load_glossary(
         seen: set[str] = set()
         for index, item in enumerate(raw["terms"] or []):
             entry = str(item.get("term")) if isinstance(item, dict) and item.get("term") else f"terms[{index + 1}]"
-            if not check.fields(item, entry, ("term", "definition", "chapter"), ("aliases", "topic", "general")):
+            if not check.fields(item, entry, ("term", "definition", "chapter"), ("aliases", "topic", "general", "page", "front_matter", "back_cover")):
                 continue
             if term_key(entry) in seen:
                 check.add("terme en double", entry, "term", "fusionnez les deux définitions en une seule entrée")
@@ -46,6 +46,16 @@ def load_glossary(
             if topic is not None:
                 check.reference(topic, topics, entry, "topic", "sujet")
             chapter = check.chapter(item, entry, "chapter", document.chapters)
+            page = item.get("page", 0)
+            if "page" in item:
+                if isinstance(page, bool) or not isinstance(page, int) or page <= 0:
+                    check.add("numéro de page entier attendu", entry, "page", "par exemple « page: 18 »")
+                    page = 0
+                elif chapter in document.chapters and not (
+                    document.pages(chapter)[0] <= page <= document.pages(chapter)[1]
+                ):
+                    check.add(f"la page {page} n’est pas dans le chapitre {chapter}", entry, "page")
+                    page = 0
             terms.append(
                 GlossaryTerm(
                     term=check.text(item, entry, "term", max_len=TERM_MAX),
@@ -55,6 +65,9 @@ def load_glossary(
                     chapter=chapter,
                     general=check.text(item, entry, "general", max_len=GENERAL_MAX, optional=True),
                     theme=theme_of.get(chapter, ""),
+                    page=page,
+                    front_matter=item.get("front_matter") is True,
+                    back_cover=item.get("back_cover") is True,
                 )
             )
     if check.errors:

@@ -78,7 +78,12 @@ def load_document(path: Path) -> Document:
     raw = read_yaml(path)
     chapters: dict[str, Chapter] = {}
     intro: list[IntroQuestion] = []
-    if check.fields(raw, None, ("title", "publisher", "chapters", "intro_questions")):
+    unheaded: dict[int, str] = {}
+    if check.fields(raw, None, ("title", "publisher", "chapters", "intro_questions"), ("unheaded_pages",)):
+        for index, item in enumerate(raw.get("unheaded_pages") or []):
+            entry = f"unheaded_pages[{index + 1}]"
+            if check.fields(item, entry, ("page", "starts")) and isinstance(item["page"], int):
+                unheaded[item["page"]] = check.text(item, entry, "starts")
         title = check.text(raw, "document", "title")
         publisher = check.text(raw, "document", "publisher")
         for index, item in enumerate(raw.get("chapters") or []):
@@ -117,7 +122,7 @@ def load_document(path: Path) -> Document:
         title = publisher = ""
     if check.errors:
         raise KnowledgeErrors(check.errors)
-    return Document(title, publisher, chapters, tuple(intro))
+    return Document(title, publisher, chapters, tuple(intro), unheaded)
 
 
 def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
@@ -149,7 +154,7 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
                 check.add("identifiant de sujet en double", entry, "id", "donnez un identifiant nouveau, jamais utilisé")
             source = item["source"]
             chapter, page = "", 0
-            if check.fields(source, entry, ("chapter", "page")):
+            if check.fields(source, entry, ("chapter", "page"), ("front_matter", "back_cover")):
                 chapter = str(source["chapter"])
                 page = source["page"]
                 if chapter not in document.chapters:
@@ -171,7 +176,9 @@ def load_topics(path: Path, document: Document) -> tuple[dict[str, Topic], int]:
                 details=check.text(item, entry, "details", max_len=DETAILS_MAX),
                 vigilance=check.strings(item, entry, "vigilance", optional=True),
                 related=check.strings(item, entry, "related"),
-                source=Source(chapter, page),
+                source=Source(
+                    chapter, page, source.get("front_matter") is True, source.get("back_cover") is True
+                ) if isinstance(source, dict) else Source(chapter, page),
                 questions=check.strings(item, entry, "questions", minimum=MIN_QUESTIONS),
                 keywords=check.strings(item, entry, "keywords", minimum=1),
                 label=check.text(item, entry, "label", max_len=TOPIC_LABEL_MAX, optional=True)

@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 Derived = TypeVar("Derived")
+NBSP = "\u00a0"
+#: How the pages before the table of contents are cited (they carry no page number).
+FRONT_MATTER = "pages d’ouverture, avant le sommaire"
+#: How the back cover is cited.
+BACK_COVER = "dos du document"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +38,22 @@ class Document:
     publisher: str
     chapters: Mapping[str, Chapter]
     intro_questions: tuple[IntroQuestion, ...]
+    #: Pages printed without a running header: page number → the page's first words.
+    unheaded_pages: Mapping[int, str] = field(default_factory=dict)
 
-    def cite(self, chapter: str, page: int | None = None) -> str:
-        """French citation such as « chap. 07 — Gouvernance et formalisation, p. 16 »."""
+    def cite(self, chapter: str, page: int | None = None, *, front: bool = False, back: bool = False) -> str:
+        """French citation such as « chap. 07 — Gouvernance et formalisation, p. 16 ».
+
+        ``front``: the text also rests on the pages before the table of contents (the Institut
+        Godin, the dynamics observed); ``back``: on the back cover (the author's address).
+        """
         known = self.chapters[chapter]
-        return f"chap. {known.number} — {known.title}, p. {page or known.page}"
+        citation = f"chap. {known.number} — {known.title}, p. {page or known.page}"
+        if front:
+            citation = f"{FRONT_MATTER}{NBSP}; {citation}"
+        if back:
+            citation = f"{citation}{NBSP}; {BACK_COVER}"
+        return citation
 
     def pages(self, chapter: str) -> tuple[int, int]:
         """First and last page of a chapter (the last one runs to a large bound)."""
@@ -50,6 +66,9 @@ class Document:
 class Source:
     chapter: str
     page: int
+    #: The text also rests on the pages before the table of contents, or on the back cover.
+    front_matter: bool = False
+    back_cover: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +111,11 @@ class GlossaryTerm:
     general: str = ""
     #: Id of the GlossaryTheme the term is browsed under (from its chapter).
     theme: str = ""
+    #: The page of its chapter where the document speaks of the term (0: the chapter's first page).
+    page: int = 0
+    #: The definition also rests on the pages before the table of contents, or on the back cover.
+    front_matter: bool = False
+    back_cover: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +176,8 @@ class KnowledgeBase:
     derived: dict[Callable[[KnowledgeBase], Any], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def cite(self, topic: Topic) -> str:
-        return self.document.cite(topic.source.chapter, topic.source.page)
+        source = topic.source
+        return self.document.cite(source.chapter, source.page, front=source.front_matter, back=source.back_cover)
 
     def shared(self, build: Callable[[KnowledgeBase], Derived]) -> Derived:
         """``build(self)``, computed once per knowledge base and then reused.

@@ -8,7 +8,9 @@ Three checks keep the knowledge honest:
 2. **Own words** — no run of :data:`COPY_RUN` words or more may be copied from
    the document (key terms and short lists may keep its vocabulary; longer
    accepted quotations are listed in the exceptions file).
-3. **Promises** — a topic's example questions and keywords must not point at
+3. **Citations** — every cited statement is checked against the page it cites (numbers,
+   proportions, hedges, meaning, key terms): see :mod:`knowledge.fact_check`.
+4. **Promises** — a topic's example questions and keywords must not point at
    content the document does not have. The heuristic: a content word of the
    question that is rare in French, absent from the document, from the topic's
    own answer and from the lexicon, and not a typo, suggests the question asks
@@ -21,7 +23,7 @@ Three checks keep the knowledge honest:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -60,7 +62,7 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    kind: str  # "valeur", "copie", "non couvert" or "promesse"
+    kind: str  # "valeur", "copie", "citation", "non couvert" or "promesse"
     where: Text
     value: str
 
@@ -70,6 +72,8 @@ class Finding:
             return f"{place} : « {self.value} » n’apparaît pas dans le document"
         if self.kind == "copie":
             return f"{place} : passage recopié du document (« {self.value} »)"
+        if self.kind == "citation":
+            return self.value
         if self.kind == "non couvert":
             return f"{place} : « {self.where.text} » demande ce que le sujet dit ne pas couvrir ({self.value})"
         return f"{place} : « {self.where.text} » évoque « {self.value} », que le document n’aborde pas"
@@ -82,12 +86,14 @@ class Exceptions:
     values: dict[str, str] = field(default_factory=dict)  # casefolded value -> reason
     words: dict[str, str] = field(default_factory=dict)  # normalised word -> reason
     passages: dict[str, str] = field(default_factory=dict)  # normalised passage -> reason
+    citations: dict[str, str] = field(default_factory=dict)  # « entry › value » -> reason
     used: set[str] = field(default_factory=set)
 
     def unused(self) -> list[str]:
         found = [f"valeur « {v} »" for v in self.values if f"v:{v}" not in self.used]
         found += [f"mot « {w} »" for w in self.words if f"w:{w}" not in self.used]
         found += [f"passage « {p[:60]} »" for p in self.passages if f"p:{p}" not in self.used]
+        found += [f"citation « {c} »" for c in self.citations if f"c:{c}" not in self.used]
         return found
 
 
@@ -118,9 +124,12 @@ def load_exceptions(path: Path) -> Exceptions:
         return exceptions
     check = Collector(path)
     raw = read_yaml(path) or {}
-    sections = {"values": ("values", exceptions.values, str.casefold),
+    same: Callable[[str], str] = str
+    sections: dict[str, tuple[str, dict[str, str], Callable[[str], str]]] = {
+                "values": ("values", exceptions.values, str.casefold),
                 "words": ("words", exceptions.words, normalise),
-                "passages": ("passages", exceptions.passages, normalise)}
+                "passages": ("passages", exceptions.passages, normalise),
+                "citations": ("found", exceptions.citations, same)}
     if check.fields(raw, None, (), tuple(sections), strict=True):
         for name, (items, target, key) in sections.items():
             for index, item in enumerate(raw.get(name) or []):
@@ -227,7 +236,10 @@ def _proper_nouns(text: str) -> Iterator[str]:
 # --------------------------------------------------------------------------- the checks
 
 
-def check_against(data_dir: Path, source_path: Path, exceptions: Exceptions | None = None) -> Report:
+def check_against(
+    data_dir: Path, source_path: Path, exceptions: Exceptions | None = None, *, promises: bool = True
+) -> Report:
+    """All the checks; ``promises=False`` leaves out the heuristic on typed questions (mutation test)."""
     data_dir = Path(data_dir)
     source = Source.read(source_path)
     if exceptions is None:
@@ -238,8 +250,29 @@ def check_against(data_dir: Path, source_path: Path, exceptions: Exceptions | No
         findings.extend(_facts(item, source, exceptions))
         if _field_name(item.field) not in _TYPED:
             findings.extend(_copies(item, source, exceptions))
-    findings.extend(_promises(data_dir, source, exceptions))
+    findings.extend(_citations(data_dir, source_path, exceptions))
+    if promises:
+        findings.extend(_promises(data_dir, source, exceptions))
     return Report(findings, exceptions.unused(), len(texts))
+
+
+def _citations(data_dir: Path, source_path: Path, exceptions: Exceptions) -> Iterator[Finding]:
+    from knowledge.document_pages import NoRunningHeaders, PageMapError
+    from knowledge.fact_check import check_citations, read_paged
+
+    used: set[str] = set()
+    try:
+        paged = read_paged(source_path, data_dir)
+    except NoRunningHeaders:
+        return  # a text without pages (an excerpt): only the checks above apply
+    except PageMapError as error:
+        yield Finding("citation", Text("document.yaml", "unheaded_pages", "pages", ""), f"découpage en pages : {error}")
+        return
+    found = check_citations(data_dir, paged, exceptions.citations, used)
+    exceptions.used.update(f"c:{key}" for key in used)
+    for finding in found:
+        s = finding.statement
+        yield Finding("citation", Text(s.file, s.entry, s.field, s.text), finding.describe())
 
 
 def _facts(item: Text, source: Source, exceptions: Exceptions) -> Iterator[Finding]:
@@ -376,6 +409,11 @@ def _answer(topic) -> str:
 
 
 @cache
-def _everyday_stems() -> frozenset[str]:
-    ranked = sorted(_frequencies().items(), key=lambda item: -item[1])[:EVERYDAY_RANK]
+def everyday_stems(rank: int = EVERYDAY_RANK) -> frozenset[str]:
+    """Stems of the ``rank`` most frequent French words (pyspellchecker's frequency list)."""
+    ranked = sorted(_frequencies().items(), key=lambda item: -item[1])[:rank]
     return frozenset(stem(normalise(word)) for word, _ in ranked)
+
+
+def _everyday_stems() -> frozenset[str]:
+    return everyday_stems(EVERYDAY_RANK)
