@@ -82,7 +82,7 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
 
     steps[collective.NAME] = lambda: collective.group_view(kb=kb, workdir=measures.workdir)
     steps[advice.NAME] = lambda: advice.advice(
-        kb=kb, answer_sets=10_000 if quick else 100_000, workdir=measures.workdir
+        kb=kb, answer_sets=3_000 if quick else 100_000, workdir=measures.workdir, one_by_one=not quick
     )
     for name in (*measures.SECTIONS, collective.NAME, advice.NAME):
         if name not in only:

@@ -1,6 +1,6 @@
 """Advice an expert would sign (``make bench``, section « advice », issue #20).
 
-- **Contradictions**: 100,000 random answer sets (10,000 with ``--quick``), drawn as the flows
+- **Contradictions**: 100,000 random answer sets (3,000 with ``--quick``), drawn as the flows
   let a person answer, through the synthesis; every contradiction declared in
   ``synthesis.yaml`` is looked for. Target: 0.
 - **Fact check**: the mutation test of ``knowledge/mutations.py`` plants each kind of error
@@ -17,7 +17,7 @@ from knowledge.loader import KnowledgeBase
 NAME = "advice"
 
 
-def advice(*, kb: KnowledgeBase, answer_sets: int = 100_000, workdir=None) -> Section:
+def advice(*, kb: KnowledgeBase, answer_sets: int = 100_000, workdir=None, one_by_one: bool = True) -> Section:
     from dialogue.flows.synthesis_scan import scan
 
     section = Section(NAME)
@@ -37,7 +37,7 @@ def advice(*, kb: KnowledgeBase, answer_sets: int = 100_000, workdir=None) -> Se
         from knowledge.mutations import mutation_test
 
         with workdir() as tmp:
-            report = mutation_test(tmp)
+            report = mutation_test(tmp, one_by_one=one_by_one)
         section.details["mutations"] = report.as_dict()
         section.add(f"planted error kinds caught by kb check ({report.kinds})", report.catch_rate * 100, "%", 100, ">=")
     return section

@@ -55,6 +55,11 @@ class Document:
             citation = f"{citation}{NBSP}; {BACK_COVER}"
         return citation
 
+    def cite_chapter(self, chapter: str) -> str:
+        """« chap. 07 — Gouvernance et formalisation »: a heading's citation, each finding giving its page."""
+        known = self.chapters[chapter]
+        return f"chap. {known.number} — {known.title}"
+
     def pages(self, chapter: str) -> tuple[int, int]:
         """First and last page of a chapter (the last one runs to a large bound)."""
         first = self.chapters[chapter].page

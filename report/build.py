@@ -6,6 +6,7 @@ engine itself: the engine only asks for a report.
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from dialogue.storage.files import write_private
 from dialogue.types import Attachment, ReportRequest
 from knowledge.loader import KnowledgeBase
 from report.content import NOTHING_TO_REPORT, EmptyReport, build_content, has_answers
-from report.files import ReportFiles
+from report.files import ReportFiles, unique_stamp
 from report.profile import layout, load_profile, render_png
 
 PROFILE_TITLE = "Votre profil au regard des listes du document"
@@ -22,9 +23,10 @@ PROFILE_TITLE = "Votre profil au regard des listes du document"
 __all__ = ["NOTHING_TO_REPORT", "EmptyReport", "ReportFiles", "build_report", "file_names", "write_report"]
 
 
-def file_names(day: date) -> tuple[str, str]:
-    """``synthese-ptce-AAAA-MM-JJ.pdf`` and the matching picture name."""
-    return f"synthese-ptce-{day.isoformat()}.pdf", f"profil-ptce-{day.isoformat()}.png"
+def file_names(day: date, stamp: str | None = None) -> tuple[str, str]:
+    """``synthese-ptce-AAAA-MM-JJ-HHMMSS-xxxx.pdf`` and the matching picture name (a new stamp each call)."""
+    stamp = stamp or unique_stamp()
+    return f"synthese-ptce-{day.isoformat()}-{stamp}.pdf", f"profil-ptce-{day.isoformat()}-{stamp}.png"
 
 
 def build_report(kb: KnowledgeBase, request: Attachment) -> ReportFiles:
@@ -62,6 +64,10 @@ def write_report(kb: KnowledgeBase, request: Attachment, directory: Path) -> tup
     files = build_report(kb, request)
     directory.mkdir(parents=True, exist_ok=True)
     pdf_path, png_path = directory / files.pdf_name, directory / files.png_name
+    while pdf_path.exists() or png_path.exists():  # never overwrite an earlier report
+        stem = f"-{secrets.token_hex(2)}"
+        pdf_path = pdf_path.with_stem(pdf_path.stem + stem)
+        png_path = png_path.with_stem(png_path.stem + stem)
     write_private(pdf_path, files.pdf)  # a person's answers: owner-only
     write_private(png_path, files.png)
     return pdf_path, png_path

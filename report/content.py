@@ -128,17 +128,16 @@ def _first_sentence(text: str) -> str:
 
 
 def _short_from_render(synthesis: syn.Synthesis) -> list[str] | None:
-    """The synthesis helper's short version when it exists (« Voir le détail » is chat-only)."""
-    render_short = getattr(syn, "render_short", None)
-    if render_short is None:
-        return None
-    try:
-        rendered = render_short(synthesis)
-    except TypeError:  # a different signature than expected: derive the short version ourselves
-        return None
-    text = "\n".join(rendered) if isinstance(rendered, (list, tuple)) else str(rendered)
+    """The chat's own short version: the same statements and citations (« Voir le détail » is chat-only)."""
+    from dialogue.flows.synthesis_text import SHORT_TITLE, render_short
+
+    text = render_short(synthesis).replace("⚠️ ", "").replace("⚠️", "")
     lines = [line.strip() for line in text.split("\n")]
-    return [line for line in lines if line and "voir le détail" not in line.casefold()]
+    return [
+        line
+        for line in lines
+        if line and line != f"**{SHORT_TITLE}**" and "voir le détail" not in line.casefold()
+    ]
 
 
 def short_synthesis(synthesis: syn.Synthesis) -> list[str]:
@@ -164,18 +163,26 @@ def short_synthesis(synthesis: syn.Synthesis) -> list[str]:
     return [printable(line) for line in lines]
 
 
+def _cite(kb: KnowledgeBase, line: syn.Line, section_chapter: str | None = None) -> str:
+    """The one citation of a finding, the same page in the chat, on the report's first page and further on.
+
+    « p. 18 » under a heading of the same chapter, « chap. 09, p. 21 » otherwise.
+    """
+    page = line.page or kb.document.chapters[line.chapter].page
+    if line.chapter == section_chapter:
+        return f"p.{NBSP}{page}"
+    return f"chap.{NBSP}{line.chapter}, p.{NBSP}{page}"
+
+
 def _section_view(kb: KnowledgeBase, section: syn.SectionResult) -> SectionView:
-    citation = kb.document.cite(section.chapter)
+    citation = kb.document.cite_chapter(section.chapter)
     if section.skipped:
-        reason = "Étape passée" if section.skipped_keys else "Étape non renseignée"
-        skipped = f"{reason}{NBSP}: sans réponse à ses questions, nous n’en tirons aucune conclusion."
+        skipped = f"Étape passée{NBSP}: sans réponse à ses questions, nous n’en tirons aucune conclusion."
         return SectionView(section.title, citation, None, (), printable(skipped))
     lines = []
     for line in section.lines:
         text = " ".join(line.text.split())
-        if line.chapter != section.chapter:
-            text = f"{text} ({kb.document.cite(line.chapter)})"
-        lines.append(printable(text))
+        lines.append(printable(f"{text} ({_cite(kb, line, section.chapter)})"))
     note: str | None = None
     if not section.lines:
         note = "Vos réponses à cette étape n’appellent pas de remarque particulière."
@@ -216,8 +223,8 @@ def _answers(kb: KnowledgeBase, answers: Mapping[str, Any]) -> tuple[tuple[str, 
                     continue
                 shown.add(question.id)
                 if question.id not in answers:
-                    rows.append(AnswerView(_question_text(question), MISSING, False))
-                elif answers[question.id] is None:
+                    continue  # only what the user answered (or passed)
+                if answers[question.id] is None:
                     rows.append(AnswerView(_question_text(question), SKIPPED, False))
                 else:
                     rows.append(AnswerView(_question_text(question), printable(_answer_text(question, answers[question.id])), True))
@@ -241,7 +248,7 @@ def _legal(kb: KnowledgeBase, synthesis: syn.Synthesis) -> LegalView | None:
     return LegalView(
         recommendation=section.recommendation_label if section is not None else None,
         reasons=reasons,
-        citation=kb.document.cite(comparison.chapter),
+        citation=kb.document.cite_chapter(comparison.chapter),
         table_title=comparison.title,
         columns=tuple(label for _, label in comparison.columns),
         recommended_column=column_ids.index(recommended) if recommended in column_ids else None,
@@ -267,18 +274,23 @@ def build_content(kb: KnowledgeBase, answers: Mapping[str, Any], *, kind: str, p
     synthesis = syn.build_synthesis(kb.synthesis, answers)
     document = kb.document
     name = " ".join(ptce_name.split())
-    sections = tuple(_section_view(kb, s) for s in synthesis.sections if s.id != NEXT_STEPS_SECTION)
+    # Only what the user answered: a step never reached is left out (a step passed says so).
+    sections = tuple(
+        _section_view(kb, s)
+        for s in synthesis.sections
+        if s.id != NEXT_STEPS_SECTION and (not s.skipped or s.explicitly_skipped)
+    )
     next_steps: tuple[Cited, ...] = ()
     steps_section = synthesis.section(NEXT_STEPS_SECTION)
     if steps_section is not None and not steps_section.skipped:
-        next_steps = tuple(Cited(printable(line.text), document.cite(line.chapter)) for line in steps_section.lines)
+        next_steps = tuple(Cited(printable(line.text), _cite(kb, line)) for line in steps_section.lines)
     vigilance: list[Cited] = []
     seen: set[str] = set()
     for section in synthesis.sections:
-        for point in section.vigilance:
-            if point not in seen:
-                seen.add(point)
-                vigilance.append(Cited(printable(point), document.cite(section.chapter)))
+        for point in section.vigilance_lines:
+            if point.text not in seen:
+                seen.add(point.text)
+                vigilance.append(Cited(printable(point.text), _cite(kb, point)))
     legal = _legal(kb, synthesis) if kind == LEGAL or _legal_started(kb, answers) else None
     return ReportContent(
         title=french_spacing(f"{TITLE} — {name}" if name else TITLE),

@@ -235,8 +235,12 @@ def _contest(spread: QuestionSpread) -> str:
     return f"« {_short(spread.question.text)} » : {options}"
 
 
-def file_names(day: date) -> tuple[str, str]:
-    return f"vue-de-groupe-{day.isoformat()}.pdf", f"vue-de-groupe-{day.isoformat()}.png"
+def file_names(day: date, stamp: str | None = None) -> tuple[str, str]:
+    """Unique names, like the personal report's (see :func:`report.build.unique_stamp`)."""
+    from report.files import unique_stamp
+
+    stamp = stamp or unique_stamp()
+    return f"vue-de-groupe-{day.isoformat()}-{stamp}.pdf", f"vue-de-groupe-{day.isoformat()}-{stamp}.png"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,8 @@ class Item:
     option: str | None = None  # multiple-choice question: present when this option is ticked
     present: tuple[str, ...] = ()  # single-choice question: answers meaning « present »
     partly: tuple[str, ...] = ()
+    #: A difficulty the document names (a disparity, funders' pressure): present is not a strength.
+    difficulty: bool = False
 
     def status(self, answers: Answers) -> Status:
         value = answers.get(self.question)
@@ -84,6 +86,7 @@ def load_profile(path: Path = PROFILE_FILE) -> ProfileSpec:
                 option=item.get("option"),
                 present=tuple(item.get("present", ())),
                 partly=tuple(item.get("partly", ())),
+                difficulty=item.get("difficulty") is True,
             )
             for item in theme["items"]
         )
@@ -125,6 +128,7 @@ GREY = "#555555"
 ROW = 0.215  # inches per item row
 MARK = 0.14  # side of a status square, inches
 CAPTION_WIDTH = 118  # characters per caption line
+DIFFICULTY_LEGEND = "difficulté signalée"
 #: The font the PDF embeds too (shipped with matplotlib), whatever the local matplotlib settings say.
 FONT_FAMILY = "DejaVu Sans"
 
@@ -136,6 +140,8 @@ class Mark:
     x: float
     y: float
     status: Status
+    #: The item is a difficulty: present, it is drawn as a cross, not as a filled square.
+    difficulty: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,12 +196,18 @@ def layout(spec: ProfileSpec, answers: Answers, title: str) -> list[Shape]:
     title = _fr(title)
     shapes: list[Shape] = [Label(0.2, 0.4, title, 12, bold=True, colour=INK)]
     x = 0.2
-    for status in Status:
-        shapes.append(Mark(x, 0.62, status))
-        shapes.append(Label(x + MARK + 0.07, _beside_mark(0.62, 8), status.value, 8))
-        x += 1.45
+    legend = [(Mark(0, 0.62, status), status.value) for status in Status]
+    legend.append((Mark(0, 0.62, Status.PRESENT, difficulty=True), DIFFICULTY_LEGEND))
+    for mark, text in legend:
+        shapes.append(Mark(x, mark.y, mark.status, mark.difficulty))
+        shapes.append(Label(x + MARK + 0.07, _beside_mark(0.62, 8), text, 8))
+        x += 1.38
     shapes.append(Rule(0.2, 0.95, width - 0.2, 0.95))
     bottom = 1.0
+    # Only what the user answered: a theme none of whose questions has an answer is left out.
+    answered = [theme for theme in spec.themes if any(i.status(answers) is not Status.UNANSWERED for i in theme.items)]
+    if answered:
+        spec = ProfileSpec(spec.caption, tuple(answered))
     for column, themes in enumerate(_columns(spec)):
         left = 0.2 + column * (width / 2)
         y = 1.25
@@ -203,7 +215,7 @@ def layout(spec: ProfileSpec, answers: Answers, title: str) -> list[Shape]:
             shapes.append(Label(left, y, _fr(f"{theme.title} (chap.\u202f{theme.chapter})"), 8.6, bold=True, colour=INK))
             y += 0.09
             for item in theme.items:
-                shapes.append(Mark(left, y, item.status(answers)))
+                shapes.append(Mark(left, y, item.status(answers), item.difficulty))
                 shapes.append(Label(left + MARK + 0.08, _beside_mark(y, 7.8), _fr(item.label), 7.8))
                 y += ROW
             y += 0.3
@@ -225,6 +237,11 @@ def _mpl_mark(ax, mark: Mark) -> None:
     if status is Status.UNANSWERED:
         ax.add_patch(Rectangle((x, y), MARK, MARK, fill=False, edgecolor=GREY, linewidth=0.9, linestyle=(0, (1.5, 1.2))))
         ax.text(x + MARK / 2, y + MARK / 2, "?", ha="center", va="center", fontsize=6.5, color=GREY, fontfamily=FONT_FAMILY)
+        return
+    if mark.difficulty and status is Status.PRESENT:  # a cross: noted, never read as a strength
+        ax.add_patch(Rectangle((x, y), MARK, MARK, facecolor="none", edgecolor=INK, linewidth=1.0))
+        ax.plot([x, x + MARK], [y, y + MARK], color=INK, linewidth=1.0)
+        ax.plot([x, x + MARK], [y + MARK, y], color=INK, linewidth=1.0)
         return
     if status is Status.PARTLY:
         ax.add_patch(Polygon([(x, y + MARK), (x + MARK, y + MARK), (x, y)], closed=True, facecolor=INK, edgecolor="none"))
@@ -296,6 +313,11 @@ def draw_on_pdf(pdf, shapes: list[Shape], left_mm: float, top_mm: float, font: s
             pdf.set_draw_color(*rgb(INK))
             pdf.set_fill_color(*rgb(INK))
             pdf.set_line_width(0.3)
+            if shape.difficulty and shape.status is Status.PRESENT:
+                pdf.rect(x, y, side, side, style="D")
+                pdf.line(x, y, x + side, y + side)
+                pdf.line(x, y + side, x + side, y)
+                continue
             if shape.status is Status.PARTLY:
                 pdf.polygon([(x, y + side), (x + side, y + side), (x, y)], style="F")
             pdf.rect(x, y, side, side, style="DF" if shape.status is Status.PRESENT else "D")

@@ -115,9 +115,9 @@ def test_pdf_holds_the_synthesis_sentences_with_chapters_and_pages(kb, mature):
     for section in synthesis.sections:
         if section.skipped:
             continue
-        for number in {section.chapter, *(line.chapter for line in section.lines)} - {"12"}:
-            chapter = kb.document.chapters[number]
-            assert f"chap. {chapter.number} — {chapter.title}, p. {chapter.page}" in text
+        if section.id != NEXT_STEPS_SECTION:
+            chapter = kb.document.chapters[section.chapter]
+            assert f"chap. {chapter.number} — {chapter.title}" in text
         for line in section.lines:
             sentence = french_spacing(strip_markup(line.text)).split(". ")[0]
             assert sentence[:80] in text, sentence
@@ -138,10 +138,14 @@ def test_pdf_lists_every_answer_question_by_question(kb, mature):
     assert "besoin de capital ou d’une activité commerciale" not in text  # merged into the needs question
 
 
-def test_questions_not_yet_answered_are_listed_as_such(kb):
-    partial = {key: value for key, value in MATURE_FILIERE_SCIC.items() if key != "region"}
-    text = flat(" ".join(pages_text(report(kb, partial).pdf)))
-    assert "→ Pas encore de réponse" in text
+def test_only_what_the_user_answered_is_shown(kb):
+    """A user who only did the legal-form guide reads no list of unanswered steps and questions."""
+    guide_only = {"forme_actuelle": "membre", "employeur_coordination": "membre", "besoins_formalisation": ["lisibilite"],
+                  "volonte_commune": "oui", "solidite_collectif": "solide", "pression_financeurs": "non"}  # fmt: skip
+    text = flat(" ".join(pages_text(report(kb, guide_only).pdf)))
+    assert "Pas encore de réponse" not in text and "Étape non renseignée" not in text
+    assert "Typologie" not in text.split("Synthèse détaillée")[1].split("Prochaines étapes")[0]
+    assert "Gouvernance et formalisation" in text and "Fonctions techniques" in text
 
 
 def test_skipped_questions_are_marked(kb):
@@ -182,7 +186,32 @@ def test_report_without_a_name_and_with_one_answer(kb):
     pages = pages_text(files.pdf)
     assert 2 <= len(pages) <= 5
     assert flat(pages[0]).startswith("Synthèse d’orientation Établie le")
-    assert files.pdf_name == "synthese-ptce-2026-03-01.pdf" == file_names(DAY)[0]
+    assert re.fullmatch(r"synthese-ptce-2026-03-01-\d{6}-[0-9a-f]{4}\.pdf", files.pdf_name)
+    assert files.png_name == files.pdf_name.replace("synthese-", "profil-").replace(".pdf", ".png")
+    assert file_names(DAY)[0] != file_names(DAY)[0]  # two reports of one day never share a name
+
+
+def test_a_finding_cites_the_same_page_on_every_page_of_the_report(kb):
+    """The short version (page 1) and the detail cite each next step with one page (issue #20)."""
+    synthesis = build_synthesis(kb.synthesis, NASCENT_TERRITORIAL)
+    text = flat(" ".join(pages_text(report(kb, NASCENT_TERRITORIAL).pdf))).replace(NNBSP, " ")
+    for line in synthesis.section(NEXT_STEPS_SECTION).lines:
+        page = line.page
+        assert f"chapitre {line.chapter}, p. {page}" in text  # page 1, as in the chat
+        assert f"chap. {line.chapter}, p. {page}" in text  # the next steps further on
+        first_chapter_page = kb.document.chapters[line.chapter].page
+        if first_chapter_page != page:
+            assert f"chap. {line.chapter}, p. {first_chapter_page})" not in text
+
+
+def test_written_reports_never_overwrite_each_other(kb, tmp_path):
+    from dialogue.types import ReportRequest
+    from report import write_report
+
+    request = ReportRequest("synthesis", {"typologie": "territoire"}, DAY)
+    first = write_report(kb, request, tmp_path)
+    second = write_report(kb, request, tmp_path)
+    assert first[0] != second[0] and first[0].exists() and second[0].exists()
 
 
 # --------------------------------------------------------------------------- the picture
@@ -456,16 +485,14 @@ def test_derived_short_synthesis_is_short_and_comes_first(kb, mature):
     assert "piste de formalisation" in first.lower()
 
 
-def test_short_synthesis_of_the_synthesis_module_is_used_when_it_exists(kb, monkeypatch):
-    import dialogue.flows.synthesis as synthesis_module
-
-    def render_short(synthesis):
-        return ["**Votre synthèse en bref**", "- Un constat court et clair.", "Voir le détail"]
-
-    monkeypatch.setattr(synthesis_module, "render_short", render_short, raising=False)
+def test_the_first_page_holds_the_chat_short_synthesis(kb):
+    """The report follows the same statements as the chat: profile, next steps with their pages."""
     first = flat(pages_text(report(kb, MATURE_FILIERE_SCIC).pdf)[0])
-    assert "Votre synthèse en bref" in first and "Un constat court et clair." in first
-    assert "Voir le détail" not in first
+    synthesis = build_synthesis(kb.synthesis, MATURE_FILIERE_SCIC)
+    assert "Votre profil" in first and "Voir le détail" not in first
+    for line in synthesis.section(NEXT_STEPS_SECTION).lines:
+        assert french_spacing(strip_markup(line.text))[:40] in first
+        assert f"chapitre {line.chapter}, p. {line.page}" in first.replace(NNBSP, " ")
 
 
 def test_terminal_explains_when_the_folder_cannot_be_written_and_goes_on(tmp_path):
@@ -480,3 +507,18 @@ def test_terminal_explains_when_the_folder_cannot_be_written_and_goes_on(tmp_pat
     text = stdout.getvalue()
     assert f"Impossible d’écrire le document dans {blocked}" in text
     assert "Votre progression" in text  # the chat went on
+
+
+def test_the_picture_tells_difficulties_from_strengths():
+    """« Disparité : EPCI différents » ticked is drawn as a cross, never as a filled square (issue #20)."""
+    from report.profile import Label, Mark, layout, load_profile
+
+    answers = {"disparites": ["epci_differents"], "fonctions": ["coordination"], "pression_financeurs": "oui"}
+    shapes = layout(load_profile(), answers, "Profil")
+    labels = [(shape, shapes[index + 1]) for index, shape in enumerate(shapes[:-1]) if isinstance(shape, Mark)]
+    by_label = {label.text.replace("\u202f", " "): mark for mark, label in labels if isinstance(label, Label)}
+    assert by_label["Disparité : EPCI différents"].difficulty and by_label["Pression de financeurs"].difficulty
+    assert not by_label["Coordination"].difficulty
+    assert by_label["Coordination"].status is by_label["Disparité : EPCI différents"].status is Status.PRESENT
+    assert "difficulté signalée" in by_label  # the legend says what the cross means
+    assert "Besoins du territoire" not in by_label  # a theme without any answer is left out

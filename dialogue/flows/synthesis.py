@@ -205,6 +205,8 @@ class SectionResult:
     recommendation: str | None = None  # formalisation section only
     recommendation_label: str | None = None
     checklist: ChecklistResult | None = None
+    #: Each vigilance point with the chapter and page of the rule that gave it (same order as ``vigilance``).
+    vigilance_lines: tuple[Line, ...] = ()
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
@@ -283,6 +285,7 @@ def _build_section(section: Section, rules: SynthesisRules, answers: Answers, ro
     skipped = bool(section.questions) and not any(_has_answer(answers, key) for key in section.questions)
     lines: list[Line] = []
     vigilance: list[str] = []
+    vigilance_lines: list[Line] = []
     recommendation = None
     if not skipped:
         limit = NEXT_STEPS_KEPT if section.id == NEXT_STEPS_SECTION else None
@@ -293,6 +296,7 @@ def _build_section(section: Section, rules: SynthesisRules, answers: Answers, ro
             for point in rule.vigilance:
                 if point not in vigilance:
                     vigilance.append(point)
+                    vigilance_lines.append(Line(rule.id, point, rule.chapter, rule.page))
             if recommendation is None and rule.recommend:
                 recommendation = rule.recommend
             if section.mode == "first" or (limit is not None and len(lines) >= limit):
@@ -309,6 +313,7 @@ def _build_section(section: Section, rules: SynthesisRules, answers: Answers, ro
         recommendation=recommendation,
         recommendation_label=rules.recommendations.get(recommendation) if recommendation else None,
         checklist=None if skipped else _checklist(section, rules, answers),
+        vigilance_lines=tuple(vigilance_lines),
     )
 
 
