@@ -31,6 +31,8 @@ class Sizes:
     scale_probe_existing: int = 500
     scale_probe_new: int = 100
     report_runs: int = 5
+    web_sessions: int = 200
+    web_events: int = 30
 
 
 FULL = Sizes()
@@ -47,6 +49,8 @@ QUICK = Sizes(
     scale_probe_existing=150,
     scale_probe_new=20,
     report_runs=2,
+    web_sessions=50,
+    web_events=10,
 )
 
 
@@ -78,13 +82,14 @@ def run(sizes: Sizes, only: set[str], *, quick: bool, progress=print) -> Report:
         "team": lambda: team_measures.team(kb, log_rows=100_000 if quick else 1_000_000, workdir=measures.workdir),
         "dialogues": lambda: measures.dialogue_corpus(kb=kb),
     }
-    from bench import advice, collective
+    from bench import advice, collective, web
 
     steps[collective.NAME] = lambda: collective.group_view(kb=kb, workdir=measures.workdir)
     steps[advice.NAME] = lambda: advice.advice(
         kb=kb, answer_sets=3_000 if quick else 100_000, workdir=measures.workdir, one_by_one=not quick
     )
-    for name in (*measures.SECTIONS, collective.NAME, advice.NAME):
+    steps[web.NAME] = lambda: web.web_load(sizes.web_sessions, sizes.web_events, kb=kb, workdir=measures.workdir)
+    for name in (*measures.SECTIONS, collective.NAME, advice.NAME, web.NAME):
         if name not in only:
             continue
         step_started = time.perf_counter()
@@ -118,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench.advice import NAME as ADVICE
     from bench.collective import NAME as COLLECTIVE
     from bench.measures import SECTIONS
+    from bench.web import NAME as WEB
 
-    SECTIONS = (*SECTIONS, COLLECTIVE, ADVICE)
+    SECTIONS = (*SECTIONS, COLLECTIVE, ADVICE, WEB)
 
     parser = argparse.ArgumentParser(prog="python -m bench", description="Performance bench of the PTCE advisor.")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run, ~20 s)")

@@ -397,3 +397,29 @@ def test_the_cookie_secret_is_kept_private_beside_the_database(tmp_path, monkeyp
     assert (tmp_path / "ptce.db.web-secret").stat().st_mode & 0o777 == 0o600
     monkeypatch.setenv(SECRET_ENV, "from-the-environment")
     assert secret_for(db) == "from-the-environment"
+
+
+def test_the_pages_script_gets_the_new_page_in_one_round_trip(site) -> None:
+    client, _ = site
+    browser = Browser(client)
+    response = client.post(
+        "/envoyer", data={"csrf": browser.csrf, "turn": browser.turn, "command": "start"}, headers={"X-PTCE-Fetch": "1"}, follow_redirects=False
+    )
+    assert response.status_code == 200 and "Orientation pas à pas" in response.text and not response.history
+
+
+def test_thumbs_and_the_hand_over_to_the_team_work_on_the_page(site) -> None:
+    client, engine = site
+    browser = Browser(client)
+    browser.say("comment financer un ptce ?")
+    browser.press("👎")
+    assert "Qu’est-ce qui manquait" in browser.latest_text()
+    browser.say("les montants")
+    browser.say("je veux parler à quelqu’un")
+    browser.press("Transmettre ma question à l’équipe")
+    browser.press("Seulement la question")
+    assert rows(engine, "handovers") == 1
+    assert "équipe" in browser.latest_text()
+    browser.command("oublier")
+    browser.press("effacer")
+    assert rows(engine, "handovers") == 0

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "ptce_session"
+#: Header set by the page's script on its requests (answered with the page itself, not a redirect).
+FETCH_HEADER = "x-ptce-fetch"
 _COMMAND_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _INVITATION_CODE = re.compile(r"^[A-Za-z0-9-]{4,64}$")
 _TURN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -158,6 +160,9 @@ class WebChannel:
             request.session.clear()
             request.session["sid"] = result.new_sid
             request.session["csrf"] = secrets.token_urlsafe(24)
+        if request.headers.get(FETCH_HEADER) == "1":
+            # The page's script wants the new page at once: one round trip instead of a redirect and a GET.
+            return await self.home(request)
         return self._back()
 
     async def resume_code(self, request: Request) -> Response:
@@ -277,6 +282,8 @@ def run(args: Any) -> int:
     from dialogue.storage.progress import default_db_path
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s : %(message)s")
+    # At INFO, transitions logs every state change: the log would hold people's paths, and the cost shows.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     db_path = Path(args.db) if args.db else default_db_path()
     try:
         engine = create_engine(db_path, getattr(args, "data", None), **engine_options(args))

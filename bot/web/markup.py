@@ -7,6 +7,7 @@ too. Blank lines separate paragraphs; other line breaks are kept.
 
 from __future__ import annotations
 
+import functools
 import re
 from html import escape
 
@@ -45,8 +46,9 @@ def inline(text: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def to_html(text: str) -> str:
-    """Paragraphs (``<p>``) and lists (``<ul>``) of one reply."""
+    """Paragraphs (``<p>``) and lists (``<ul>``) of one reply (cached: a page shows the same replies again and again)."""
     blocks: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text.strip("\n")):
         # Consecutive lines of the same kind (list item or not) make one block.

@@ -25,7 +25,7 @@ from dialogue.types import Button, Reply
 #: Prefix of the engine's user ids for web sessions.
 USER_PREFIX = "web:"
 #: Messages kept per person (older ones are dropped: the page shows the recent conversation).
-KEPT_MESSAGES = 80
+KEPT_MESSAGES = 60
 #: Report files kept per person (the latest requests).
 KEPT_FILES = 6
 #: How long a code of « Reprendre sur un autre appareil » stays valid.
@@ -197,14 +197,17 @@ class WebStore:
         ).fetchall()
         rows.reverse()
         last_turn = next((row[5] for row in reversed(rows) if row[1] == "user"), None)
-        present = {row[0] for row in self.db.execute("SELECT id FROM web_files WHERE user_id = ?", [user_id]).fetchall()}
+        present: set[str] | None = None
         messages: list[Message] = []
         for row_id, role, text, buttons, files, turn in rows:
             if role == "user" and not text:
                 continue  # a toggled option: the bot's message changed in place
-            message = Message(row_id, role, text, _decode_buttons(buttons), active=role == "bot" and turn == last_turn)
-            promised = json.loads(files or "{}")
+            active = role == "bot" and turn == last_turn
+            message = Message(row_id, role, text, _decode_buttons(buttons) if active else (), active=active)
+            promised = json.loads(files) if files not in ("", "{}", None) else None
             if promised:
+                if present is None:
+                    present = {row[0] for row in self.db.execute("SELECT id FROM web_files WHERE user_id = ?", [user_id]).fetchall()}
                 links = [FileLink(item["id"], item["kind"], item["caption"]) for item in promised.get("files", [])]
                 if all(link.id in present for link in links):
                     message.files = links

@@ -60,7 +60,7 @@
       method: "POST",
       body: new URLSearchParams(data),
       credentials: "same-origin",
-      headers: { "Accept": "text/html" }
+      headers: { "Accept": "text/html", "X-PTCE-Fetch": "1" }
     }).then(function (response) {
       return response.text().then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
