@@ -187,3 +187,9 @@ def test_questions_about_changing_things_are_not_edits(engine, question):
     chat = _finished(engine)
     chat.send(question)
     assert "Modifier votre réponse" not in chat.text and "Quelle étape voulez-vous revoir" not in chat.text
+
+
+def test_keep_button_outside_an_edit_is_stale(engine):
+    chat = Chat(engine)
+    chat.choose("ed:formes:-")
+    assert "plus valable" in chat.text and engine.store.load("tester").answers == {}

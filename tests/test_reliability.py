@@ -156,6 +156,7 @@ def assert_valid_replies(replies: list[Reply]) -> None:
     assert isinstance(replies, list) and replies
     for reply in replies:
         assert isinstance(reply, Reply) and isinstance(reply.text, str)
+        assert len(reply.text.encode("utf-16-le")) // 2 <= 4096  # Telegram's limit, on every channel
         for button in reply.all_buttons():
             assert button.label.strip()
             assert 1 <= len(button.payload.encode("utf-8")) <= MAX_PAYLOAD_BYTES, button.payload
@@ -564,6 +565,17 @@ FORGED_PAYLOADS = (
     "m:extra",
     "r:x",
     "g:x",
+    "synd:0",
+    "synd:x",
+    "synd:2:3",
+    "res:formes:99",
+    "res:nulle_part:1",
+    "ed:orientation:99",
+    "ed:orientation:1:nulle_part",
+    "ed:formes:-",
+    "ed:nulle_part",
+    "keep:x",
+    "k:o:abcdefgh:2",
     "x" * 65,
     "é" * 40,
     "a:" + "q" * 200 + ":o",

@@ -122,7 +122,9 @@ class FlowEditor:
         if len(args) == 1:
             return self.steps(turn, flow_id)
         if args[1] == KEEP and len(args) == 2:
-            return self.keep(turn, flow_id)
+            editing = turn.record.context.editing
+            # « Garder ma réponse » only while that flow's answer is being changed (old buttons are stale).
+            return self.keep(turn, flow_id) if editing and m.split_state(editing)[0] == flow_id else None
         if not args[1].isdigit() or not 1 <= int(args[1]) <= len(self.flows[flow_id].steps):
             return None
         step = int(args[1])
