@@ -19,12 +19,15 @@ temporary name, then renamed (atomic), in a 0700 directory.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import marshal
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from knowledge.matcher_index import MatcherIndex
@@ -35,10 +38,10 @@ log = logging.getLogger(__name__)
 
 CACHE_ENV = "PTCE_CACHE_DIR"
 #: Bumped when the file layout changes.
-FORMAT = b"PTCE-MATCHER-INDEX-1\n"
+FORMAT = b"PTCE-MATCHER-INDEX-2\n"
 #: How many index files (knowledge bases × program versions) are kept.
 KEPT_FILES = 8
-_CODE = ("analyzer.py", "matcher_index.py", "index_cache.py", "text.py", "model.py")
+_CODE = ("analyzer.py", "matcher_index.py", "index_cache.py", "text.py", "model.py", "topic_model.py", "topic_model_training.py")
 
 
 def cache_dir() -> Path | None:
@@ -132,6 +135,27 @@ def store_index(kb: KnowledgeBase, index: MatcherIndex) -> Path | None:
     finally:
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
+
+
+@contextmanager
+def building(kb: KnowledgeBase) -> Iterator[None]:
+    """Held while an index is built: processes starting together (test workers, a bot and its
+    tools) build it once, the others wait and then read the stored one. Best effort: without
+    a usable cache directory, nothing is locked."""
+    directory = cache_dir()
+    handle = None
+    try:
+        if directory is not None:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            handle = os.open(directory / ".build.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+    except OSError as error:
+        log.info("matcher index build not locked in %s: %s", directory, error)
+    try:
+        yield
+    finally:
+        if handle is not None:
+            os.close(handle)  # closing releases the lock
 
 
 def _prune(directory: Path) -> None:

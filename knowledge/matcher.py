@@ -20,17 +20,20 @@ words specific to the topic rather than generic ones (« PTCE », « projet »,
 
 from __future__ import annotations
 
+import copy
 import math
 import re
+from functools import lru_cache
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from knowledge.analyzer import Analyzer, french_words
-from knowledge.index_cache import load_index, store_index
+from knowledge.index_cache import building, load_index, store_index
 from knowledge.matcher_index import MatcherIndex, Vector, build_index, char_grams, normalised, term_counts, weigh
 from knowledge.model import KnowledgeBase
 from knowledge.text import strip_accents
+from knowledge.topic_model import TopicModel
 
 __all__ = ["TIERS", "Analyzer", "Candidate", "Evidence", "Match", "Matcher", "french_words", "normalise_keeping_punctuation"]
 
@@ -139,7 +142,17 @@ class Matcher:
         self._vocabulary = index.vocabulary
         self._specificity = index.specificity
         self._thresholds = kb.lexicon.confidence
+        self.model = TopicModel.from_plain(index.model) if index.model is not None else None
+        # The same text is often matched twice in a turn (the understanding, then a feature).
+        self.learned = lru_cache(maxsize=256)(self._learned)
         self._opening = _opening_pattern(kb.lexicon.greetings, kb.lexicon.introductions)
+
+    def scorer_only(self) -> Matcher:
+        """This matcher without its learned model: the hand-built scorer alone (for side-by-side figures)."""
+        other = copy.copy(self)
+        other.model = None
+        other.learned = lru_cache(maxsize=256)(other._learned)
+        return other
 
     @classmethod
     def for_knowledge(cls, kb: KnowledgeBase) -> Matcher:
@@ -190,14 +203,39 @@ class Matcher:
         scores, posterior = self._rank(query, question[:2000])
         if not scores:
             return Match(None, 0.0, (), False, "declined")
-        top = scores[0]
-        if self._asked.get(frozenset(query)) == {top.topic}:
+        learned = self.learned(question)
+        ranked = self._blend(scores, learned)
+        top = ranked[0]
+        asked = self._asked.get(frozenset(query))
+        if asked is not None and len(asked) == 1 and scores[0].topic in asked:
             tier = "confident"  # an example question of that topic, and of no other
+            top = next(c for c in ranked if c.topic in asked)
+            ranked = [top, *(c for c in ranked if c is not top)]
         else:
-            tier = self._tier(scores, self.evidence(query, top.topic, posterior.get(top.topic, 0.0)))
+            tier = self._tier(scores, ranked, query, posterior, learned)
         if tier == "declined":
-            return Match(None, top.score, tuple(scores[:limit]), False, tier)
-        return Match(top.topic, top.score, tuple(scores[1:limit]), tier == "suggest", tier)
+            return Match(None, top.score, tuple(ranked[:limit]), False, tier)
+        return Match(top.topic, top.score, tuple(ranked[1:limit]), tier == "suggest", tier)
+
+    def _learned(self, question: str) -> dict[str, float]:
+        """The learned model's calibrated probability of each topic (empty without a model)."""
+        if self.model is None:
+            return {}
+        return self.model.probabilities(self.analyzer.rewrite(question[:2000]))
+
+    def _blend(self, scores: list[Candidate], learned: dict[str, float]) -> list[Candidate]:
+        """Topics ranked by the scorer's similarity (relative to its best) blended with the learned probability."""
+        if not learned:
+            return scores
+        weight = self._thresholds.blend_weight
+        best = scores[0].score or 1.0
+        base = {c.topic: c.score / best for c in scores}
+        blended = [
+            Candidate(tid, round(weight * base.get(tid, 0.0) + (1 - weight) * learned.get(tid, 0.0), 4))
+            for tid in base.keys() | learned.keys()
+        ]
+        blended.sort(key=lambda c: (-c.score, c.topic))
+        return blended
 
     def _query(self, question: str) -> Vector:
         # A number the document never uses (« on est 5 structures ») says nothing about the subject.
@@ -282,38 +320,65 @@ class Matcher:
         # association », « gouvernance de l’Union européenne »): another subject.
         return evidence.shared <= 1 and evidence.known < limits.shallow_known_share
 
-    def _tier(self, scores: list[Candidate], evidence: Evidence) -> str:
-        """Answer only what speaks the domain's language; be sure only of clear, specific matches."""
+    def _tier(
+        self, scores: list[Candidate], ranked: list[Candidate], query: Vector, posterior: dict[str, float], learned: dict[str, float]
+    ) -> str:
+        """Answer only what speaks the domain's language; be sure only of clear, specific matches.
+
+        ``scores`` is the hand-built scorer's ranking, ``ranked`` the blended one. Whether the
+        question is off-topic stays the scorer's lexical decision (the learned model always
+        names some topic); how sure the answer is may rest on either.
+        """
         limits = self._thresholds
         best = scores[0].score
+        evidence = self.evidence(query, scores[0].topic, posterior.get(scores[0].topic, 0.0))
         # « à quoi reconnaît-on un PTCE ? »: whatever its other words, a question naming the
         # subject is not off-topic.
         if not evidence.subject and self._off_topic(best, evidence):
             return "declined"
-        ratio = scores[1].score / best if len(scores) > 1 else 0.0
+        top = ranked[0].topic
+        if top == scores[0].topic and self._scorer_confident(scores, evidence):
+            return "confident"
+        chosen = evidence if top == scores[0].topic else self.evidence(query, top, posterior.get(top, 0.0))
         if (
-            best >= limits.answer_from
-            and (ratio <= limits.confident_ratio or evidence.posterior >= limits.confident_posterior)
-            and evidence.coverage >= limits.coverage
-            and evidence.specific >= limits.specific
-            and evidence.anchored
+            learned.get(top, 0.0) >= limits.learned_confident
+            and chosen.coverage >= limits.coverage
+            and chosen.specific >= limits.specific
+            and chosen.anchored
         ):
             return "confident"
+        ratio = ranked[1].score / ranked[0].score if len(ranked) > 1 and ranked[0].score else 0.0
         # A hedged answer offers the next topics too, so a domain word moderately specific to the
         # topic (« le coordinateur du PTCE, il fait quoi ? ») is enough to venture it.
         if (
             best >= limits.hedge_from
             and ratio <= limits.hedge_ratio
-            and (evidence.anchored or evidence.domain_anchor >= limits.hedge_anchor)
+            and (chosen.anchored or chosen.domain_anchor >= limits.hedge_anchor)
         ):
             return "hedged"
         return "suggest"
+
+    def _scorer_confident(self, scores: list[Candidate], evidence: Evidence) -> bool:
+        limits = self._thresholds
+        best = scores[0].score
+        ratio = scores[1].score / best if len(scores) > 1 else 0.0
+        return (
+            best >= limits.answer_from
+            and (ratio <= limits.confident_ratio or evidence.posterior >= limits.confident_posterior)
+            and evidence.coverage >= limits.coverage
+            and evidence.specific >= limits.specific
+            and evidence.anchored
+        )
 
 
 def _cached_matcher(kb: KnowledgeBase) -> Matcher:
     index = load_index(kb)
     if index is not None:
         return Matcher(kb, index)
-    matcher = Matcher(kb)
-    store_index(kb, matcher.index)
+    with building(kb):
+        index = load_index(kb)  # built by another process while this one waited
+        if index is not None:
+            return Matcher(kb, index)
+        matcher = Matcher(kb)
+        store_index(kb, matcher.index)
     return matcher

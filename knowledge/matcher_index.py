@@ -57,6 +57,8 @@ class MatcherIndex:
     likelihoods: dict[str, tuple[dict[str, float], float]]
     vocabulary: dict[str, frozenset[str]]
     specificity: dict[str, float]
+    #: The learned topic model (:meth:`knowledge.topic_model.TopicModel.to_plain`), None without one.
+    model: tuple[Any, ...] | None = None
 
     def to_plain(self) -> tuple[Any, ...]:
         """The fields as a tuple of plain values (for :mod:`marshal`)."""
@@ -196,6 +198,9 @@ def build_index(kb: KnowledgeBase, analyzer: Analyzer) -> MatcherIndex:
     for words in vocabulary.values():
         spread.update(words)
     specificity = {term: math.log(count / df) / math.log(count) for term, df in spread.items()} if count > 1 else {}
+    from knowledge.topic_model_training import train
+
+    model = train(kb, analyzer.rewrite)
     return MatcherIndex(
         known_words=analyzer.known_words,
         asked=dict(asked),
@@ -212,4 +217,5 @@ def build_index(kb: KnowledgeBase, analyzer: Analyzer) -> MatcherIndex:
         likelihoods=_naive_bayes(word_counts),
         vocabulary=vocabulary,
         specificity=specificity,
+        model=model.to_plain() if model is not None else None,
     )

@@ -149,6 +149,8 @@ class Confidence:
     domain_known_share: float = 0.4  # with a domain word, share of the question that must be known vocabulary
     shallow_known_share: float = 0.6  # same when the best topic shares only one word with the question
     generic_specific: float = 0.55  # without domain word, resting on one word: declined under this specificity
+    blend_weight: float = 0.5  # share of the scorer's relative similarity in the blend with the learned model
+    learned_confident: float = 0.85  # learned probability from which the blend's top topic may be confident
 
 
 @dataclass(frozen=True, slots=True)
