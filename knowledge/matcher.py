@@ -23,10 +23,10 @@ from __future__ import annotations
 import copy
 import math
 import re
-from functools import lru_cache
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from knowledge.analyzer import Analyzer, french_words
 from knowledge.index_cache import building, load_index, store_index
