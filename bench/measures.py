@@ -520,6 +520,8 @@ def matcher_quality(
         }
         label = f", {name} ({len(held_rows)} held out)"
         section.add(f"top-1 accuracy{label}", held["top1"] * 100, "%")
+        alone = evaluate(matcher.scorer_only(), held_rows)
+        section.add(f"top-1 accuracy, scorer alone (no learned model){label}", alone["top1"] * 100, "%")
         _add_quality(section, held, label)
     return section
 
@@ -908,6 +910,8 @@ def dialogue_corpus(directory: Path | None = None, *, kb: KnowledgeBase | None =
     }
     section.add("scripts", total, "")
     section.add("pass rate", round(100 * passed / total, 1), "%", MIN_DIALOGUE_PASS, ">=")
+    for category, (ok, count) in sorted(rates.items()):
+        section.add(f"pass rate, {category} ({count} scripts)", round(100 * ok / count, 1), "%")
     section.add("turn latency p99", stats["p99_ms"], "ms", P99_EVENT_MS, "<=")
     return section
 

@@ -39,38 +39,47 @@ def _load(args: argparse.Namespace, *, with_flows: bool = True):
     return load_knowledge(args.data, with_flows=with_flows)
 
 
-def _answer_json(kb, matcher, question: str) -> dict:
-    from dialogue.texts import match_answer, typeset
+def _answer_json(kb, reader, question: str) -> dict:
+    from bot.ask import explanation, reply_text
+    from dialogue.texts import typeset
 
-    match = matcher.match(question)
+    reading = reader.read(question)
+    match = reading.match
     return {
-        "topic": match.topic,
-        "score": match.score,
-        "alternatives": [{"topic": c.topic, "score": c.score} for c in match.alternatives],
-        "ambiguous": match.ambiguous,
-        "tier": match.tier,
-        "answer": typeset(match_answer(kb, match)),
+        "decision": reading.decision,
+        "topic": reading.gap.topic_id if reading.gap else match.topic if match else None,
+        "score": match.score if match else None,
+        "alternatives": [{"topic": c.topic, "score": c.score} for c in match.alternatives] if match else [],
+        "ambiguous": match.ambiguous if match else False,
+        "tier": match.tier if match else None,
+        "answer": typeset(reply_text(kb, reading)),
+        "explain": explanation(reader, reading),
     }
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    """Answer one question, or one per line of standard input as JSON Lines."""
-    from dialogue.texts import match_answer, typeset
-    from knowledge.matcher import Matcher
+    """Answer one question (what a new user gets), or one per line of standard input as JSON Lines."""
+    from bot.ask import explanation, reply_text
+    from dialogue.texts import typeset
+    from dialogue.understanding.reading import Reader
 
     kb = _load(args, with_flows=False)
-    matcher = Matcher.for_knowledge(kb)
+    reader = Reader.for_knowledge(kb)
     if args.question is None:
         for line in sys.stdin:
             question = line.rstrip("\n")
             if not question.strip():
                 continue
-            print(json.dumps(_answer_json(kb, matcher, question), ensure_ascii=False), flush=True)
+            print(json.dumps(_answer_json(kb, reader, question), ensure_ascii=False), flush=True)
         return EXIT_OK
     if args.json:
-        print(json.dumps(_answer_json(kb, matcher, args.question), ensure_ascii=False))
-    else:
-        print(typeset(match_answer(kb, matcher.match(args.question))).replace("**", ""))
+        print(json.dumps(_answer_json(kb, reader, args.question), ensure_ascii=False))
+        return EXIT_OK
+    reading = reader.read(args.question)
+    if args.explain:
+        print("\n".join(explanation(reader, reading)))
+        print()
+    print(typeset(reply_text(kb, reading)).replace("**", ""))
     return EXIT_OK
 
 
@@ -111,6 +120,13 @@ def cmd_kb_check(args: argparse.Namespace) -> int:
                 misrouted.append((topic.id, question, match.topic))
     total = sum(len(t.questions) for t in kb.topics.values())
     print(f"Exemples bien aiguillés : {total - len(misrouted)}/{total}")
+    from bot.ask import gap_problems
+
+    checked, gap_issues = gap_problems(kb)
+    print(f"Manques du document (not_covered) : {checked}, déclencheurs imprécis : {len(gap_issues)}")
+    for issue in gap_issues:
+        print(f"  ERREUR : {issue}")
+    problems += len(gap_issues)
     for topic_id, question, got in misrouted:
         print(f"  à revoir : « {question} » ({topic_id}) → {got or 'aucun sujet'}")
     if args.against is not None:
@@ -271,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="poser une question et afficher la réponse")
     ask.add_argument("question", nargs="?", help="la question ; sans elle, une question par ligne sur l’entrée standard (JSON Lines)")
     ask.add_argument("--json", action="store_true", help="sortie JSON")
+    ask.add_argument("--explain", action="store_true", help="afficher chaque étape de la compréhension et les scores")
     ask.set_defaults(handler=cmd_ask)
 
     ev = sub.add_parser("eval", help="mesurer l’aiguillage des questions (TSV) ou jouer un corpus de dialogues (--dialogues)")

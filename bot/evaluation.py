@@ -118,6 +118,28 @@ def evaluate(matcher, rows: list[tuple[str, set[str]]]) -> dict:
     }
 
 
+def _quality(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k not in ("confusions", "wrong_confident_rows")}
+
+
+def print_side_by_side(blend: dict, alone: dict) -> None:
+    """The figures users notice, for the blend (what the advisor uses) and for the scorer alone."""
+    print(f"{'':<40}{'mélange':>10}{'score seul':>12}")
+    rows = (
+        ("Exactitude top-1", "top1"),
+        ("Top-1 (hors « none »)", "on_topic_top1"),
+        ("Bon sujet dès la 1re réponse", "first_reply"),
+        ("Hors sujet déclinés", "offtopic_declined"),
+    )
+    for label, key in rows:
+        print(f"{label:<40}{blend[key]:>10.1%}{alone[key]:>12.1%}")
+    for name, report in (("mélange", blend), ("score seul", alone)):
+        confident = report["tiers"]["confident"]
+        right = 1 - report["wrong_confident_rate"]
+        print(f"Réponses sûres justes ({name}) : {right:.1%} de {confident}")
+    print()
+
+
 def eval_dialogues(args: argparse.Namespace) -> int:
     """Play every dialogue script of a folder against a fresh engine; print the pass rate per category."""
     from dialogue.corpus import pass_rates, run_corpus
@@ -177,10 +199,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if unknown:
         print(f"Erreur : sujets inconnus dans {args.file} : {', '.join(unknown)}", file=sys.stderr)
         return EXIT_USAGE
-    report = evaluate(Matcher.for_knowledge(kb), rows)
+    matcher = Matcher.for_knowledge(kb)
+    report = evaluate(matcher, rows)
+    alone = evaluate(matcher.scorer_only(), rows)
     if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+        print(json.dumps(report | {"scorer_alone": _quality(alone)}, ensure_ascii=False, indent=2))
         return EXIT_OK
+    print_side_by_side(report, alone)
     print(f"Questions               : {report['questions']}")
     print(f"Exactitude top-1        : {report['top1']:.1%}")
     print(f"Exactitude top-3        : {report['top3']:.1%}")

@@ -7,16 +7,14 @@ building an engine costs a few milliseconds once the first one exists.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dialogue import payloads as p
 from dialogue.flows import machine as m
 from knowledge.conversation import Conversation, has_phrase
-from knowledge.loader import GlossaryTerm, KnowledgeBase, Topic
+from knowledge.loader import KnowledgeBase, Topic
 from knowledge.matcher import Matcher
-from knowledge.text import normalise
 
 ORIENTATION = "orientation"
 FORMES = "formes"
@@ -24,14 +22,6 @@ FORMES = "formes"
 LEGAL_TOPICS = frozenset(
     {"formalisation.pourquoi", "formalisation.sans_structure", "formalisation.association", "formalisation.scic"}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Gap:
-    """A ``not_covered`` entry of a topic, reached by one of its trigger words."""
-
-    topic_id: str
-    about: str
 
 
 @dataclass
@@ -43,13 +33,8 @@ class CompiledKnowledge:
     flows: dict[str, Any]
     #: question id → the flows that ask it.
     question_flow: dict[str, list[str]]
-    glossary_prefix: re.Pattern[str]
-    glossary_names: dict[str, GlossaryTerm]
     #: Topics opened first from the menu: a question naming them gets the page, not the glossary line.
     main_topics: frozenset[str]
-    #: normalised trigger → the gaps it points to; all triggers in one pattern.
-    gaps: dict[str, list[Gap]] = field(default_factory=dict)
-    gap_pattern: re.Pattern[str] | None = None
     @property
     def talk(self) -> Conversation:
         conversation: Conversation = self.kb.conversation
@@ -72,14 +57,6 @@ def _compile(kb: KnowledgeBase) -> CompiledKnowledge:
             for question in step.questions:
                 question_flow.setdefault(question.id, []).append(flow.id)
     talk: Conversation = kb.conversation
-    # Longest prefixes first: « c'est quoi une » before « c'est quoi ».
-    prefix = re.compile("|".join(re.escape(p) for p in talk.glossary_prefixes))
-    gaps: dict[str, list[Gap]] = {}
-    for topic in kb.topics.values():
-        for gap in topic.not_covered:
-            for trigger in gap.triggers:
-                gaps.setdefault(normalise(trigger), []).append(Gap(topic.id, gap.about))
-    alternatives = "|".join(re.escape(t) for t in sorted(gaps, key=len, reverse=True))
     # Compile the phrase lists now rather than inside a user's first message.
     for phrases in (talk.orientation_intents, *talk.followups.values(), *(f.words for f in talk.forms)):
         has_phrase("", phrases)
@@ -90,11 +67,7 @@ def _compile(kb: KnowledgeBase) -> CompiledKnowledge:
         fsm=m.FlowMachine(kb.flows),
         flows=flows,
         question_flow=question_flow,
-        glossary_prefix=prefix,
-        glossary_names={normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)},
         main_topics=frozenset(q.topics[0] for q in kb.document.intro_questions),
-        gaps=gaps,
-        gap_pattern=re.compile(rf"(?:^| )({alternatives})(?= |$)") if gaps else None,
     )
 
 

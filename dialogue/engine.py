@@ -31,7 +31,7 @@ from dialogue.texts import typeset
 from dialogue.topics import Topics
 from dialogue.turn import Turn
 from dialogue.types import ChannelSettings, Choose, Command, Event, Reply, Say
-from dialogue.understanding import Understanding
+from dialogue.understanding.answers import Understanding
 from knowledge.loader import KnowledgeBase
 
 if TYPE_CHECKING:

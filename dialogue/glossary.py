@@ -7,6 +7,7 @@ from dialogue.buttons import MENU_BUTTON, label
 from dialogue.compiled import CompiledKnowledge
 from dialogue.turn import Turn
 from dialogue.types import Button, Reply
+from dialogue.understanding.reading import Reader
 from knowledge.loader import GlossaryTerm, initial, term_key
 
 
@@ -17,13 +18,7 @@ class Glossary:
 
     def term(self, plain: str) -> GlossaryTerm | None:
         """The term a normalised question names, alone or after « c'est quoi », « que veut dire »…"""
-        names = self.knowledge.glossary_names
-        term = names.get(plain)
-        if term is None:
-            prefix = self.knowledge.glossary_prefix.match(plain)
-            if prefix:
-                term = names.get(plain[prefix.end() :].strip())
-        return term
+        return Reader.for_knowledge(self.kb).term(plain)
 
     def browse(self, turn: Turn, payload: p.Payload) -> list[Reply]:
         """``g``, ``g:t:THEME``, ``g:l:LETTER`` or ``g:e:TERM``."""

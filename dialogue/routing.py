@@ -14,7 +14,7 @@ from dialogue.screens import Screens
 from dialogue.topics import Topics
 from dialogue.turn import Turn
 from dialogue.types import Button, Reply
-from dialogue.understanding import Understanding
+from dialogue.understanding.answers import Understanding
 from knowledge.conversation import has_phrase, pick
 from knowledge.text import normalise
 
@@ -185,13 +185,19 @@ class Router:
             handled = self.runner.answer_by_text(turn, text)
             if handled is not None:
                 return handled
-        small_talk = self.understanding.small_talk(turn, text, plain)
+        # One reading of the message (the same as ``ptce-bot ask``): spelling, small talk, what is
+        # named, then context; the understanding turns its decision into replies.
+        reading = self.understanding.read(turn, text)
+        small_talk = self.understanding.small_talk(turn, reading)
+        tool = self.understanding.tool(turn, reading, self._command_names()) if reading.decision == "tool" else None
         if small_talk is not None:
             replies = small_talk
+        elif tool is not None:
+            return tool
         elif position is None and has_phrase(plain, self.talk.orientation_intents):
             return self.runner.start(turn, ORIENTATION)
         else:
-            replies = self.understanding.answer(turn, text, plain)
+            replies = self.understanding.answer(turn, reading)
         if position is not None:
             if turn.state != flow_state:  # a follow-up read inside a flow: the user stays on the question
                 turn.conversation.trigger(m.goto_trigger(flow_state))

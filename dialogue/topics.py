@@ -12,8 +12,12 @@ from dialogue.storage.progress import UserRecord
 from dialogue.texts import source_line, topic_answer
 from dialogue.turn import Turn
 from dialogue.types import Button, Reply
+from dialogue.understanding.texts import compare_text, examples_in
 from knowledge.conversation import has_phrase, pick
 from knowledge.loader import Topic
+
+#: Counter (in the context's ``said``) of free questions in a row on the page being read.
+AGAIN = "again"
 
 
 class Topics:
@@ -65,6 +69,8 @@ class Topics:
         record = turn.record
         topic = self.kb.topics[topic_id]
         record.context.set_topic(topic_id, part)
+        # Read on with a button: the next question on this page is a first ask again.
+        record.context.said[AGAIN] = -1
         if part == "short" and self.runner.in_flow(turn.state):
             return [Reply(topic_answer(self.kb, topic)), self.runner.question(record, turn.state)]
         turn.conversation.read_topic()
@@ -99,41 +105,33 @@ class Topics:
         return replace(page, text="Sur un sujet voisin :\n\n" + page.text)
 
     def side_by_side(self, left: Topic, right: Topic) -> Reply:
-        text = (
-            f"**{left.title}**\n{left.short}\n({self.kb.cite(left)})\n\n"
-            f"**{right.title}**\n{right.short}\n({self.kb.cite(right)})"
-        )
         rows: list[tuple[Button, ...]] = [(Button("→ " + left.label, p.topic(left.id)), Button("→ " + right.label, p.topic(right.id)))]
         if left.id in LEGAL_TOPICS or right.id in LEGAL_TOPICS:
             rows.append((Button("Guide des formes juridiques", p.flow(FORMES)),))
         rows.append((MENU_BUTTON,))
-        return Reply("**Comparaison**\n\n" + text, tuple(rows))
+        return Reply(compare_text(self.kb, left, right), tuple(rows))
 
     # ------------------------------------------------------------------ follow-ups
 
-    def followup(self, turn: Turn, plain: str) -> list[Reply] | None:
-        """« et les points de vigilance ? », « un exemple ? », « la différence ? » about the topic being discussed."""
+    def followup(self, turn: Turn, plain: str, kind: str) -> list[Reply] | None:
+        """« et les points de vigilance ? », « un exemple ? », « et pour une asso ? » about the topic being read.
+
+        ``kind`` is the reading's decision (:mod:`dialogue.understanding.reading`).
+        """
         record = turn.record
         current = self.current(record)
         if current is None:
             return None
-        tokens = plain.split()
-        if len(tokens) > 9:
-            return None
-        followups = self.talk.followups
         topic = self.kb.topics[current]
-        stripped = plain[3:] if plain.startswith("et ") else plain
-        if has_phrase(plain, followups["difference"]):
-            other = self.other_form(plain, current) or record.context.previous
-            if other in self.kb.topics and other != current:
-                return [self.side_by_side(topic, self.kb.topics[other])]
-        form = self.other_form(plain, current)
-        if form and current in LEGAL_TOPICS and len(tokens) <= 7:
+        if kind == "form":
+            form = self.other_form(plain, current)
+            if form is None:
+                return None
             turn.conversation.read_topic()
             record.context.set_topic(form)
             return [self.page(record, self.kb.topics[form])]
-        if has_phrase(plain, followups["vigilance"]) and len(tokens) <= 7:
-            turn.conversation.read_topic()
+        turn.conversation.read_topic()
+        if kind == "vigilance":
             if topic.vigilance:
                 record.context.set_topic(current, "vig")
                 return [self.vigilance(record, topic)]
@@ -141,25 +139,39 @@ class Topics:
                 Reply(f"Le document ne donne pas de point de vigilance particulier pour « {topic.title} ». Voici ce qu’il en dit en détail."),
                 self.details(record, topic),
             ]
-        if has_phrase(plain, followups["example"]) and len(tokens) <= 6:
-            turn.conversation.read_topic()
-            record.context.set_topic(current, "more")
-            return [
-                Reply(
-                    f"Le document ne donne pas d’exemple nommé pour « {topic.title} » : il décrit des "
-                    "tendances observées sur plusieurs PTCE. Voici le détail de ce qu’il en dit."
-                ),
-                self.details(record, topic),
-            ]
-        if has_phrase(plain, followups["repeat"]) and len(tokens) <= 8:
+        if kind == "example":
+            return [self.example(record, topic)]
+        if kind == "repeat":
             return [self.next_part(turn, topic)]
-        if stripped in followups["details"] or (len(tokens) <= 4 and has_phrase(plain, followups["details"])):
-            turn.conversation.read_topic()
+        if kind == "details":
             if record.context.part == "more":
                 return [self.next_part(turn, topic)]
             record.context.set_topic(current, "more")
             return [self.details(record, topic)]
         return None
+
+    def example(self, record: UserRecord, topic: Topic) -> Reply:
+        """The examples the document gives on the topic (or on a related one), else its details."""
+        found = examples_in(topic)
+        source = topic
+        if not found:
+            for related in topic.related:
+                found = examples_in(self.kb.topics[related])
+                if found:
+                    source = self.kb.topics[related]
+                    break
+        if not found:
+            record.context.set_topic(topic.id, "more")
+            return replace(
+                self.details(record, topic),
+                text=f"Le document ne donne pas d’exemple nommé pour « {topic.title} » : il décrit des tendances observées "
+                f"sur plusieurs PTCE. Voici le détail de ce qu’il en dit.\n\n{self.details(record, topic).text}",
+            )
+        record.context.set_topic(source.id, "more")
+        where = "" if source is topic else f" (à propos de « {source.title} »)"
+        items = "\n".join(f"- {line}" for line in found)
+        text = f"**Exemples donnés par le document{where}**\n\n{items}\n\n{source_line(self.kb, source)}"
+        return Reply(text, self.buttons(record, source))
 
     def other_form(self, plain: str, current: str) -> str | None:
         for form in self.talk.forms:

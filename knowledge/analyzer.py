@@ -61,6 +61,10 @@ class Analyzer:
         # A cache per analyzer (not per class) so that discarded matchers can be freed.
         self._correct = lru_cache(maxsize=20_000)(self._correct_word)
 
+    def correct(self, word: str) -> str:
+        """``word`` (normalised), or the known word it is a typo of."""
+        return self._correct(word) if self._vocabulary else word
+
     def _correct_word(self, word: str) -> str:
         # Only words that are neither in the knowledge nor in a French dictionary
         # are typos: « soldes » must not become « solide ».

@@ -17,12 +17,17 @@ from knowledge.errors import KnowledgeErrors
 from knowledge.text import normalise
 from knowledge.validation import StrictCollector, read_yaml
 
-INTENT_IDS = ("greeting", "thanks", "goodbye", "identity", "confusion", "frustration", "human", "english", "other_language")
+INTENT_IDS = ("greeting", "thanks", "goodbye", "agreement", "identity", "confusion", "frustration", "human", "english", "other_language")
 FOLLOWUP_KINDS = ("vigilance", "details", "example", "repeat", "difference")
 _WORD_LISTS = (
     "english_words", "orientation_intents", "skip_words", "back_words", "validate_words",
-    "yes_words", "no_words", "menu_words", "help_words", "handover_phrases",
+    "yes_words", "no_words", "menu_words", "help_words", "handover_phrases", "small_talk_words",
+    "form_choice", "form_choice_us",
 )
+#: Word lists a knowledge base may leave out.
+_OPTIONAL_LISTS = ("small_talk_words", "form_choice", "form_choice_us")
+#: Tools a message may ask for by name.
+TOOL_IDS = ("orientation", "formes", "glossaire", "collectif")
 _TEXT_LISTS = ("declined", "declined_again", "hedged", "suggest", "not_understood_in_step", "not_understood_choice")
 
 
@@ -55,6 +60,12 @@ class Conversation:
     contacts: str
     contacts_source: str
     texts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: SMS spelling typed → (words read, normalised ; the same as written, for « J’ai compris : … »).
+    sms: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Tool id → phrases asking for it by name.
+    tools: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Kind of fact (count, amount, date…) → phrases asking for it; gaps name the kinds they lack.
+    fact_kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern | None:
@@ -79,14 +90,21 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
     """Read and validate the conversation file."""
     check = StrictCollector(path)
     raw = read_yaml(path)
-    required = ("intents", "orientation_intents", "glossary_prefixes", "followups", "forms", "contact_topic", "contacts",
-                "contacts_source", *_WORD_LISTS, *_TEXT_LISTS)
+    required: tuple[str, ...] = ("intents", "orientation_intents", "glossary_prefixes", "followups", "forms", "contact_topic",
+                                 "contacts", "contacts_source", *_WORD_LISTS, *_TEXT_LISTS)
     if not isinstance(raw, dict):
         check.fields(raw, None, required)
         raise KnowledgeErrors(check.errors)
     # Go on after a missing or unknown top-level field, so one run reports every problem.
-    check.fields(raw, None, required, ("version",))
-    raw = {name: raw.get(name) for name in required if name in raw}
+    extra = ("sms", "tools", "fact_kinds")
+    required = tuple(name for name in required if name not in _OPTIONAL_LISTS)
+    check.fields(raw, None, required, ("version", *_OPTIONAL_LISTS, *extra))
+    sms = _sms(check, raw.get("sms"))
+    tools = _phrase_lists(check, raw.get("tools"), "tools", TOOL_IDS)
+    fact_kinds = _phrase_lists(check, raw.get("fact_kinds"), "fact_kinds", None)
+    raw = {name: raw.get(name) for name in (*required, *_OPTIONAL_LISTS) if name in raw}
+    for name in _OPTIONAL_LISTS:
+        raw.setdefault(name, [])
     for name in required:
         raw.setdefault(name, {} if name in ("glossary_prefixes", "followups") else [] if name != "contact_topic" else "")
     intents: dict[str, Intent] = {}
@@ -163,7 +181,50 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
         contacts=contacts,
         contacts_source=contacts_source,
         texts=texts,
+        sms=sms,
+        tools=tools,
+        fact_kinds=fact_kinds,
     )
+
+
+_UNELIDED = re.compile(r"\b(qu|[ldjmnstc]) (?=[a-z])")
+
+
+def elided(phrase: str) -> str:
+    """``phrase`` as a user's text reads once normalised: « combien d annees » → « combien d'annees »
+    (whose elision :func:`~knowledge.text.normalise` removes)."""
+    return _UNELIDED.sub(lambda m: m.group(1) + "'", phrase)
+
+
+def _sms(check: StrictCollector, raw: object) -> dict[str, tuple[str, str]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        check.add("dictionnaire « forme tapée: mots lus » attendu", "conversation", "sms")
+        return {}
+    found = {}
+    for typed, read in raw.items():
+        if not isinstance(read, str) or not normalise(str(typed)) or not normalise(read):
+            check.add(f"« {typed} » : texte attendu des deux côtés", "conversation", "sms")
+            continue
+        found[normalise(str(typed))] = (normalise(read), read.strip())
+    return found
+
+
+def _phrase_lists(check: StrictCollector, raw: object, name: str, allowed: tuple[str, ...] | None) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        check.add("dictionnaire « nom: [phrases] » attendu", "conversation", name)
+        return {}
+    found = {}
+    for key in raw:
+        if allowed is not None and key not in allowed:
+            check.add(f"« {key} » inconnu (permis : {', '.join(allowed)})", name, str(key))
+            continue
+        phrases = check.strings(raw, name, str(key), minimum=1)
+        found[str(key)] = _normalised(check, (*phrases, *(elided(p) for p in phrases)), name, str(key))
+    return found
 
 
 @lru_cache(maxsize=512)

@@ -29,6 +29,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from knowledge.matcher_index import MatcherIndex
 from knowledge.model import KnowledgeBase
@@ -57,7 +58,7 @@ def cache_dir() -> Path | None:
     return root / "ptce-advisor"
 
 
-def _code_digest() -> bytes:
+def code_digest() -> bytes:
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
     for name in _CODE:
@@ -69,7 +70,7 @@ def _code_digest() -> bytes:
 
 def index_key(kb: KnowledgeBase) -> str:
     """Digest of what the index is computed from: the topics' texts, the lexicon, and the code."""
-    digest = hashlib.sha256(_code_digest())
+    digest = hashlib.sha256(code_digest())
     lexicon = kb.lexicon
     parts: list[object] = [
         list(lexicon.synonyms.items()),
@@ -137,6 +138,48 @@ def store_index(kb: KnowledgeBase, index: MatcherIndex) -> Path | None:
             Path(temporary).unlink(missing_ok=True)
 
 
+def load_blob(kind: str, key: str) -> object | None:
+    """A value stored by :func:`store_blob` under ``kind`` and ``key`` (its digest), or None."""
+    directory = cache_dir()
+    if directory is None:
+        return None
+    path = directory / f"{kind}-{key[:32]}.bin"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    header, checksum, payload = data[: len(FORMAT)], data[len(FORMAT) : len(FORMAT) + 32], data[len(FORMAT) + 32 :]
+    if header != FORMAT or hashlib.sha256(payload).digest() != checksum:
+        return None
+    try:
+        stored_key, value = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return value if stored_key == key else None
+
+
+def store_blob(kind: str, key: str, value: Any) -> None:
+    """Keep ``value`` (plain data) under ``kind`` and ``key``; best effort, like :func:`store_index`."""
+    directory = cache_dir()
+    if directory is None:
+        return
+    temporary = None
+    try:
+        payload = marshal.dumps((key, value))
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{kind}-", suffix=".tmp", dir=directory)  # mode 0600
+        with os.fdopen(handle, "wb") as file:
+            file.write(FORMAT + hashlib.sha256(payload).digest() + payload)
+        os.replace(temporary, directory / f"{kind}-{key[:32]}.bin")
+        temporary = None
+        _prune(directory, f"{kind}-*.bin")
+    except (OSError, ValueError) as error:
+        log.info("%s not cached in %s: %s", kind, directory, error)
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+
+
 @contextmanager
 def building(kb: KnowledgeBase) -> Iterator[None]:
     """Held while an index is built: processes starting together (test workers, a bot and its
@@ -158,7 +201,7 @@ def building(kb: KnowledgeBase) -> Iterator[None]:
             os.close(handle)  # closing releases the lock
 
 
-def _prune(directory: Path) -> None:
-    files = sorted(directory.glob("matcher-*.bin"), key=lambda p: p.stat().st_mtime, reverse=True)
+def _prune(directory: Path, pattern: str = "matcher-*.bin") -> None:
+    files = sorted(directory.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in files[KEPT_FILES:]:
         old.unlink(missing_ok=True)

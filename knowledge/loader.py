@@ -206,12 +206,15 @@ def _not_covered(check: StrictCollector, item: dict, entry: str) -> tuple[NotCov
     found: list[NotCovered] = []
     for index, gap in enumerate(raw):
         where = f"not_covered[{index + 1}]"
-        if not check.fields(gap, entry, ("about", "triggers")):
+        if not check.fields(gap, entry, ("about",), ("triggers", "asks", "examples")):
             continue
+        asks = check.strings(gap, entry, "asks", optional=True)
         found.append(
             NotCovered(
                 _gap_text(check, gap, entry, where),
-                _gap_triggers(check, gap, entry, where),
+                _gap_triggers(check, gap, entry, where) if "triggers" in gap or not asks else (),
+                asks,
+                check.strings(gap, entry, "examples", optional=True),
             )
         )
     return tuple(found)
@@ -262,6 +265,18 @@ def load_knowledge(data_dir: Path | None = None, *, with_flows: bool = True) -> 
     kb = KnowledgeBase(document, topics, glossary, lexicon, _content_version(files, declared), glossary_themes=themes)
     conversation_dir = data_dir if (data_dir / "conversation.yaml").exists() else DATA_DIR
     kb.conversation = load_conversation(conversation_dir / "conversation.yaml", set(kb.topics))
+    unknown = [
+        KnowledgeError(
+            "topics.yaml", f"type de fait « {kind} » inconnu", entry=topic.id, field="not_covered.asks",
+            hint=f"choisissez parmi : {', '.join(kb.conversation.fact_kinds)} (fact_kinds de conversation.yaml)",
+        )
+        for topic in topics.values()
+        for gap in topic.not_covered
+        for kind in gap.asks
+        if kind not in kb.conversation.fact_kinds
+    ]
+    if unknown:
+        raise KnowledgeErrors(unknown)
     if with_flows:
         chapters = set(document.chapters)
         kb.flows = load_flows(data_dir / "flows", set(topics), chapters)

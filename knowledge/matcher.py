@@ -221,7 +221,7 @@ class Matcher:
         """The learned model's calibrated probability of each topic (empty without a model)."""
         if self.model is None:
             return {}
-        return self.model.probabilities(self.analyzer.rewrite(question[:2000]))
+        return self.model.probabilities(self.analyzer.rewrite(question[:2000]), self._thresholds.learned_temperature)
 
     def _blend(self, scores: list[Candidate], learned: dict[str, float]) -> list[Candidate]:
         """Topics ranked by the scorer's similarity (relative to its best) blended with the learned probability."""

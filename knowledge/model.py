@@ -80,12 +80,16 @@ class Source:
 class NotCovered:
     """Something users ask about a topic that the document does not say.
 
-    ``about`` completes « Le document ne précise pas … »; ``triggers`` are the
-    words (normalised at match time) that reveal such a question.
+    ``about`` completes « Le document ne précise pas … »; ``asks`` names the kinds of fact
+    missing (``fact_kinds`` of conversation.yaml: count, amount, date…); ``triggers`` are
+    words of the topic (normalised at match time) that the question must also use, when
+    given; ``examples`` are questions it must answer (checked by ``kb check``).
     """
 
     about: str
     triggers: tuple[str, ...]
+    asks: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,7 @@ class Confidence:
     shallow_known_share: float = 0.6  # same when the best topic shares only one word with the question
     generic_specific: float = 0.55  # without domain word, resting on one word: declined under this specificity
     blend_weight: float = 0.5  # share of the scorer's relative similarity in the blend with the learned model
+    learned_temperature: float = 0.61  # divides the learned model's scores (cross-validated log-loss)
     learned_confident: float = 0.85  # learned probability from which the blend's top topic may be confident
 
 

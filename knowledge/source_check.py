@@ -310,21 +310,25 @@ def _copies(item: Text, source: Source, exceptions: Exceptions) -> Iterator[Find
 
 
 def _promises(data_dir: Path, source: Source, exceptions: Exceptions) -> Iterator[Finding]:
+    from knowledge.gaps import Gaps
     from knowledge.loader import load_knowledge
 
     kb = load_knowledge(data_dir, with_flows=False)
     words = _Words(kb.lexicon)
     lexicon = {stem(w) for pair in kb.lexicon.synonyms.items() for phrase in pair for w in phrase.split()}
     everyday = _everyday_stems()
+    gaps_of = Gaps(kb, kb.conversation.fact_kinds)
     for topic in kb.topics.values():
         own = {stem(w) for w in words(_answer(topic))}
         triggers = {normalise(trigger): gap.about for gap in topic.not_covered for trigger in gap.triggers}
         declared = {w for trigger in triggers for w in trigger.split()}
+        precise = gaps_of.by_topic.get(topic.id, ())
         for name, typed in (("questions", topic.questions), ("keywords", topic.keywords)):
             for index, text in enumerate(typed):
                 where = Text("topics.yaml", topic.id, f"{name}[{index + 1}]", text)
                 plain = f" {normalise(text)} "
-                gaps = [about for trigger, about in triggers.items() if f" {trigger} " in plain]
+                # A gap fires on its topic's kind of fact and its words (knowledge.gaps), not on a word alone.
+                gaps = [gap.about for gap in precise if gap.fits(plain.strip())]
                 if name == "questions" and gaps:
                     # The topic itself says the document does not cover this: the example misleads the matcher.
                     yield Finding("non couvert", where, gaps[0])

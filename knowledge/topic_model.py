@@ -7,8 +7,9 @@ base's own texts only — each topic's example questions, title, label and keywo
 :mod:`knowledge.topic_model_training` (scikit-learn, imported only there), then kept as plain
 values in the matcher's index cache: answering a question never imports scikit-learn or numpy.
 
-The probabilities are calibrated by a temperature fitted on cross-validated predictions of
-the training texts, so that « 0.9 » means right about nine times out of ten on unseen wording.
+The probabilities are calibrated by a temperature (``learned_temperature`` in lexicon.yaml)
+fitted on cross-validated predictions of the training texts (``python -m bench.matcher_cv
+--calibrate``), so that « 0.9 » means right about nine times out of ten on unseen wording.
 """
 
 from __future__ import annotations
@@ -80,15 +81,16 @@ class TopicModel:
     intercept: tuple[float, ...]
     temperature: float
 
-    def probabilities(self, text: str) -> dict[str, float]:
-        """Calibrated probability of each topic for ``text`` (normalised and rewritten)."""
+    def probabilities(self, text: str, temperature: float = 0.0) -> dict[str, float]:
+        """Probability of each topic for ``text`` (normalised and rewritten), calibrated by ``temperature``
+        (the model's own when 0)."""
         size = len(self.classes)
         totals = list(self.intercept)
         coef = self.coef
         for column, value in vectorise(text, self.vocabulary, self.idf).items():
             start = column * size
             totals = [total + value * weight for total, weight in zip(totals, coef[start : start + size])]
-        scale = 1.0 / self.temperature
+        scale = 1.0 / (temperature or self.temperature)
         top = max(totals)
         odds = [math.exp((t - top) * scale) for t in totals]
         total = sum(odds)

@@ -13,7 +13,7 @@ SCRIPTS = load_scripts(CORPUS)
 
 
 def test_corpus_is_large_enough():
-    assert len(SCRIPTS) >= 80
+    assert len(SCRIPTS) >= 180
 
 
 @pytest.mark.parametrize("category,script", SCRIPTS, ids=[f"{c}:{s['name']}" for c, s in SCRIPTS])

@@ -279,7 +279,7 @@ def test_dev_set_top1_accuracy_is_at_least_90_percent(matcher, kb):
 
 
 def test_ask_prints_answer_and_source(capsys, kb):
-    assert main(["ask", "c'est quoi une scic"]) == 0
+    assert main(["ask", "pourquoi choisir une scic pour porter le ptce ?"]) == 0
     out = capsys.readouterr().out
     assert kb.topics["formalisation.scic"].title in out
     assert "Source\u00a0:" in out and "chap. 07" in out

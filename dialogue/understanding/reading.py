@@ -1,0 +1,270 @@
+"""One reading of a free message, the same for every channel and for ``ptce-bot ask``.
+
+In order: normalise and correct the spelling; split small talk from content; detect what
+the user *named* (a tool, legal forms, a glossary term, a comparison, a missing kind of
+fact); then the matcher's topic; context (the topic being read) only fills what the
+message leaves out. Every stage writes a line to :attr:`Reading.steps`
+(``ptce-bot ask --explain``). Pure: no storage, no state machine, nothing imported that
+``ptce-bot ask`` would pay for at start-up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dialogue.understanding import talk as small_talk
+from dialogue.understanding.spelling import Spelling, correct
+from knowledge.conversation import Conversation, has_phrase
+from knowledge.gaps import Gap, Gaps
+from knowledge.loader import GlossaryTerm, KnowledgeBase
+from knowledge.matcher import Match, Matcher
+from knowledge.text import normalise
+
+#: Decisions, in the order they are tried.
+DECISIONS = ("small_talk", "tool", "compare", "gap", "followup", "glossary", "topic")
+#: Tiers at which the matcher's topic is the question's own subject, whatever the context.
+_OWN_TIERS = ("confident", "hedged")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingContext:
+    """What the conversation says before this message: the topic being read, the one before, in a flow or not."""
+
+    current: str | None = None
+    previous: str | None = None
+    in_flow: bool = False
+
+
+@dataclass(slots=True)
+class Reading:
+    text: str
+    plain: str
+    spelling: Spelling
+    decision: str = "topic"
+    intent: str | None = None  # small talk
+    content: str = ""  # the understood words without small talk around them
+    tool: str | None = None
+    forms: tuple[str, ...] = ()  # topics of the legal forms named
+    compare: tuple[str, str] | None = None
+    gap: Gap | None = None
+    followup: str | None = None
+    term: GlossaryTerm | None = None
+    match: Match | None = None
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def understood(self) -> str:
+        return self.spelling.text
+
+    def step(self, line: str) -> None:
+        self.steps.append(line)
+
+
+class Reader:
+    """Reads messages against one knowledge base (built once per knowledge base: :meth:`for_knowledge`)."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.talk: Conversation = kb.conversation
+        self.matcher = Matcher.for_knowledge(kb)
+        self.gaps = Gaps(kb, self.talk.fact_kinds)
+        self.phrases = small_talk.phrases(self.talk)
+        self.glossary_names = {normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)}
+        self.glossary_prefix = re.compile("|".join(re.escape(p) for p in self.talk.glossary_prefixes) or r"(?!)")
+        self.main_topics = frozenset(q.topics[0] for q in kb.document.intro_questions)
+        # Compile the phrase lists now rather than inside a user's first message.
+        for phrases in (self.talk.orientation_intents, *self.talk.followups.values(), *self.talk.tools.values(), *(f.words for f in self.talk.forms)):
+            has_phrase("", phrases)
+
+    @classmethod
+    def for_knowledge(cls, kb: KnowledgeBase) -> Reader:
+        return kb.shared(cls)
+
+    # ------------------------------------------------------------------ the pipeline
+
+    def read(self, text: str, context: ReadingContext | None = None) -> Reading:
+        context = context or ReadingContext()
+        plain = normalise(text)
+        spelling = correct(plain, self.talk.sms, self.matcher.analyzer)
+        reading = Reading(text, plain, spelling)
+        reading.step(f"normalisé : « {plain} »")
+        if spelling.changes:
+            fixed = ", ".join(f"{a} → {b}" for a, b in spelling.changes)
+            reading.step(f"orthographe corrigée ({fixed}) : « {spelling.text} »")
+        understood = spelling.text
+        intent = self.intent(text, understood)
+        split = small_talk.split(understood, self.phrases)
+        reading.content = split.content if intent is None else ""
+        if split.phrases:
+            reading.step("politesse écartée : " + ", ".join(f"« {p} » ({i})" for i, p in split.phrases))
+        intent = intent or split.intent
+        if intent is not None:
+            reading.intent, reading.decision = intent, "small_talk"
+            reading.step(f"décision : échange courant ({intent})")
+            return reading
+        content = reading.content
+        reading.step(f"contenu : « {content} »")
+        if not context.in_flow:
+            tool = next((name for name, phrases in self.talk.tools.items() if has_phrase(content, phrases)), None)
+            forms = tuple(form.topic for form in self.talk.forms if has_phrase(content, form.words))
+            words = self.talk.words
+            if tool is None and has_phrase(content, words.get("form_choice", frozenset())) and (
+                len(forms) >= 2 or (forms and has_phrase(content, words.get("form_choice_us", frozenset())))
+            ):
+                tool = "formes"  # « pour nous c'est quoi le mieux, asso ou scic ? »: a choice only the guide can make
+                reading.forms = forms
+            if tool is not None:
+                reading.tool, reading.decision = tool, "tool"
+                reading.step(f"décision : outil demandé par son nom ({tool})")
+                return reading
+        courtesy = any(intent not in ("filler", "greeting") for intent, _ in split.phrases)
+        # The matcher reads the message as typed when nothing was corrected or cut but a greeting:
+        # it knows openings (« Bonjour, je suis élu, … ») by their punctuation.
+        reading.match = match = self.matcher.match(content if spelling.changes or courtesy else text)
+        reading.step(_describe(match))
+        reading.forms = tuple(form.topic for form in self.talk.forms if has_phrase(content, form.words))
+        if reading.forms:
+            reading.step("formes juridiques nommées : " + ", ".join(reading.forms))
+        own = match.topic if match.tier in _OWN_TIERS else None
+        if self._compare(reading, context, own):
+            return reading
+        # The question's own subject first (the matcher's first topic, even unsure: a gap also
+        # needs the missing kind of fact); the topic being read only when it names none.
+        about = [*reading.forms, *([match.topic] if match.topic else [])]
+        short = own is None and context.current is not None and len(content.split()) <= 4
+        if own is None and context.current:
+            about.append(context.current)
+            reading.step(f"sujet pris dans le contexte : {context.current}")
+        elif about:
+            reading.step("sujet nommé : " + ", ".join(dict.fromkeys(about)))
+        reading.gap = self.gaps.find(content, dict.fromkeys(about))
+        if reading.gap is None and short and context.current is not None:
+            # « et le capital ? » while reading about the SCIC: the topic's own words are enough.
+            reading.gap = self.gaps.find(content, [context.current], worded=True, loose=True)
+        if reading.gap is None and match.tier != "confident":
+            # Unsure of the subject: a gap worded with its topic's own words (« à l'étranger »,
+            # « combien de PTCE existent ») may still be recognised, closest topics first.
+            ranked = [c.topic for c in match.alternatives] + list(self.kb.topics)
+            reading.gap = self.gaps.find(content, dict.fromkeys(ranked), worded=True)
+        if reading.gap is not None:
+            reading.decision = "gap"
+            reading.step(f"décision : le document ne précise pas ({reading.gap.topic_id} ; demande : {', '.join(reading.gap.kinds) or 'mots'})")
+            return reading
+        followup = self._followup(content, context, own)
+        if followup is not None:
+            reading.followup, reading.decision = followup, "followup"
+            reading.step(f"décision : suite du sujet en cours {context.current} ({followup})")
+            return reading
+        reading.term = self.term(content)
+        if reading.term is not None:
+            reading.decision = "glossary"
+            reading.step(f"décision : terme du glossaire « {reading.term.term} »")
+            return reading
+        reading.decision = "topic"
+        reading.step(f"décision : sujet du moteur ({match.tier})")
+        return reading
+
+    # ------------------------------------------------------------------ stages
+
+    def intent(self, text: str, plain: str) -> str | None:
+        """Small talk recognised on the whole message (another script, signs, set phrases)."""
+        intents = self.talk.intents
+        letters = [c for c in text if c.isalpha()]
+        if letters and sum(1 for c in letters if ord(c) > 0x24F) * 2 > len(letters):
+            return "other_language"
+        if not plain:
+            stripped = "".join(text.split())
+            for intent in intents.values():
+                if intent.symbols and stripped and _made_of(stripped, intent.symbols):
+                    return str(intent.id)
+            return "confusion"
+        for intent in intents.values():
+            if plain in intent.phrases:
+                return str(intent.id)
+        for name in ("human", "identity", "frustration"):
+            pattern = intents[name].pattern
+            if pattern is not None and pattern.search(plain):
+                return name
+        tokens = plain.split()
+        if len(tokens) >= 2 and not any(ord(c) > 0x24F and c.isalpha() for c in text):
+            english = sum(1 for t in tokens if t in self.talk.words["english_words"])
+            if english >= 2 and english * 3 >= len(tokens) * 2:
+                return "english"
+        return None
+
+    def term(self, plain: str) -> GlossaryTerm | None:
+        """The glossary term a normalised question names, alone or after « c'est quoi », « que veut dire »…"""
+        term = self.glossary_names.get(plain)
+        if term is None:
+            prefix = self.glossary_prefix.match(plain)
+            if prefix:
+                term = self.glossary_names.get(plain[prefix.end() :].strip())
+        return term
+
+    def _compare(self, reading: Reading, context: ReadingContext, own: str | None) -> bool:
+        """« la différence entre X et Y ? »: the two things named, else one named and the one being read, else the last two read."""
+        content = reading.content
+        if not has_phrase(content, self.talk.followups["difference"]):
+            return False
+        forms = reading.forms
+        pair: tuple[str, str] | None = None
+        if len(forms) >= 2:
+            pair = (forms[0], forms[1])
+            reading.step("comparaison : les deux formes nommées")
+        elif own is not None and own not in (context.current, context.previous):
+            reading.step(f"comparaison : le sujet nommé {own} passe avant le contexte")
+            return False  # the topic named answers the comparison (« PTCE de filière ou de territoire »)
+        elif len(forms) == 1 and context.current and context.current != forms[0]:
+            pair = (context.current, forms[0])
+            reading.step("comparaison : la forme nommée et le sujet en cours")
+        elif context.current and context.previous and context.current != context.previous and len(content.split()) <= 9:
+            pair = (context.current, context.previous)
+            reading.step("comparaison : les deux derniers sujets lus (rien de nommé)")
+        if pair is None:
+            return False
+        reading.compare, reading.decision = pair, "compare"
+        reading.step(f"décision : comparaison {pair[0]} / {pair[1]}")
+        return True
+
+    def _followup(self, content: str, context: ReadingContext, own: str | None) -> str | None:
+        """A short follow-up about the topic being read, when the message names no other subject."""
+        current = context.current
+        tokens = content.split()
+        if current is None or (own is not None and own != current and len(tokens) > 4):
+            return None
+        followups = self.talk.followups
+        if len(tokens) > 9:
+            return None
+        stripped = content[3:] if content.startswith("et ") else content
+        other = next((f.topic for f in self.talk.forms if f.topic != current and has_phrase(content, f.words)), None)
+        if other and len(tokens) <= 7 and current in _legal_topics(self.talk):
+            return "form"
+        if has_phrase(content, followups["vigilance"]) and len(tokens) <= 7:
+            return "vigilance"
+        if has_phrase(content, followups["example"]) and len(tokens) <= 6:
+            return "example"
+        if has_phrase(content, followups["repeat"]) and len(tokens) <= 8:
+            return "repeat"
+        if stripped in followups["details"] or (len(tokens) <= 4 and has_phrase(content, followups["details"])):
+            return "details"
+        return None
+
+
+def _legal_topics(talk: Conversation) -> frozenset[str]:
+    return frozenset(form.topic for form in talk.forms) | frozenset({"formalisation.pourquoi"})
+
+
+def _describe(match: Match) -> str:
+    if match.topic is None:
+        closest = ", ".join(f"{c.topic} {c.score:.2f}" for c in match.alternatives[:3])
+        return f"moteur : hors sujet (déclinée) ; plus proches : {closest or 'aucun'}"
+    others = ", ".join(f"{c.topic} {c.score:.2f}" for c in match.alternatives[:2])
+    return f"moteur : {match.topic} {match.score:.2f} ({match.tier}) ; ensuite : {others or 'aucun'}"
+
+
+def _made_of(text: str, symbols: frozenset[str]) -> bool:
+    rest = text
+    for symbol in sorted(symbols, key=len, reverse=True):
+        rest = rest.replace(symbol, "")
+    return not rest.replace("\ufe0f", "")
