@@ -423,3 +423,13 @@ def test_thumbs_and_the_hand_over_to_the_team_work_on_the_page(site) -> None:
     browser.command("oublier")
     browser.press("effacer")
     assert rows(engine, "handovers") == 0
+
+
+def test_expired_sessions_are_forgotten_at_start_up(kb, tmp_path) -> None:
+    db = tmp_path / "prune.db"
+    with web(kb, db, session_burst=100) as (client, engine):
+        Browser(client).say("bonjour")
+        engine.store.db.execute("UPDATE web_sessions SET last_seen = last_seen - 200 * 86400")
+        engine.store.db.conn.commit()
+    with web(kb, db) as (client, engine):
+        assert rows(engine, "web_sessions") == 0

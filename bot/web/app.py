@@ -27,7 +27,7 @@ from bot.web import texts
 from bot.web.config import WebSettings
 from bot.web.page import PageState, render_page
 from bot.web.security import BodyLimit, RateLimiter, SecurityHeaders, csrf_ok, wait_seconds
-from bot.web.store import format_code
+from bot.web.store import Message, format_code
 from bot.web.turns import WebTurns
 from dialogue.storage.errors import StorageError
 from dialogue.types import MAX_PAYLOAD_BYTES, ChannelSettings, Choose, Command, Event
@@ -84,6 +84,7 @@ class WebChannel:
         self.engine = engine
         self.settings = settings
         self.turns = WebTurns(engine)
+        self.turns.store.prune(settings.session_days * 24 * 3600)
         self.per_session = RateLimiter(settings.session_burst, settings.session_interval)
         self.per_address = RateLimiter(settings.address_burst, settings.address_interval)
         engine.use_channel(ChannelSettings(invitation_base=settings.invitation_base))
@@ -121,12 +122,13 @@ class WebChannel:
 
     # ------------------------------------------------------------------ routes
 
-    async def home(self, request: Request, invitation: str | None = None) -> Response:
+    async def home(self, request: Request, invitation: str | None = None, messages: list[Message] | None = None) -> Response:
         sid, csrf = ensure_session(request)
-        try:
-            _, messages = await self.turns.call(self.turns.page, sid)
-        except StorageError:
-            return texts.error_page(503, texts.UNAVAILABLE)
+        if messages is None:
+            try:
+                _, messages = await self.turns.call(self.turns.page, sid)
+            except StorageError:
+                return texts.error_page(503, texts.UNAVAILABLE)
         notices = request.session.pop("notices", [])
         state = self._state(request, csrf, messages=messages, notices=notices, invitation=invitation)
         return HTMLResponse(render_page(state), headers={"cache-control": "no-store"})
@@ -151,7 +153,8 @@ class WebChannel:
         if not isinstance(turn, str) or not _TURN.match(turn):
             turn = secrets.token_urlsafe(12)
         try:
-            result = await self.turns.call(self.turns.turn, sid, turn, event)
+            fetch = request.headers.get(FETCH_HEADER) == "1"
+            result = await self.turns.call(self.turns.turn, sid, turn, event, fetch)
             for pending in result.pending:
                 await self.turns.build(pending)
         except StorageError:
@@ -160,9 +163,9 @@ class WebChannel:
             request.session.clear()
             request.session["sid"] = result.new_sid
             request.session["csrf"] = secrets.token_urlsafe(24)
-        if request.headers.get(FETCH_HEADER) == "1":
+        if fetch:
             # The page's script wants the new page at once: one round trip instead of a redirect and a GET.
-            return await self.home(request)
+            return await self.home(request, messages=result.messages)
         return self._back()
 
     async def resume_code(self, request: Request) -> Response:

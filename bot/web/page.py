@@ -7,13 +7,14 @@ The small script in ``static/chat.js`` only makes the same forms work without re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
 
 from bot.web import texts
 from bot.web.markup import inline, to_html
-from bot.web.store import Message
+from bot.web.store import FileLink, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,20 @@ def _files(message: Message) -> str:
     return "".join(parts)
 
 
+@functools.lru_cache(maxsize=8192)
+def _settled(role: str, text: str, files: tuple[tuple[str, str, str], ...], failed: str) -> str:
+    """A message without live buttons, as HTML (cached: every page shows the older messages again)."""
+    message = Message(0, role, text, files=[FileLink(*link) for link in files], failed=failed)
+    return _render_message(message, None, False)
+
+
 def _message(message: Message, state: PageState, first_latest: bool) -> str:
+    if not message.active:
+        return _settled(message.role, message.text, tuple((f.id, f.kind, f.caption) for f in message.files), message.failed)
+    return _render_message(message, state, first_latest)
+
+
+def _render_message(message: Message, state: PageState | None, first_latest: bool) -> str:
     who = texts.YOU if message.role == "user" else texts.ADVISOR
     classes = f"msg {message.role}" + (" latest" if message.active else "")
     anchor = ' id="derniere" tabindex="-1"' if first_latest else ""
@@ -76,7 +90,7 @@ def _message(message: Message, state: PageState, first_latest: bool) -> str:
         body = f"<p>{body}</p>"
     return (
         f'<li class="{classes}"{anchor}><span class="who">{escape(who)}</span>'
-        f'<div class="bubble">{body}{_files(message)}</div>{_buttons(message, state)}</li>'
+        f'<div class="bubble">{body}{_files(message)}</div>{_buttons(message, state) if state else ""}</li>'
     )
 
 

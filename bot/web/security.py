@@ -37,7 +37,7 @@ class SecurityHeaders:
             (b"content-security-policy", content_security_policy(frame_ancestors).encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
-            (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
             (b"cross-origin-opener-policy", b"same-origin"),
             (b"cross-origin-resource-policy", b"same-origin"),
         ]

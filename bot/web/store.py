@@ -128,6 +128,13 @@ class WebStore:
             db.execute(f"DELETE FROM {table} WHERE user_id = ?", [user_id])
         self.forgotten.add(user_id)
 
+    def prune(self, session_seconds: float) -> None:
+        """Forget sessions whose cookie has expired, and codes past their time (at start-up)."""
+        now = time.time()
+        with self.db.atomic():
+            self.db.execute("DELETE FROM web_sessions WHERE last_seen < ?", [now - session_seconds])
+            self.db.execute("DELETE FROM web_resume_codes WHERE expires < ?", [now])
+
     # ------------------------------------------------------------------ sessions
 
     def user_of(self, sid: str) -> str | None:
@@ -183,11 +190,13 @@ class WebStore:
                 "INSERT INTO web_messages (user_id, turn, role, text, buttons, files, at) VALUES (?, ?, 'bot', ?, ?, ?, ?)",
                 [user_id, turn, reply.text, _encode_buttons(reply), json.dumps(promised, ensure_ascii=False), now],
             )
-        self.db.execute(
-            "DELETE FROM web_messages WHERE user_id = ? AND id <= "
-            "(SELECT id FROM web_messages WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            [user_id, user_id, KEPT_MESSAGES],
-        )
+        newest = self.db.execute("SELECT max(id) FROM web_messages").fetchone()[0] or 0
+        if newest % 8 == 0:  # trimmed now and then, not at every turn: a few messages more for a while
+            self.db.execute(
+                "DELETE FROM web_messages WHERE user_id = ? AND id <= "
+                "(SELECT id FROM web_messages WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                [user_id, user_id, KEPT_MESSAGES],
+            )
 
     def messages(self, user_id: str, limit: int = KEPT_MESSAGES) -> list[Message]:
         """The conversation, oldest first; the bot messages of the last turn have live buttons."""
@@ -218,7 +227,12 @@ class WebStore:
 
     def screen_buttons(self, user_id: str) -> list[Button]:
         """The buttons on screen now (to show the label of the one pressed)."""
-        return [button for message in self.messages(user_id, 12) if message.active for row in message.buttons for button in row]
+        rows = self.db.execute(
+            "SELECT buttons FROM web_messages WHERE user_id = ? AND role = 'bot' AND turn = "
+            "(SELECT turn FROM web_messages WHERE user_id = ? AND role = 'user' ORDER BY id DESC LIMIT 1)",
+            [user_id, user_id],
+        ).fetchall()
+        return [button for (buttons,) in rows for row in _decode_buttons(buttons) for button in row]
 
     def set_failure(self, user_id: str, file_ids: list[str], text: str) -> None:
         """The files promised under ``file_ids`` will not come: say ``text`` instead."""

@@ -52,6 +52,8 @@ class TurnResult:
     #: A new session id when /oublier cut every link with the old one.
     new_sid: str | None = None
     pending: list[PendingFiles] = field(default_factory=list)
+    #: The page's messages after the turn (when asked for and no file is still to be built).
+    messages: list[Message] | None = None
 
 
 def _promise(reply: Reply, user_id: str, pending: list[PendingFiles]) -> dict[str, Any]:
@@ -100,12 +102,16 @@ class WebTurns:
         user = self.store.user_of(sid) if sid else None
         return user, (self.store.messages(user) if user else [])
 
-    def turn(self, sid: str, turn: str, event: Event) -> TurnResult:
-        """One event of the person behind ``sid``: the engine's turn and the page's new messages, in one transaction."""
+    def turn(self, sid: str, turn: str, event: Event, with_page: bool = False) -> TurnResult:
+        """One event of the person behind ``sid``: the engine's turn and the page's new messages, in one transaction.
+
+        ``with_page``: also read the page's messages, in the same trip to the worker thread.
+        """
         store = self.engine.store
         user = self.store.user_of(sid)
         if user is not None and self.store.seen_turn(user, turn):
-            return TurnResult()  # the same form sent twice: already answered
+            # The same form sent twice: already answered.
+            return TurnResult(messages=self.store.messages(user) if with_page else None)
         fresh = user is None
         user_id = user or new_user_id()
         label = self._label(user_id, event) if not fresh else _event_text(event, [])
@@ -130,6 +136,8 @@ class WebTurns:
             return replies
 
         store.once(f"web:{user_id}:{turn}", user_id, run, encode_replies, decode_replies)
+        if with_page and not result.pending:
+            result.messages = self.store.messages(self.store.user_of(result.new_sid or sid) or user_id)
         return result
 
     def _label(self, user_id: str, event: Event) -> str:
