@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from bot.exit_codes import EXIT_INVALID_KNOWLEDGE as EXIT_ERROR
@@ -21,8 +23,14 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-question-log", action="store_true", help="ne pas enregistrer les questions posées")
 
 
-def engine_options(args: argparse.Namespace) -> dict:
-    return {"log_questions": not getattr(args, "no_question_log", False), "log_days": getattr(args, "log_days", DEFAULT_LOG_DAYS)}
+def engine_options(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> dict:
+    """The engine's options from the command line, and the operator's contact from ``PTCE_TEAM_CONTACT``."""
+    environ = os.environ if environ is None else environ
+    return {
+        "log_questions": not getattr(args, "no_question_log", False),
+        "log_days": getattr(args, "log_days", DEFAULT_LOG_DAYS),
+        "operator_contact": " ".join(environ.get("PTCE_TEAM_CONTACT", "").split())[:200],
+    }
 
 
 def add_commands(sub, db_help: str) -> None:

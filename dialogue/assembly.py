@@ -30,6 +30,7 @@ def create_engine(
     log_questions: bool = True,
     log_days: int = 180,
     team_chat: bool = False,
+    operator_contact: str = "",
 ) -> Engine:
     """Load the knowledge and open the progress database (``PTCE_DB`` or ``ptce.db`` by default)."""
     kb = load_knowledge(data_dir)
@@ -38,5 +39,5 @@ def create_engine(
     french_words()
     store = open_store(db_path)
     log = QuestionLog(store.db, enabled=log_questions, retention_days=log_days)
-    team = TeamServices(log, HandoverStore(store.db), team_chat=team_chat)
+    team = TeamServices(log, HandoverStore(store.db), team_chat=team_chat, operator_contact=operator_contact)
     return Engine(kb, store, features=standard_features(team=team))

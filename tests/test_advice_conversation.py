@@ -46,3 +46,40 @@ def test_the_short_synthesis_under_pressure_names_no_structure(engine, kb):
     short = chat.text.replace("\u00a0", " ")
     assert "piste de formalisation : ne pas formaliser pour l’instant" in short
     assert "SCIC" not in short and "association" not in short
+
+
+# --------------------------------------------------------------------------- a person, please
+
+
+def test_asking_for_a_person_reaches_the_operators_team_when_configured(tmp_path):
+    import argparse
+
+    from bot.team_cli import engine_options
+    from dialogue.assembly import create_engine
+
+    options = engine_options(argparse.Namespace(), {"PTCE_TEAM_CONTACT": "Équipe PTCE du Val, equipe@exemple.org"})
+    engine = create_engine(tmp_path / "team.db", **options)
+    try:
+        for request in ("je veux parler à quelqu'un", "I would like to talk to someone, please", "quiero hablar con alguien"):
+            chat = Chat(engine, user=f"u{len(request)}")
+            chat.send(request)
+            text = chat.text.replace("\u00a0", " ")
+            assert "L’équipe qui tient ce service : Équipe PTCE du Val, equipe@exemple.org" in text, request
+            assert "Transmettre ma question à l’équipe" in chat.labels
+            assert "Coordonnées de l’auteur du document" in chat.labels
+            assert "contact@institutgodin.fr" not in text  # the author's address is not this service's line
+    finally:
+        engine.close()
+
+
+def test_without_a_team_the_documents_contacts_are_the_authors(engine):
+    chat = Chat(engine)
+    chat.send("je voudrais parler à quelqu'un")
+    text = chat.text.replace("\u00a0", " ")
+    assert "contact@institutgodin.fr" in text
+    assert "coordonnées de son auteur" in text and "pas une ligne d’aide de ce conseiller" in text
+    assert "pour parler à une personne, écrivez à" not in text
+    chat.send("quel est votre numéro de téléphone ?")
+    text = chat.text.replace("\u00a0", " ")
+    assert "Institut Godin" in text and "auteur" in text
+    assert "pour parler à une personne, voici les contacts" not in text

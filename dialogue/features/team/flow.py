@@ -21,6 +21,7 @@ from knowledge.text import normalise
 CONTACT_TOPIC = "accompagnement.se_faire_accompagner"
 #: The back cover of the reference document, used when the contact topic is not in the knowledge base.
 FALLBACK_CONTACTS = (
+    "Le document donne les coordonnées de son auteur (ce ne sont pas celles de ce conseiller) :\n"
     "Institut Godin — 21 rue François Génin, 80000 Amiens\n"
     "- Téléphone : 03 22 72 49 53\n"
     "- Courriel : contact@institutgodin.fr\n"
@@ -44,8 +45,11 @@ OFFER_LATER = (
 )
 NO_TEAM = (
     "Aucun conseiller n’est joignable directement depuis cette conversation. Votre question est tout de même "
-    "enregistrée pour l’équipe, qui pourra vous répondre ici plus tard. Vous pouvez aussi contacter directement :"
+    "enregistrée pour l’équipe, qui pourra vous répondre ici plus tard."
 )
+#: The operator's own contact (configuration, never the knowledge): « L’équipe qui tient ce service : … ».
+OPERATOR = "L’équipe qui tient ce service : {contact}"
+AUTHOR_BUTTON = "Coordonnées de l’auteur du document"
 LIMIT = (
     "Vous avez déjà trois questions en attente auprès de l’équipe. Attendez une réponse avant d’en transmettre "
     "une nouvelle, s’il vous plaît."
@@ -62,6 +66,9 @@ class TeamServices:
     handovers: HandoverStore | None
     #: True when a team chat is configured (Telegram); otherwise the bot gives the document's contacts.
     team_chat: bool = False
+    #: How to reach the team that runs this service (``PTCE_TEAM_CONTACT``): shown before the
+    #: document author's address, which is never presented as this service's help line.
+    operator_contact: str = ""
 
 
 class TeamFlow:
@@ -169,10 +176,18 @@ class TeamFlow:
         return None
 
     def handover_offer(self) -> Reply:
-        """A person asked for: the team when a team chat answers, otherwise the document's contacts
-        first (in the same reply), with the offer to leave the question for the team."""
+        """A person asked for: the operator's team first — its chat when one answers, its contact when
+        configured — and otherwise the document author's contacts, presented as the author's."""
+        operator = self.services.operator_contact
+        author = (Button(AUTHOR_BUTTON, "human"),)
         if self.services.team_chat:
-            return Reply(OFFER, ((OFFER_BUTTON,), (Button("Voir les contacts", "human"),), (Button("Non merci", "m"),)))
+            text = f"{OFFER}\n\n{OPERATOR.format(contact=operator)}" if operator else OFFER
+            return Reply(text, ((OFFER_BUTTON,), author, (Button("Non merci", "m"),)))
+        if operator:
+            rows = ((OFFER_BUTTON,), author, (Button("Non merci", "m"),))
+            if self.services.handovers is None:
+                return Reply(OPERATOR.format(contact=operator), (author, (MENU,)))
+            return Reply(f"{OPERATOR.format(contact=operator)}\n\n{OFFER_LATER}", rows)
         if self.services.handovers is None:
             return Reply(f"{self.contacts()}", ((MENU,),))
         return Reply(
@@ -259,6 +274,9 @@ class TeamFlow:
         done = "C’est transmis à l’équipe."
         if self.services.team_chat:
             return [Reply(f"{done} Une personne de l’équipe vous répondra ici dès que possible.", ((MENU,),))]
+        operator = self.services.operator_contact
+        if operator:
+            return [Reply(f"{done} {NO_TEAM}\n\n{OPERATOR.format(contact=operator)}", ((MENU,),))]
         return [Reply(f"{done} {NO_TEAM}\n\n{self.contacts()}", ((MENU,),))]
 
     def contacts(self) -> str:
