@@ -67,7 +67,7 @@ def test_the_coordinator_gets_the_group_view_as_pdf_and_picture(group, kb):
     assert "Je prépare la vue de groupe de « PTCE Vallée de l’Oise » en PDF" in coordinator.text
     request = request_of(coordinator)
     files = build_report(kb, request)
-    assert files.pdf_name == f"vue-de-groupe-{date.today().isoformat()}.pdf"
+    assert re.fullmatch(rf"vue-de-groupe-{date.today().isoformat()}-\d{{6}}-[0-9a-f]{{4}}\.pdf", files.pdf_name)
     reader = PdfReader(io.BytesIO(files.pdf))
     assert 2 <= len(reader.pages) <= 8
     text = pdf_text(files.pdf)
@@ -202,7 +202,8 @@ async def test_telegram_sends_the_group_pdf_and_picture(telegram):
     await drain(app)
     assert request.methods() == ["sendMessage", "sendChatAction", "sendDocument", "sendPhoto"]
     (doc_method, doc_name, pdf, doc_params), (photo_method, photo_name, png, photo_params) = uploads(request)
-    assert doc_method == "sendDocument" and doc_name == f"vue-de-groupe-{date.today().isoformat()}.pdf"
+    assert doc_method == "sendDocument"
+    assert re.fullmatch(rf"vue-de-groupe-{date.today().isoformat()}-\d{{6}}-[0-9a-f]{{4}}\.pdf", doc_name)
     assert doc_params["caption"] == "La vue de groupe de votre collectif (PDF)"
     assert "Vue de groupe — PTCE Vallée de l’Oise" in pdf_text(pdf)
     assert photo_method == "sendPhoto" and photo_name.endswith(".png") and png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import threading
 from datetime import date
 from pathlib import Path
@@ -74,7 +75,8 @@ async def test_pdf_and_picture_are_sent_after_the_text(channel):
     assert request.methods() == ["sendMessage", "sendChatAction", "sendDocument", "sendPhoto"]
     assert "Voici votre synthèse" in request.sent()[0]["text"]
     (doc_method, doc_name, pdf, doc_params), (photo_method, photo_name, png, photo_params) = uploads(request)
-    assert doc_method == "sendDocument" and doc_name == "synthese-ptce-2026-05-01.pdf"
+    assert doc_method == "sendDocument"
+    assert re.fullmatch(r"synthese-ptce-2026-05-01-\d{6}-[0-9a-f]{4}\.pdf", doc_name)  # unique per report
     assert pdf.startswith(b"%PDF-")
     reader = PdfReader(io.BytesIO(pdf))
     assert 2 <= len(reader.pages) <= 5
