@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dialogue import payloads as p
-from dialogue.buttons import HELP_BUTTON, MENU_BUTTON, button_key, edit_distance_at_most_one, numbered
+from dialogue.buttons import HELP_BUTTON, MENU_BUTTON, button_key, edit_distance_at_most_one, label, numbered
 from dialogue.compiled import FORMES, ORIENTATION, CompiledKnowledge
 from dialogue.flows import machine as m
 from dialogue.flows.results import EDIT_LABEL, REPORT_BUTTON, opened_flows
@@ -78,24 +78,28 @@ class Screens:
         ]
 
     def welcome_done(self, record: UserRecord, *, absent: bool) -> Reply:
-        """A user whose flows are finished: what they did, and what they can do next."""
+        """A user whose last flow is finished: what they did, and what they can do next."""
+        flows = self.knowledge.flows
         opened = opened_flows(self.knowledge, record)
-        finished = [self.knowledge.flows[f].title for f in opened if self.runner.first_unanswered(record, f) is None]
-        done = " et le ".join(f"« {title} »" for title in finished) or "une partie des parcours"
-        greeting = "Bon retour ! " if absent else ""
+        finished = [f for f in opened if self.runner.first_unanswered(record, f) is None]
+        started = [f for f in opened if f not in finished]
+        lines = ["Bon retour !"] if absent else []
+        if finished:
+            lines.append("Vous avez terminé le " + " et le ".join(f"« {flows[f].title} »" for f in finished) + " : vos réponses sont gardées.")
+        else:
+            lines.append("Vos réponses sont gardées.")
+        if started:
+            lines.append(" ".join(f"Le « {flows[f].title} » est en cours." for f in started))
+        lines.append("Vous pouvez revoir votre synthèse, changer une réponse, recevoir le document en PDF, ou simplement poser une question.")
         rows: list[tuple[Button, ...]] = [(Button("Voir ma synthèse", p.SYNTHESIS),), (Button(EDIT_LABEL, p.edit()),)]
+        rows.extend((Button(label(f"Reprendre : {flows[f].title}"), p.flow(f)),) for f in started)
         if FORMES not in opened:
             rows.append((Button("Guide des formes juridiques", p.flow(FORMES)),))
         elif ORIENTATION not in opened:
             rows.append((Button("Orientation pas à pas", p.flow(ORIENTATION)),))
         rows.append((REPORT_BUTTON,))
         rows.append((MENU_BUTTON,))
-        return Reply(
-            f"{greeting}Vous avez terminé le {done} : vos réponses sont gardées. "
-            "Vous pouvez revoir votre synthèse, changer une réponse, recevoir le document en PDF, "
-            "ou simplement poser une question.",
-            tuple(rows),
-        )
+        return Reply(" ".join(lines), tuple(rows))
 
     def returning_notice(self, record: UserRecord) -> Reply | None:
         """After a long absence, one line above the answer: the user's results are still there."""

@@ -120,3 +120,13 @@ def test_an_invitation_code_pasted_in_a_sentence_is_recognised(engine):
     unknown = Chat(engine, "unknown")
     unknown.send("mon code d'invitation est abcde-fghjk-mnpqr-stuvw")
     assert "n’existe pas" in unknown.text
+
+
+def test_validate_and_skip_words_with_an_elision_are_understood(chat):
+    chat.send("/orientation")
+    chat.send("1")
+    chat.send("2")
+    chat.send("c'est tout")
+    assert "Étape 3/" in chat.text and chat.engine.store.load("tester").answers["logiques"] == ["accompagnement"]
+    chat.send("c’est bon")  # nothing ticked: an empty answer is kept as such
+    assert "Étape 4/" in chat.text and chat.engine.store.load("tester").answers["marqueurs"] == []

@@ -275,9 +275,11 @@ class FlowRunner:
         plain = normalise(text)
         _, question = self.lookup(conv.state)
         words = self.knowledge.talk.words
-        if plain in words["skip_words"]:
+        # « c’est tout » reads « est tout » once its elision is dropped; the lists spell « c est tout ».
+        said = {plain, normalise(re.sub(r"['’`´]", " ", text))}
+        if said & words["skip_words"]:
             return self.store_and_advance(turn, question.id, None)
-        if plain in words["back_words"]:
+        if said & words["back_words"]:
             if turn.record.context.editing == conv.state:
                 return self.editor.keep(turn, position.flow_id)
             if not position.question_index:
@@ -290,7 +292,7 @@ class FlowRunner:
                 ]
             conv.back()
             return self.question_replies(turn.record, conv.state)
-        if question.kind == "multiple" and plain in words["validate_words"]:
+        if question.kind == "multiple" and said & words["validate_words"]:
             return self.store_and_advance(turn, question.id, self.selection(turn.record, question.id))
         chosen = [option for option in question.options if _option_matches(option, plain)]
         if plain.isdigit():
