@@ -83,3 +83,19 @@ def test_without_a_team_the_documents_contacts_are_the_authors(engine):
     text = chat.text.replace("\u00a0", " ")
     assert "Institut Godin" in text and "auteur" in text
     assert "pour parler à une personne, voici les contacts" not in text
+
+
+def test_the_collectives_group_synthesis_under_pressure_names_no_structure(kb):
+    """Members mostly pushed by a funder and unwilling: the group view proposes no structure either."""
+    from dialogue.features.collective.aggregation import aggregate, group_synthesis
+    from dialogue.features.collective.wording import group_synthesis_blocks
+    from tests.test_collective_aggregation import orientation_specs
+
+    pushed = {"forme_actuelle": "aucune", "besoins_formalisation": ["economique"], "volonte_commune": "non",
+              "pression_financeurs": "oui", "solidite_collectif": "fragile"}  # fmt: skip
+    members = [pushed, pushed, pushed, {**pushed, "volonte_commune": "oui", "solidite_collectif": "solide"}]
+    profile = aggregate(orientation_specs(kb), members, invited=4, joined=4)
+    assert group_synthesis(kb.synthesis, profile).synthesis.recommendation == "pas_encore"
+    text = "\n".join(group_synthesis_blocks(kb, profile)).replace("\u00a0", " ")
+    assert "Piste qui ressort des réponses majoritaires : **ne pas formaliser pour l’instant**" in text
+    assert "SCIC" not in text and "l’association" not in text
