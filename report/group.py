@@ -369,7 +369,8 @@ def _synthesis(pdf, kb: KnowledgeBase, request: GroupReportRequest) -> None:
         if section.skipped or (not section.lines and not section.recommendation_label):
             continue
         shown = True
-        title = section.title if section.id == NEXT_STEPS_SECTION else f"{section.title} — {kb.document.cite(section.chapter)}"
+        # The heading names the chapter only: each finding cites its own page, as in the chat.
+        title = section.title if section.id == NEXT_STEPS_SECTION else f"{section.title} — {kb.document.cite_chapter(section.chapter)}"
         pdf.heading(title, 11)
         contested = result.contested_sections.get(section.id, ())
         if section.recommendation_label:
