@@ -32,8 +32,10 @@ def folds(kb: KnowledgeBase, count: int):
         yield dataclasses.replace(kb, topics=topics), rows
 
 
-def cross_validate(kb: KnowledgeBase, count: int = 5) -> dict:
-    reports = [evaluate(Matcher(sub), rows) | {"n": len(rows)} for sub, rows in folds(kb, count)]
+def cross_validate(kb: KnowledgeBase, count: int = 5, *, scorer_only: bool = False) -> dict:
+    """Each fold's removed examples asked to a matcher (and a learned model) built without them."""
+    matchers = ((Matcher(sub), rows) for sub, rows in folds(kb, count))
+    reports = [evaluate(m.scorer_only() if scorer_only else m, rows) | {"n": len(rows)} for m, rows in matchers]
     total = sum(r["n"] for r in reports)
     merged = {
         key: sum(r[key] * r["n"] for r in reports) / total
@@ -61,11 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--show", action="store_true", help="list wrong confident answers and confusions")
     parser.add_argument("--heldout", action="store_true", help="also print the held-out sets (report only: never tune on them)")
+    parser.add_argument("--calibrate", action="store_true", help="fit the learned model's temperature (learned_temperature in lexicon.yaml)")
     args = parser.parse_args(argv)
     kb = load_knowledge(with_flows=False)
+    if args.calibrate:
+        from knowledge.analyzer import Analyzer
+        from knowledge.topic_model_training import CALIBRATION_FOLDS, calibrate
+
+        temperature = calibrate(kb, Analyzer(kb.lexicon).rewrite)
+        print(f"learned_temperature: {temperature}  ({CALIBRATION_FOLDS}-fold log-loss on the topics' own texts)")
     cv = cross_validate(kb, args.folds)
     dev = evaluate(Matcher(kb), read_gold(DEV_SET))
     print(line("examples, cross-validated", cv))
+    alone = cross_validate(kb, args.folds, scorer_only=True)
+    print(line("same, scorer alone", alone))
     print(line("dev set", dev))
     sets = [("examples cv", cv), ("dev", dev)]
     if args.heldout:

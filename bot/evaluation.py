@@ -118,22 +118,54 @@ def evaluate(matcher, rows: list[tuple[str, set[str]]]) -> dict:
     }
 
 
+class WholeReading:
+    """The whole understanding pipeline seen as a matcher, for :func:`evaluate` (what ``ptce-bot ask`` answers).
+
+    Small talk and tools are not topic answers (a « none » row is then rightly declined), except a
+    request for a person, answered with the contacts' page; a gap (« le document ne précise pas … »)
+    shows its topic's page below the warning, like a hedged answer; a comparison shows its two
+    topics; a glossary card is a confident answer on its term's topic.
+    """
+
+    def __init__(self, reader) -> None:
+        self.reader = reader
+
+    def match(self, question: str):
+        from knowledge.matcher import Candidate, Match
+
+        reading = self.reader.read(question)
+        contact = self.reader.talk.contact_topic
+        if reading.intent == "human" and contact in self.reader.kb.topics:
+            return Match(contact, 1.0, (), False, "confident")
+        if reading.decision in ("small_talk", "tool"):
+            return Match(None, 0.0, (), False, "declined")
+        if reading.decision == "gap" and reading.gap is not None:
+            return Match(reading.gap.topic_id, 1.0, (), False, "hedged")
+        if reading.decision == "glossary" and reading.term is not None and reading.term.topic:
+            return Match(reading.term.topic, 1.0, (), False, "confident")
+        if reading.decision == "compare" and reading.compare is not None:
+            return Match(reading.compare[0], 1.0, (Candidate(reading.compare[1], 1.0),), False, "hedged")
+        return reading.match
+
+
 def _quality(report: dict) -> dict:
     return {k: v for k, v in report.items() if k not in ("confusions", "wrong_confident_rows")}
 
 
-def print_side_by_side(blend: dict, alone: dict) -> None:
-    """The figures users notice, for the blend (what the advisor uses) and for the scorer alone."""
-    print(f"{'':<40}{'mélange':>10}{'score seul':>12}")
+def print_side_by_side(blend: dict, alone: dict, whole: dict) -> None:
+    """The figures users notice: the whole reading (what a user gets), the matcher's blend, the scorer alone."""
+    print(f"{'':<34}{'lecture complète':>18}{'mélange':>10}{'score seul':>12}")
     rows = (
         ("Exactitude top-1", "top1"),
+        ("Top-3", "top3"),
         ("Top-1 (hors « none »)", "on_topic_top1"),
         ("Bon sujet dès la 1re réponse", "first_reply"),
+        ("  … avec les sujets d’un refus", "first_reply_with_decline_suggestions"),
         ("Hors sujet déclinés", "offtopic_declined"),
     )
     for label, key in rows:
-        print(f"{label:<40}{blend[key]:>10.1%}{alone[key]:>12.1%}")
-    for name, report in (("mélange", blend), ("score seul", alone)):
+        print(f"{label:<34}{whole[key]:>18.1%}{blend[key]:>10.1%}{alone[key]:>12.1%}")
+    for name, report in (("lecture complète", whole), ("mélange", blend), ("score seul", alone)):
         confident = report["tiers"]["confident"]
         right = 1 - report["wrong_confident_rate"]
         print(f"Réponses sûres justes ({name}) : {right:.1%} de {confident}")
@@ -202,10 +234,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     matcher = Matcher.for_knowledge(kb)
     report = evaluate(matcher, rows)
     alone = evaluate(matcher.scorer_only(), rows)
+    from dialogue.understanding.reading import Reader
+
+    whole = evaluate(WholeReading(Reader.for_knowledge(kb)), rows)
     if args.json:
-        print(json.dumps(report | {"scorer_alone": _quality(alone)}, ensure_ascii=False, indent=2))
+        print(json.dumps(report | {"scorer_alone": _quality(alone), "whole_reading": _quality(whole)}, ensure_ascii=False, indent=2))
         return EXIT_OK
-    print_side_by_side(report, alone)
+    print_side_by_side(report, alone, whole)
     print(f"Questions               : {report['questions']}")
     print(f"Exactitude top-1        : {report['top1']:.1%}")
     print(f"Exactitude top-3        : {report['top3']:.1%}")

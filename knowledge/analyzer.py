@@ -62,8 +62,8 @@ class Analyzer:
         self._correct = lru_cache(maxsize=20_000)(self._correct_word)
 
     def correct(self, word: str) -> str:
-        """``word`` (normalised), or the known word it is a typo of."""
-        return self._correct(word) if self._vocabulary else word
+        """``word`` (normalised), or the known word it is a typo of (never a stop word: « comment »)."""
+        return self._correct(word) if self._vocabulary and word not in self._stopwords else word
 
     def _correct_word(self, word: str) -> str:
         # Only words that are neither in the knowledge nor in a French dictionary

@@ -73,6 +73,7 @@ class Reader:
         self.glossary_names = {normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)}
         self.glossary_prefix = re.compile("|".join(re.escape(p) for p in self.talk.glossary_prefixes) or r"(?!)")
         self.main_topics = frozenset(q.topics[0] for q in kb.document.intro_questions)
+        self.subject = tuple(sorted(kb.lexicon.subject_terms | {v for v, c in kb.lexicon.synonyms.items() if c in kb.lexicon.subject_terms}))
         # Compile the phrase lists now rather than inside a user's first message.
         for phrases in (self.talk.orientation_intents, *self.talk.followups.values(), *self.talk.tools.values(), *(f.words for f in self.talk.forms)):
             has_phrase("", phrases)
@@ -144,8 +145,11 @@ class Reader:
             reading.gap = self.gaps.find(content, [context.current], worded=True, loose=True)
         if reading.gap is None and match.tier != "confident":
             # Unsure of the subject: a gap worded with its topic's own words (« à l'étranger »,
-            # « combien de PTCE existent ») may still be recognised, closest topics first.
-            ranked = [c.topic for c in match.alternatives] + list(self.kb.topics)
+            # « combien de PTCE existent ») may still be recognised, closest topics first; any
+            # topic only when the message names the subject itself (PTCE).
+            ranked = [c.topic for c in match.alternatives]
+            if has_phrase(content, self.subject):
+                ranked += list(self.kb.topics)
             reading.gap = self.gaps.find(content, dict.fromkeys(ranked), worded=True)
         if reading.gap is not None:
             reading.decision = "gap"
@@ -210,7 +214,9 @@ class Reader:
         forms = reading.forms
         pair: tuple[str, str] | None = None
         if len(forms) >= 2:
-            pair = (forms[0], forms[1])
+            # The form the question is mostly about first (« la scic, quelle différence avec une asso »).
+            first = own if own in forms else forms[0]
+            pair = (first, next(f for f in forms if f != first))
             reading.step("comparaison : les deux formes nommées")
         elif own is not None and own not in (context.current, context.previous):
             reading.step(f"comparaison : le sujet nommé {own} passe avant le contexte")
