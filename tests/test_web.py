@@ -433,3 +433,34 @@ def test_expired_sessions_are_forgotten_at_start_up(kb, tmp_path) -> None:
         engine.store.db.conn.commit()
     with web(kb, db) as (client, engine):
         assert rows(engine, "web_sessions") == 0
+
+
+def test_any_form_a_stranger_can_post_gets_a_french_page(kb, tmp_path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    with web(kb, tmp_path / "fuzz.db", session_burst=100_000, address_burst=100_000) as (client, _):
+        browser = Browser(client)
+        browser.command("start")
+        csrf = browser.csrf
+
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(
+            field=st.sampled_from(["choice", "command", "text", "argument", "turn", "code"]),
+            value=st.text(max_size=300),
+            extra=st.dictionaries(st.sampled_from(["choice", "command", "text", "turn"]), st.text(max_size=80), max_size=3),
+        )
+        def post(field: str, value: str, extra: dict[str, str]) -> None:
+            response = client.post("/envoyer", data={**extra, field: value, "csrf": csrf})
+            assert response.status_code == 200, response.text[-300:]
+            assert "<html lang='fr'>" in response.text and "id='saisie'" in response.text
+
+        post()
+
+
+def test_broken_encodings_in_a_form_are_answered_not_crashed(site) -> None:
+    client, _ = site
+    browser = Browser(client)
+    for raw in (b"text=%FF%FE%ED%A0%80&csrf=", b"text=\xff\xfe&csrf=", b"choice=%00%00&csrf=", b"text=" + b"%" * 40 + b"&csrf="):
+        response = client.post("/envoyer", content=raw + browser.csrf.encode(), headers={"content-type": "application/x-www-form-urlencoded"})
+        assert response.status_code == 200 and "id='saisie'" in response.text
