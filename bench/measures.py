@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.report import Section, percentile, summarise_ms
+from bench.team_flood import P99_BYSTANDERS_MS, team_flood
 from bench.workload import QUESTIONS_TSV, ROOT, Workload, interleave, kind_of
 from dialogue.buttons import STALE
 from dialogue.engine import Engine
@@ -775,8 +776,12 @@ class _LockHog:
         self._thread.join()
 
 
-async def _paced_run(app, updates, offered_per_s: float) -> dict:
-    """Offer ``updates`` at a steady rate; latency = intake → last reply of the update accepted by the API."""
+async def _paced_run(app, updates, offered_per_s: float, *, measured: set[int] | None = None, hooks: bool = False) -> dict:
+    """Offer ``updates`` at a steady rate; latency = intake → last reply of the update accepted by the API.
+
+    ``measured``: the updates whose latency counts (default: all); ``hooks``: run the application's
+    post_init / post_stop (the team chat's relay starts there).
+    """
     from bot.telegram.app import drain
     from bot.telegram.channel import channel_of
 
@@ -786,26 +791,29 @@ async def _paced_run(app, updates, offered_per_s: float) -> dict:
     rows_of: dict[int, set[int]] = {}
     row_update: dict[int, int] = {}
     done_at: dict[int, float] = {}
-    complete, remove = queue.complete, queue.remove
+    complete, settle = queue.complete, queue.settle
 
-    def traced_complete(update_id, actions):
-        complete(update_id, actions)
+    def traced_complete(update_id, actions, **options):
+        complete(update_id, actions, **options)
         ids = {row for (row,) in queue.db.execute("SELECT id FROM outbox WHERE update_id = ?", [update_id])}
         rows_of[update_id] = set(ids)
         row_update.update({row: update_id for row in ids})
         if not ids:
             done_at[update_id] = time.perf_counter()
 
-    def traced_remove(row_id):
-        remove(row_id)
+    def traced_settle(row, status, message_id=None, **options):
+        settle(row, status, message_id, **options)
+        row_id = row.id
         update_id = row_update.pop(row_id, None)
         if update_id is not None:
             rows_of[update_id].discard(row_id)
             if not rows_of[update_id]:
                 done_at[update_id] = time.perf_counter()
 
-    queue.complete, queue.remove = traced_complete, traced_remove
+    queue.complete, queue.settle = traced_complete, traced_settle
     async with app:
+        if hooks and app.post_init is not None:
+            await app.post_init(app)
         gc.collect()
         wall0 = time.perf_counter()
         for index, update in enumerate(updates):
@@ -816,14 +824,16 @@ async def _paced_run(app, updates, offered_per_s: float) -> dict:
             app.update_queue.put_nowait(update)
         await drain(app)
         wall = time.perf_counter() - wall0
-    samples = [int((done_at[u] - put_at[u]) * 1e9) for u in put_at if u in done_at]
+        if hooks and app.post_stop is not None:
+            await app.post_stop(app)
+    samples = [int((done_at[u] - put_at[u]) * 1e9) for u in put_at if u in done_at and (measured is None or u in measured)]
     return {"updates": len(updates), "answered": len(samples), "wall_s": wall,
             "messages": channel.sender.delivered, "messages_per_s": channel.sender.delivered / wall,
             "latency": summarise_ms(samples)}
 
 
 def telegram_latency(users: int = 50, events: int = 40, *, kb: KnowledgeBase | None = None,
-                     lock_share: float = 0.1, seed: int = 3) -> Section:
+                     lock_share: float = 0.1, seed: int = 3, flood_accounts: int = 25) -> Section:
     """p99 latency of the Telegram path with AIORateLimiter on, with and without a concurrent writer."""
     from bench.offline import TOKEN, make_updates, offline_api, offline_request
     from bot.telegram.app import build_application
@@ -853,6 +863,7 @@ def telegram_latency(users: int = 50, events: int = 40, *, kb: KnowledgeBase | N
             finally:
                 engine.close()
                 queue.close()
+        results["team_flood"] = team_flood(kb, order, tmp, OFFERED_UPDATES_PER_S, _paced_run, flood_accounts)
     section.details = {"users": users, "events_per_user": events, "offered_updates_per_s": OFFERED_UPDATES_PER_S,
                        **results}
     alone, writer = results["alone"], results["writer"]
@@ -864,6 +875,10 @@ def telegram_latency(users: int = 50, events: int = 40, *, kb: KnowledgeBase | N
     section.add(f"p99 with a writer holding the lock {lock_share:.0%} of the time", writer["latency"]["p99_ms"], "ms",
                 P99_TELEGRAM_MS, "<=")
     section.add("lock actually held (share of the run)", writer.get("lock_held_share"), "×")
+    flood = results["team_flood"]
+    section.add(f"bystanders' p99 while {flood_accounts} accounts hand questions over to the team chat",
+                flood["latency"]["p99_ms"], "ms", P99_BYSTANDERS_MS, "<=")
+    section.add("same run: hand-over posts in the team chat", flood["team_posts"], "", flood_accounts, ">=")
     section.add("updates answered (both runs)", alone["answered"] + writer["answered"], "",
                 alone["updates"] + writer["updates"], ">=")
     section.notes.append(

@@ -26,7 +26,7 @@ def sections(kb) -> dict[str, Section]:
     return {
         "engine": measures.engine_latency(users=3, events=12, kb=kb),
         "telegram": measures.telegram_throughput(users=3, events=6, upserts=20, kb=kb, pin=False),
-        "telegram_latency": measures.telegram_latency(users=2, events=4, kb=kb),
+        "telegram_latency": measures.telegram_latency(users=2, events=4, kb=kb, flood_accounts=3),
         "startup": measures.cold_start(runs=1, rss_events=20),
         "matcher": measures.matcher_quality(limit=12, kb=kb),
         "scale": measures.many_users(users=300, small_users=30, probe_existing=5, probe_new=2, events=8, kb=kb),
@@ -81,6 +81,8 @@ def test_details(sections: dict[str, Section]) -> None:
     latency = sections["telegram_latency"].details
     for run in ("alone", "writer"):
         assert latency[run]["answered"] == latency[run]["updates"] == 2 * 4
+    assert latency["team_flood"]["answered"] == 2 * 4  # the bystanders' updates only
+    assert latency["team_flood"]["team_posts"] == latency["team_flood"]["handovers"] == 3
     startup = sections["startup"].details
     assert len(startup["runs_s"]) == 1 and startup["rss_child"]["events"] == 20 and startup["rss_child"]["peak_kb"] > 0
     assert sections["matcher"].details["questions"] == 12

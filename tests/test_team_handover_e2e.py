@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.support.bot_api import TEAM_CHAT_ID, FakeBotApi, SentMessage
+from tests.support.bot_api import ADVISOR, TEAM_CHAT_ID, FakeBotApi, SentMessage
 from tests.support.launcher import Launcher
 
 USER = {"id": 55501, "is_bot": False, "first_name": "Camille", "language_code": "fr"}
@@ -55,8 +55,8 @@ async def test_hand_over_round_trip_across_a_restart(launcher: Launcher, tmp_pat
         assert "bénévoles" in post.text and "Question n° 1" in post.text
         assert str(USER["id"]) not in post.text  # the team sees a code, never the Telegram id
 
-    # Restart in the middle: the queue is in SQLite.
-    async with launcher.in_process(db, team_chat=TEAM_CHAT_ID, rate_limit=True) as bot:
+    # Restart in the middle: the queue is in SQLite. The advisor is on the list (TELEGRAM_TEAM_ADVISORS).
+    async with launcher.in_process(db, team_chat=TEAM_CHAT_ID, rate_limit=True, advisors=frozenset({ADVISOR["id"]})) as bot:
         before_user, before_team = len(api.chat_messages(USER["id"])), len(api.team_messages())
         api.advisor_reply(None, "Bonjour à tous, réunion demain ?")
         await bot.settle(TIMEOUT)

@@ -92,8 +92,8 @@ async def respond(update: Update, context: Context, event: Event | None, *,
             channel.side_tasks.start(send_attachment(channel, context, chat.id, update, reply.attachment))
 
 
-async def complete(channel: Channel, update_id: int, actions: list[Action]) -> None:
-    """Queue the replies and mark the update done; a file locked for a moment is waited for.
+async def complete(channel: Channel, update_id: int | None, actions: list[Action]) -> None:
+    """Queue the replies and mark the update done (``None``: no update); a file locked for a moment is waited for.
 
     The turn itself is already stored (its replies too, under the update id), so waiting here
     never runs it twice; after ``Timing.lock_wait_limit`` the error goes to the error handler.
@@ -113,10 +113,15 @@ async def complete(channel: Channel, update_id: int, actions: list[Action]) -> N
 
 async def send_attachment(channel: Channel, context: Context, chat_id: int, update: Update,
                           request: Attachment) -> None:
-    """Build and send the PDF report once the chat's pending replies are out."""
+    """Build the PDF report once the chat's pending replies are out, then queue it in the outbox."""
     await channel.sender.settled(chat_id)
     thread_id = topic_thread(update.effective_message)
-    await send_report(context.bot, chat_id, request, channel.engine.kb, thread_id=thread_id, call=channel.calls)
+
+    async def enqueue(actions: list[Action]) -> None:
+        await complete(channel, None, actions)
+        channel.sender.kick(chat_id)
+
+    await send_report(context.bot, chat_id, request, channel.engine.kb, enqueue=enqueue, thread_id=thread_id)
 
 
 # --------------------------------------------------------------------------- callbacks
@@ -301,10 +306,13 @@ def build_application(
     return application
 
 
-def install_team_chat(application: AnyApplication, handovers: Any, chat_id: int) -> team.TeamRelay:
-    """Relay hand-overs to the team chat; its store calls run in the engine's worker thread."""
+def install_team_chat(application: AnyApplication, handovers: Any, chat_id: int,
+                      advisors: frozenset[int] = frozenset()) -> team.TeamRelay:
+    """Relay hand-overs to the team chat through the outbox; its store calls run in the engine's worker thread."""
     channel = channel_of(application)
-    return team.install(application, handovers, chat_id, in_worker=channel.turns.in_worker, timing=channel.timing)
+    return team.install(application, handovers, chat_id, queue=channel.queue, kick=channel.sender.kick,
+                        in_worker=channel.turns.in_worker, state=channel.state, listeners=channel.sender.listeners,
+                        advisors=advisors)
 
 
 def open_storage(engine: AdvisorEngine, db: str | os.PathLike[str] | None) -> TelegramQueue:
@@ -343,6 +351,7 @@ def run(args: argparse.Namespace, *, timing: Timing | None = None) -> int:
     from dialogue.assembly import create_engine  # imported late: heavy, and needs the data
 
     team_chat = team.team_chat_id()
+    advisors = team.advisor_ids() if team_chat is not None else frozenset()
     db = getattr(args, "db", None)
     try:
         engine = create_engine(db, **engine_options(args), team_chat=team_chat is not None)
@@ -364,7 +373,7 @@ def run(args: argparse.Namespace, *, timing: Timing | None = None) -> int:
     try:
         application = build_application(engine, token, timing=timing, base_url=base_url, queue=queue, rate_limit=rate_limit)
         if team_chat is not None:
-            install_team_chat(application, engine.handovers, team_chat)
+            install_team_chat(application, engine.handovers, team_chat, advisors)
         return asyncio.run(lifecycle.serve(application, channel_of(application), webhook))
     except InvalidToken:
         print("Erreur : Telegram a refusé le jeton TELEGRAM_BOT_TOKEN.", file=sys.stderr)

@@ -45,6 +45,10 @@ DONE_TTL = 24 * 3600.0
 
 NEW, DONE, BAD = "new", "done", "bad"
 PENDING, SENDING = "pending", "sending"
+#: What became of a keyed row: accepted by Telegram, may have been, refused, or the chat blocked the bot.
+SENT, UNCERTAIN, REFUSED, BLOCKED = "sent", "uncertain", "refused", "blocked"
+#: Row kinds besides « send » and « edit ».
+DOCUMENT, PHOTO, DELETE = "document", "photo", "delete"
 
 
 @migrations()
@@ -73,6 +77,20 @@ def m001_updates_and_outbox(db: Database) -> None:
     db.table("outbox").create_index(["chat_id", "id"])
 
 
+@migrations()
+def m002_files_keys_and_outcomes(db: Database) -> None:
+    """Documents and photos in the outbox (their bytes), keyed rows, and what became of them.
+
+    A keyed row (a team post, a team answer…) is queued once whatever the number of
+    tries of its producer (``INSERT OR IGNORE`` on the key), and its outcome (sent with
+    the message's id, uncertain, refused, blocked) is kept until the producer read it.
+    """
+    db.execute("ALTER TABLE outbox ADD COLUMN data BLOB")
+    db.execute("ALTER TABLE outbox ADD COLUMN key TEXT")
+    db.execute("CREATE UNIQUE INDEX outbox_key ON outbox (key) WHERE key IS NOT NULL")
+    db.table("outcomes").create({"key": str, "status": str, "message_id": int, "at": float}, pk="key")
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     """One message to send (or edit) in a chat."""
@@ -82,6 +100,10 @@ class Action:
     buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
     kind: str = "send"
     options: dict[str, Any] | None = None
+    #: The file of a « document » or « photo » row.
+    data: bytes | None = None
+    #: Queued once per key; its outcome is kept for the producer (see :meth:`TelegramQueue.outcome`).
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +115,12 @@ class OutboxRow:
     buttons: tuple[tuple[tuple[str, str], ...], ...]
     options: dict[str, Any]
     status: str
+    data: bytes | None = None
+    key: str | None = None
+
+    def but(self, *, kind: str | None = None, options: dict[str, Any] | None = None) -> OutboxRow:
+        return OutboxRow(self.id, self.chat_id, kind or self.kind, self.text, self.buttons,
+                         self.options if options is None else options, self.status, self.data, self.key)
 
 
 def queue_path_for(db_path: str | os.PathLike) -> Path:
@@ -146,8 +174,11 @@ class TelegramQueue:
 
     def prune(self) -> None:
         """Forget processed updates older than :data:`DONE_TTL` (Telegram never resends them)."""
-        self._write(lambda: self.db.execute("DELETE FROM updates WHERE status != ? AND done_at < ?",
-                                            [NEW, time.time() - DONE_TTL]))
+        def work() -> None:
+            self.db.execute("DELETE FROM updates WHERE status != ? AND done_at < ?", [NEW, time.time() - DONE_TTL])
+            self.db.execute("DELETE FROM outcomes WHERE status = 'read' AND at < ?", [time.time() - DONE_TTL])
+
+        self._write(work)
 
     def _write(self, work: Callable[[], T]) -> T:
         try:
@@ -200,12 +231,14 @@ class TelegramQueue:
         def work() -> None:
             now = time.time()
             for action in actions:
+                if action.key is not None and self._known_key(action.key):
+                    continue  # queued or delivered already: once per key
                 self.db.execute(
-                    "INSERT INTO outbox (update_id, chat_id, kind, text, buttons, options, status, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO outbox (update_id, chat_id, kind, text, buttons, options, status, created_at, data, key) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [update_id, action.chat_id, action.kind, action.text,
                      json.dumps(action.buttons, ensure_ascii=False),
-                     json.dumps(action.options or {}), PENDING, now],
+                     json.dumps(action.options or {}), PENDING, now, action.data, action.key],
                 )
             if update_id is not None:
                 self.db.execute(
@@ -214,6 +247,42 @@ class TelegramQueue:
                     "payload = NULL, status = excluded.status, done_at = excluded.done_at",
                     [update_id, status, now, now],
                 )
+
+        self._write(work)
+
+    def enqueue(self, actions: Iterable[Action]) -> None:
+        """Queue messages that answer no update (team chat, documents built later)."""
+        self.complete(None, actions)
+
+    def _known_key(self, key: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM outbox WHERE key = ? UNION ALL SELECT 1 FROM outcomes WHERE key = ?", [key, key]
+        ).fetchone() is not None
+
+    def outcomes(self, prefix: str) -> list[tuple[str, str, int | None]]:
+        """(key, status, message id) of the keyed rows starting with ``prefix`` that were settled."""
+        rows = self.db.execute(
+            "SELECT key, status, message_id FROM outcomes WHERE substr(key, 1, ?) = ? AND status != 'read' ORDER BY at",
+            [len(prefix), prefix]).fetchall()
+        return [(key, status, message_id) for key, status, message_id in rows]
+
+    def forget_outcome(self, key: str) -> None:
+        """The producer recorded the outcome: the key may not be queued again before a day has passed."""
+        self._write(lambda: self.db.execute("UPDATE outcomes SET status = 'read' WHERE key = ?", [key]))
+
+    def settle(self, row: OutboxRow, status: str, message_id: int | None = None, *, then: Action | None = None) -> None:
+        """Remove a row Telegram is done with; a keyed row's outcome (and the note ``then``) in the same transaction."""
+
+        def work() -> None:
+            self.db.execute("DELETE FROM outbox WHERE id = ?", [row.id])
+            if then is not None:
+                self.db.execute(
+                    "INSERT INTO outbox (update_id, chat_id, kind, text, buttons, options, status, created_at) "
+                    "VALUES (NULL, ?, 'send', ?, '[]', ?, ?, ?)",
+                    [then.chat_id, then.text, json.dumps(then.options or {}), PENDING, time.time()])
+            if row.key is not None:
+                self.db.execute("INSERT OR REPLACE INTO outcomes (key, status, message_id, at) VALUES (?, ?, ?, ?)",
+                                [row.key, status, message_id, time.time()])
 
         self._write(work)
 
@@ -239,12 +308,13 @@ class TelegramQueue:
 
     def next_row(self, chat_id: int) -> OutboxRow | None:
         row = self.db.execute(
-            "SELECT id, chat_id, kind, text, buttons, options, status FROM outbox "
+            "SELECT id, chat_id, kind, text, buttons, options, status, data, key FROM outbox "
             "WHERE chat_id = ? ORDER BY id LIMIT 1", [chat_id]).fetchone()
         if row is None:
             return None
         buttons = tuple(tuple(tuple(b) for b in line) for line in json.loads(row[4] or "[]"))
-        return OutboxRow(int(row[0]), int(row[1]), row[2], row[3] or "", buttons, json.loads(row[5] or "{}"), row[6])
+        return OutboxRow(int(row[0]), int(row[1]), row[2], row[3] or "", buttons, json.loads(row[5] or "{}"), row[6],
+                         row[7], row[8])
 
     def mark_sending(self, row_id: int) -> None:
         """Recorded before the request leaves: after a crash, such a row is never sent again."""
@@ -263,11 +333,22 @@ class TelegramQueue:
         self._write(lambda: self.db.execute("DELETE FROM outbox WHERE id = ?", [row_id]))
 
     def drop_chat(self, chat_id: int) -> int:
-        return self._write(lambda: self.db.execute("DELETE FROM outbox WHERE chat_id = ?", [chat_id]).rowcount)
+        """The chat blocked the bot: its rows are dropped (keyed ones with the outcome « blocked »)."""
+        return self._drop("chat_id = ?", [chat_id], BLOCKED)
 
     def drop_uncertain(self) -> int:
         """At start-up: rows whose request may have reached Telegram are not sent again."""
-        return self._write(lambda: self.db.execute("DELETE FROM outbox WHERE status = ?", [SENDING]).rowcount)
+        return self._drop("status = ?", [SENDING], UNCERTAIN)
+
+    def _drop(self, where: str, params: list[Any], status: str) -> int:
+        def work() -> int:
+            now = time.time()
+            self.db.execute(
+                f"INSERT OR REPLACE INTO outcomes (key, status, message_id, at) SELECT key, ?, NULL, ? FROM outbox "
+                f"WHERE key IS NOT NULL AND {where}", [status, now, *params])
+            return int(self.db.execute(f"DELETE FROM outbox WHERE {where}", params).rowcount)
+
+        return self._write(work)
 
 
 def _identity(path: Path | None) -> tuple[int, int] | None:

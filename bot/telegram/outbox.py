@@ -13,13 +13,24 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Bot, LinkPreviewOptions, ReplyParameters
+from telegram import Bot, InputFile, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import BaseRequest, RequestData
 
 from bot.render import keyboard, to_html, to_plain
-from bot.telegram.durable import SENDING, OutboxRow
+from bot.telegram.durable import (
+    BLOCKED,
+    DELETE,
+    DOCUMENT,
+    PHOTO,
+    REFUSED,
+    SENDING,
+    SENT,
+    UNCERTAIN,
+    Action,
+    OutboxRow,
+)
 from bot.telegram.logs import logger
 from bot.telegram.retries import may_have_reached_telegram, retry_after_seconds
 from bot.telegram.state import ChannelState, ShuttingDown
@@ -113,8 +124,10 @@ class OutboxSender:
         self._not_sent: set[int] = set()
         #: Chats of people who erased themselves: the file's WAL is truncated once their replies are out.
         self._erase_after: set[int] = set()
-        #: Rows Telegram accepted whose removal from the file failed (removed later, never resent).
-        self._sent: set[int] = set()
+        #: Rows Telegram accepted whose removal from the file failed (removed later, never resent): their message id.
+        self._sent: dict[int, int | None] = {}
+        #: Called after a keyed row settled (row, outcome): its producer records the outcome.
+        self.listeners: list[Callable[[OutboxRow, str], None]] = []
 
     @property
     def busy(self) -> bool:
@@ -158,14 +171,14 @@ class OutboxSender:
                     break
                 try:
                     if row.status == SENDING and row.id in self._sent:
-                        queue.remove(row.id)  # delivered; only its removal had failed
-                        self._sent.discard(row.id)
+                        self._settle(row, SENT, self._sent[row.id])  # delivered; only its removal had failed
+                        self._sent.pop(row.id, None)
                         continue
                     if row.status == SENDING and row.id not in self._not_sent:
                         # Its send started but the file could not record the outcome: it may have
                         # reached Telegram, so it is not sent again (as after a restart).
                         self.uncertain += 1
-                        queue.remove(row.id)
+                        self._settle(row, UNCERTAIN)
                         continue
                     await self._deliver(row)
                     self._not_sent.discard(row.id)
@@ -185,7 +198,7 @@ class OutboxSender:
             token = SENDING_ROW.set(row.id)
             try:
                 async with self._in_flight:
-                    await self._call(row)
+                    sent = await self._call(row)
             except NotSent as exc:
                 # Nothing left: the row stays pending and is tried again once the file answers.
                 self._state.log_limited("outbox", logging.ERROR, "Boîte d’envoi non enregistrée : %s", exc.cause)
@@ -205,28 +218,29 @@ class OutboxSender:
                 # The user blocked the bot (or removed it from the group) meanwhile.
                 logger.info("Envoi refusé par Telegram (chat %s) : utilisateur inactif", row.chat_id)
                 queue.drop_chat(row.chat_id)
+                self._notify(row, BLOCKED)
                 if row.chat_id > 0:
                     await self._mark_inactive(row.chat_id)
                 return
             except BadRequest as exc:
                 message = exc.message.lower()
                 if row.kind == "edit" and "message is not modified" in message:
-                    queue.remove(row.id)
+                    self._settle(row, SENT)
                     return
                 if row.kind == "edit":
                     logger.info("Modification impossible (%s), envoi d’un nouveau message", exc.message)
                     options = {k: v for k, v in row.options.items() if k not in ("message_id", "inline_message_id")}
                     queue.update_row(row.id, kind="send", options=options)
-                    row = OutboxRow(row.id, row.chat_id, "send", row.text, row.buttons, options, row.status)
+                    row = row.but(kind="send", options=options)
                     continue
                 if "parse entities" in message and not row.options.get("plain"):
                     logger.warning("HTML refusé par Telegram (chat %s), envoi en texte brut", row.chat_id)
                     options = dict(row.options, plain=True)
                     queue.update_row(row.id, kind=row.kind, options=options)
-                    row = OutboxRow(row.id, row.chat_id, row.kind, row.text, row.buttons, options, row.status)
+                    row = row.but(options=options)
                     continue
                 logger.warning("Message refusé par Telegram (chat %s) : %s", row.chat_id, exc.message)
-                queue.remove(row.id)
+                self._settle(row, REFUSED, follow_up=row.options.get("failed"))
                 return
             except NetworkError as exc:  # includes TimedOut
                 if isinstance(exc.__cause__, ShuttingDown) or self._state.stopping and not may_have_reached_telegram(exc):
@@ -236,7 +250,7 @@ class OutboxSender:
                     logger.warning(
                         "Réponse de Telegram perdue (%s, chat %s) : le message a pu être remis, il n’est pas renvoyé",
                         type(exc).__name__, row.chat_id)
-                    queue.remove(row.id)
+                    self._settle(row, UNCERTAIN, follow_up=row.options.get("uncertain"))
                     return
                 self._state.log_limited("network", logging.WARNING,
                                         "Telegram injoignable (%s), nouvel essai dans %.1f s",
@@ -248,13 +262,46 @@ class OutboxSender:
                 continue
             finally:
                 SENDING_ROW.reset(token)
-            self._sent.add(row.id)
+            self._sent[row.id] = sent
             self.delivered += 1
-            queue.remove(row.id)
-            self._sent.discard(row.id)
+            self._settle(row, SENT, sent)
+            self._sent.pop(row.id, None)
             return
 
-    async def _call(self, row: OutboxRow) -> None:
+    def _settle(self, row: OutboxRow, status: str, message_id: int | None = None, *, follow_up: str | None = None) -> None:
+        """Remove the row (a keyed one keeps its outcome); queue the note the user needs, if any."""
+        queue = self._state.queue
+        if follow_up:
+            # A document that could not be sent, or may not have been: the person is told, in the same transaction.
+            queue.settle(row, status, message_id,
+                         then=Action(row.chat_id, follow_up, options={"thread_id": row.options.get("thread_id")}))
+        else:
+            queue.settle(row, status, message_id)
+        self._notify(row, status)
+
+    def _notify(self, row: OutboxRow, status: str) -> None:
+        if row.key is None:
+            return
+        for listener in self.listeners:
+            try:
+                listener(row, status)
+            except Exception:  # noqa: BLE001 - a producer's bookkeeping must not stop the chat's deliveries
+                logger.exception("Suivi d’envoi en échec (%s)", row.key.split(":", 1)[0])
+
+    async def _call(self, row: OutboxRow) -> int | None:
+        """Make the row's request; the id of the message Telegram created (None for an edit or a deletion)."""
+        if row.kind in (DOCUMENT, PHOTO):
+            upload = InputFile(row.data or b"", filename=row.options.get("filename"))
+            common: dict[str, Any] = {"chat_id": row.chat_id, "caption": row.text or None,
+                                      "message_thread_id": row.options.get("thread_id")}
+            if row.kind == DOCUMENT:
+                sent: Message = await self._bot.send_document(document=upload, **common)
+            else:
+                sent = await self._bot.send_photo(photo=upload, **common)
+            return sent.message_id
+        if row.kind == DELETE:
+            await self._bot.delete_message(chat_id=row.chat_id, message_id=row.options["message_id"])
+            return None
         plain = bool(row.options.get("plain"))
         text = to_plain(row.text) if plain else to_html(row.text)
         parse_mode = None if plain else ParseMode.HTML
@@ -269,9 +316,9 @@ class OutboxSender:
                 await self._bot.edit_message_text(
                     text=text, chat_id=row.chat_id, message_id=row.options["message_id"], parse_mode=parse_mode,
                     reply_markup=markup, link_preview_options=preview)
-            return
+            return None
         reply_to = row.options.get("reply_to")
-        await self._bot.send_message(
+        message = await self._bot.send_message(
             chat_id=row.chat_id,
             text=text,
             parse_mode=parse_mode,
@@ -281,6 +328,7 @@ class OutboxSender:
                               if reply_to is not None else None),
             link_preview_options=preview,
         )
+        return message.message_id
 
     async def stop(self) -> None:
         """Let requests already sent finish (bounded), cancel the waits; rows stay in the file."""

@@ -1,9 +1,15 @@
-"""Sending the PDF report and the profile picture on Telegram.
+"""The PDF report and the profile picture on Telegram: built off the event loop, sent through the outbox.
 
-The files are built in a worker thread (``asyncio.to_thread``) so the event loop
-keeps answering other users meanwhile; one report is built at a time, which
-bounds the memory a burst of requests can take. fpdf2 and matplotlib are
-imported by the first report, never at start-up.
+The files are built in a worker thread (``asyncio.to_thread``) so the event loop keeps
+answering other users meanwhile; one report is built at a time, which bounds the memory
+a burst of requests can take. fpdf2 and matplotlib are imported by the first report,
+never at start-up.
+
+The document and the picture are then queued in the outbox like any message
+(:mod:`bot.telegram.outbox`): recorded before they leave, never uploaded twice (a
+timeout after the upload does not send a second PDF), retried after a flood wait of any
+length, and the person is told when the document finally cannot be sent (or may not
+have arrived).
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ import asyncio
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from telegram import Bot, InputFile
+from telegram import Bot
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import TelegramError
 
+from bot.telegram.durable import DOCUMENT, PHOTO, Action
+from bot.telegram.texts import DOCUMENT_UNCERTAIN_TEXT, PICTURE_FAILED_TEXT
 from dialogue.types import Attachment
 
 if TYPE_CHECKING:
@@ -27,15 +35,8 @@ logger = logging.getLogger(__name__)
 
 _build_lock = threading.Lock()
 
-
-class CallWrapper(Protocol):
-    """Runs one Bot API call (the channel passes its retrying wrapper)."""
-
-    async def __call__(self, action: Callable[[], Awaitable[Any]]) -> Any: ...
-
-
-async def _direct(action: Callable[[], Awaitable[Any]]) -> Any:
-    return await action()
+#: Queues rows in the outbox (and starts their delivery).
+Enqueue = Callable[[list[Action]], Awaitable[None]]
 
 
 def build_files(kb: KnowledgeBase, request: Attachment) -> Any:
@@ -46,19 +47,22 @@ def build_files(kb: KnowledgeBase, request: Attachment) -> Any:
         return build_report(kb, request)
 
 
-async def send_report(
-    bot: Bot,
-    chat_id: int,
-    request: Attachment,
-    kb: KnowledgeBase,
-    *,
-    thread_id: int | None = None,
-    call: CallWrapper = _direct,
-) -> bool:
-    """Build the files off the event loop, then send the PDF and the picture. False if it failed."""
+def report_actions(chat_id: int, request: Attachment, files: Any, thread_id: int | None) -> list[Action]:
+    """The document and the picture as outbox rows, with what to tell the person if they fail."""
+    common = {"thread_id": thread_id}
+    return [
+        Action(chat_id, request.DOCUMENT_CAPTION, kind=DOCUMENT, data=files.pdf,
+               options=common | {"filename": files.pdf_name, "failed": request.FAILED, "uncertain": DOCUMENT_UNCERTAIN_TEXT}),
+        Action(chat_id, request.PICTURE_CAPTION, kind=PHOTO, data=files.png,
+               options=common | {"filename": files.png_name, "failed": PICTURE_FAILED_TEXT}),
+    ]
+
+
+async def send_report(bot: Bot, chat_id: int, request: Attachment, kb: KnowledgeBase, *, enqueue: Enqueue,
+                      thread_id: int | None = None) -> bool:
+    """Build the files off the event loop, then queue the PDF and the picture. False if nothing could be built."""
     from report import EmptyReport
 
-    failed = request.FAILED
     try:  # « envoi d’un fichier… » under the chat's title while the first report imports its libraries
         await bot.send_chat_action(chat_id=chat_id, action=ChatAction.UPLOAD_DOCUMENT, message_thread_id=thread_id)
     except TelegramError:
@@ -66,34 +70,11 @@ async def send_report(
     try:
         files = await asyncio.to_thread(build_files, kb, request)
     except EmptyReport as error:
-        explanation = str(error)
-        await call(lambda: bot.send_message(chat_id=chat_id, text=explanation, message_thread_id=thread_id))
+        await enqueue([Action(chat_id, str(error), options={"thread_id": thread_id, "plain": True})])
         return False
     except Exception:  # a broken report must not take the conversation down with it
         logger.exception("Échec de la préparation du document PDF (chat %s)", chat_id)
-        await call(lambda: bot.send_message(chat_id=chat_id, text=failed, message_thread_id=thread_id))
+        await enqueue([Action(chat_id, request.FAILED, options={"thread_id": thread_id, "plain": True})])
         return False
-    try:
-        await call(
-            lambda: bot.send_document(
-                chat_id=chat_id,
-                document=InputFile(files.pdf, filename=files.pdf_name),
-                caption=request.DOCUMENT_CAPTION,
-                message_thread_id=thread_id,
-            )
-        )
-        await call(
-            lambda: bot.send_photo(
-                chat_id=chat_id,
-                photo=InputFile(files.png, filename=files.png_name),
-                caption=request.PICTURE_CAPTION,
-                message_thread_id=thread_id,
-            )
-        )
-    except Forbidden:
-        raise  # the channel marks the user inactive
-    except BadRequest as error:
-        logger.warning("Document refusé par Telegram (chat %s) : %s", chat_id, error.message)
-        await call(lambda: bot.send_message(chat_id=chat_id, text=failed, message_thread_id=thread_id))
-        return False
+    await enqueue(report_actions(chat_id, request, files, thread_id))
     return True

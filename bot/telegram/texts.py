@@ -19,3 +19,8 @@ DELAYED_TEXT = (
 )
 #: Sent in place of an empty reply (Telegram refuses empty messages).
 EMPTY_TEXT = "…"
+#: A document whose upload timed out: it may have arrived, it is not sent twice.
+DOCUMENT_UNCERTAIN_TEXT = (
+    "Le document a peut-être mis du temps à arriver. S’il ne vous est pas parvenu, redemandez-le dans un instant."
+)
+PICTURE_FAILED_TEXT = "Désolé, l’image n’a pas pu être envoyée ; le document PDF contient la même figure."

@@ -177,14 +177,21 @@ class FakeBotApi:
         self.counts: Counter[str] = Counter()
         self.messages: dict[tuple[int, int], SentMessage] = {}
         self.files: list[SentFile] = []
+        #: (chat id, message id) of every message the bot deleted.
+        self.deleted: list[tuple[int, int]] = []
+        #: Members of the team chat who are its administrators (``getChatMember``).
+        self.chat_admins: set[int] = set()
         self.unknown_token_calls = 0
         self.port_closed = False
         self._updates: list[dict[str, Any]] = []
+        #: Every update pushed (kept after confirmation, for edits of earlier messages).
+        self._sent_updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self._user_message_ids = itertools.count(100_000)
         self.changed = threading.Condition()
         self._faults: dict[str, list[Fault]] = {}
+        self._chat_faults: dict[tuple[str, int], list[Fault]] = {}
         self._windows: dict[str, list[tuple[float, Fault]]] = {}
 
     # ------------------------------------------------------------------ faults
@@ -214,7 +221,17 @@ class FakeBotApi:
             self.port_closed = False
             self.changed.notify_all()
 
-    def _take_fault(self, method: str) -> Fault | None:
+    def inject_for_chat(self, method: str, chat_id: int, *faults: Fault) -> None:
+        """The next calls to ``method`` for ``chat_id`` get these faults (other chats are not affected)."""
+        with self.changed:
+            self._chat_faults.setdefault((method, chat_id), []).extend(faults)
+
+    def _take_fault(self, method: str, params: dict[str, Any] | None = None) -> Fault | None:
+        chat = (params or {}).get("chat_id")
+        if chat is not None and str(chat).lstrip("-").isdigit():
+            for_chat = self._chat_faults.get((method, int(chat)))
+            if for_chat:
+                return for_chat.pop(0)
         queued = self._faults.get(method)
         if queued:
             return queued.pop(0)
@@ -231,6 +248,7 @@ class FakeBotApi:
         with self.changed:
             update_id = next(self._update_ids)
             self._updates.append({"update_id": update_id, **payload})
+            self._sent_updates.append({"update_id": update_id, **payload})
             self.changed.notify_all()
             return update_id
 
@@ -287,6 +305,13 @@ class FakeBotApi:
             extra["reply_to_message"] = {"message_id": to.message_id, "date": int(time.time()), "chat": TEAM_CHAT,
                                          "from": self.bot, "text": to.text}
         return self.send_text(advisor, text, chat=TEAM_CHAT, **extra)
+
+    def advisor_edit(self, reply: SentMessage, original_update: int, text: str, advisor: dict[str, Any] = ADVISOR) -> int:
+        """An advisor edits the reply they sent as update ``original_update`` (Telegram sends ``edited_message``)."""
+        with self.changed:
+            original = next(u for u in self._sent_updates if u["update_id"] == original_update)["message"]
+        edited = dict(original, text=text, edit_date=int(time.time()))
+        return self.push_update(edited_message=edited)
 
     def pending_updates(self) -> int:
         with self.changed:
@@ -408,7 +433,7 @@ class FakeBotApi:
                 self.unknown_token_calls += 1
                 code, body = _error(401, "Unauthorized")
                 return Answer(code, body)
-            fault = self._take_fault(method)
+            fault = self._take_fault(method, params)
             self.counts[method] += 1
             if isinstance(fault, (Status, Raise)):
                 self._record(method, params, failed=True)
@@ -482,6 +507,11 @@ class FakeBotApi:
             return ok(self._message_json(message))
         if method in {"sendDocument", "sendPhoto"}:
             return self._upload(method, params)
+        if method == "deleteMessage":
+            if self.messages.pop((int(params["chat_id"]), int(params["message_id"])), None) is None:
+                return _error(400, "Bad Request: message to delete not found")
+            self.deleted.append((int(params["chat_id"]), int(params["message_id"])))
+            return ok(True)
         if method == "answerCallbackQuery":
             if len(str(params.get("text", ""))) > 200:
                 return _error(400, "Bad Request: MESSAGE_TOO_LONG")
@@ -491,10 +521,18 @@ class FakeBotApi:
                 return _error(400, "Bad Request: chat not found")
             return ok(TEAM_CHAT | {"accent_color_id": 0, "max_reaction_count": 11})
         if method == "getChatMember":
-            status = "member" if self.bot_is_member else "left"
             user_id = int(params["user_id"])
+            status = "member" if self.bot_is_member else "left"
+            if user_id != self.bot["id"]:
+                status = "administrator" if user_id in self.chat_admins else "member"
             user = self.bot if user_id == self.bot["id"] else {"id": user_id, "is_bot": False, "first_name": "?"}
-            return ok({"status": status, "user": user})
+            member: dict[str, Any] = {"status": status, "user": user}
+            if status == "administrator":
+                member |= {"can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+                           "can_delete_messages": True, "can_manage_video_chats": True, "can_restrict_members": True,
+                           "can_promote_members": False, "can_change_info": True, "can_invite_users": True,
+                           "can_post_stories": False, "can_edit_stories": False, "can_delete_stories": False}
+            return ok(member)
         if method == "getMyCommands":
             sets = [c for c in self.calls if c.method == "setMyCommands"]
             return ok(sets[-1].params.get("commands", []) if sets else [])

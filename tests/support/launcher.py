@@ -72,6 +72,9 @@ class InProcessBot:
         self.team_chat = team_chat
         self.read_timeout = read_timeout if read_timeout is not None else timing.read_timeout
         self.exit_code: int | None = None
+        #: The team chat's advisors (``TELEGRAM_TEAM_ADVISORS``) and the cap on hand-overs per hour.
+        self.advisors: frozenset[int] = frozenset()
+        self.handovers_per_hour: int | None = None
         self.application: Any = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[int] | None = None
@@ -96,7 +99,8 @@ class InProcessBot:
         from tests.support.transport import CoreRequest
 
         store = ProgressStore.open(self.db)
-        team = TeamServices(QuestionLog(store.db), HandoverStore(store.db), team_chat=self.team_chat is not None)
+        handovers = HandoverStore(store.db, per_hour=self.handovers_per_hour)
+        team = TeamServices(QuestionLog(store.db), handovers, team_chat=self.team_chat is not None)
         self._engine = Engine(self.kb, store, features=standard_features(team=team))
         self._queue = open_storage(self._engine, self.db)
         request = CoreRequest(self.api, read_timeout=self.read_timeout)
@@ -106,7 +110,7 @@ class InProcessBot:
             rate_limit=self.rate_limit, queue=self._queue,
         )
         if self.team_chat is not None:
-            install_team_chat(self.application, self._engine.handovers, self.team_chat)
+            install_team_chat(self.application, self._engine.handovers, self.team_chat, self.advisors)
         after = len(self.api.calls)
         task = self._task = asyncio.create_task(serve(self.application, self.channel, stop=self._stop, handle_signals=False))
         try:
@@ -223,11 +227,14 @@ class Launcher:
         return self._server
 
     def in_process(self, db: Path, *, timing: Timing = FAST, rate_limit: bool = False, team_chat: int | None = None,
-                   read_timeout: float | None = None, **timing_changes: Any) -> InProcessBot:
+                   read_timeout: float | None = None, advisors: frozenset[int] = frozenset(),
+                   handovers_per_hour: int | None = None, **timing_changes: Any) -> InProcessBot:
         if timing_changes:
             timing = replace(timing, **timing_changes)
-        return InProcessBot(self.api, db, self.kb, timing=timing, rate_limit=rate_limit, team_chat=team_chat,
-                            read_timeout=read_timeout)
+        bot = InProcessBot(self.api, db, self.kb, timing=timing, rate_limit=rate_limit, team_chat=team_chat,
+                           read_timeout=read_timeout)
+        bot.advisors, bot.handovers_per_hour = advisors, handovers_per_hour
+        return bot
 
     def subprocess(self, db: Path, *, extra_args: list[str] | None = None, extra_env: dict[str, str] | None = None,
                    wait_ready: bool = True) -> BotProcess:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dialogue.buttons import MENU_BUTTON as MENU
-from dialogue.features.team.handovers import MAX_QUESTION, HandoverLimit, HandoverStore
+from dialogue.features.team.handovers import MAX_QUESTION, HandoverBusy, HandoverLimit, HandoverStore
 from dialogue.features.team.question_log import LoggedQuestion, QuestionLog
 from dialogue.payloads import Payload, encode
 from dialogue.storage.progress import UserRecord
@@ -54,6 +54,10 @@ LIMIT = (
     "Vous avez déjà trois questions en attente auprès de l’équipe. Attendez une réponse avant d’en transmettre "
     "une nouvelle, s’il vous plaît."
 )
+BUSY = (
+    "L’équipe a reçu beaucoup de questions dans l’heure : la vôtre n’a pas été transmise. "
+    "Réessayez un peu plus tard, ou contactez directement :"
+)
 ASK_QUESTION = "Écrivez la question que vous voulez transmettre à l’équipe (en un seul message)."
 COMMENT_THANKS = "Merci, c’est noté pour l’équipe."
 
@@ -94,8 +98,8 @@ class TeamFlow:
     def pending_answers(self, user_id: str) -> list[Reply]:
         """Team answers not yet shown to this user (answered from the command line)."""
         store = self.services.handovers
-        if store is None:
-            return []
+        if store is None or (self.services.team_chat and user_id.startswith("tg:")):
+            return []  # with a team chat, the channel delivers them itself (once, through its outbox)
         replies = []
         for item in store.undelivered(user_id):
             replies.append(Reply(answer_text(item.ref, item.question, item.answer or "")))
@@ -267,6 +271,8 @@ class TeamFlow:
             store.create(record.id, question, recent)
         except HandoverLimit:
             return [Reply(LIMIT, ((MENU,),))]
+        except HandoverBusy:
+            return [Reply(f"{BUSY}\n\n{self.contacts()}", ((MENU,),))]
         state["downs"] = 0
         state["declines"] = 0
         # No reference number here: the user's replies must not depend on other users' activity

@@ -8,9 +8,10 @@ shown to the user) → ``delivered``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: ``ptce-bot ask`` must not pay for importing sqlite-utils
@@ -21,6 +22,9 @@ from dialogue.features.team.question_log import hash_user, salt_of
 from dialogue.features.team.schema import ensure_team_tables
 
 MAX_OPEN_PER_USER = 3
+#: Hand-overs accepted per hour from everyone together (a flood of accounts cannot bury the team):
+#: ``PTCE_TEAM_HANDOVERS_PER_HOUR`` overrides it.
+MAX_PER_HOUR = int(os.environ.get("PTCE_TEAM_HANDOVERS_PER_HOUR") or 30)
 MAX_QUESTION = 1000
 MAX_RECENT_MESSAGE = 300
 MAX_ANSWER = 3500
@@ -28,6 +32,10 @@ MAX_ANSWER = 3500
 
 class HandoverLimit(Exception):
     """The user already has the maximum number of open hand-overs."""
+
+
+class HandoverBusy(Exception):
+    """The team received :data:`MAX_PER_HOUR` hand-overs within the last hour."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +70,10 @@ class Handover:
 class HandoverStore:
     """Queue operations; shares the progress store's database handle."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utc_now, per_hour: int | None = None) -> None:
         self.db = db
         self._clock = clock
+        self.per_hour = MAX_PER_HOUR if per_hour is None else per_hour
         ensure_team_tables(db)
 
     def _rows(self, sql: str, params: list | tuple = ()) -> list[Handover]:
@@ -80,6 +89,9 @@ class HandoverStore:
         with self.db.atomic():
             if self.open_count(user_id) >= MAX_OPEN_PER_USER:
                 raise HandoverLimit()
+            hour_ago = iso(self._clock() - timedelta(hours=1))
+            if self.db.execute("SELECT COUNT(*) FROM handovers WHERE created_at > ?", [hour_ago]).fetchone()[0] >= self.per_hour:
+                raise HandoverBusy()
             cursor = self.db.execute(
                 "INSERT INTO handovers (user_id, user_hash, created_at, question, recent, status) VALUES (?, ?, ?, ?, ?, 'open')",
                 [
@@ -137,3 +149,33 @@ class HandoverStore:
             self.db.execute(
                 "UPDATE handovers SET status = 'delivered', delivered_at = ? WHERE ref = ?", [iso(self._clock()), ref]
             )
+
+    # ------------------------------------------------------------------ the team chat (Telegram)
+
+    def user_code(self, ref: int) -> str:
+        """The salted code standing for the person in the team chat (never their id)."""
+        row = self.db.execute("SELECT user_hash FROM handovers WHERE ref = ?", [ref]).fetchone()
+        return (row[0] if row else "") or ""
+
+    def pending_deletions(self) -> list[tuple[str, int]]:
+        """Team-chat posts of people who erased themselves, still to delete."""
+        return [(str(chat), int(message)) for chat, message in self.db.execute("SELECT chat_id, message_id FROM team_deletions")]
+
+    def deleted(self, chat_id: str, message_id: int) -> None:
+        with self.db.atomic():
+            self.db.execute("DELETE FROM team_deletions WHERE chat_id = ? AND message_id = ?", [chat_id, message_id])
+
+    def advisors(self) -> list[int]:
+        return [int(user_id) for (user_id,) in self.db.execute("SELECT user_id FROM team_advisors")]
+
+    def advisor_names(self) -> list[tuple[int, str]]:
+        return [(int(u), str(n)) for u, n in self.db.execute("SELECT user_id, name FROM team_advisors ORDER BY name")]
+
+    def add_advisor(self, user_id: int, name: str) -> None:
+        with self.db.atomic():
+            self.db.execute("INSERT OR REPLACE INTO team_advisors (user_id, name, added_at) VALUES (?, ?, ?)",
+                            [user_id, name[:64], iso(self._clock())])
+
+    def remove_advisor(self, user_id: int) -> None:
+        with self.db.atomic():
+            self.db.execute("DELETE FROM team_advisors WHERE user_id = ?", [user_id])

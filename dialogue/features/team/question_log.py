@@ -166,4 +166,8 @@ def forget_user_rows(db: Database, user_id: str) -> None:
     if "team_settings" not in db.table_names():
         return
     db.execute("DELETE FROM question_log WHERE user_hash = ?", [hash_user(salt_of(db), user_id)])
+    # The copies posted in the team chat go too (the channel deletes them: see ``team_deletions``).
+    db.execute(
+        "INSERT OR IGNORE INTO team_deletions (chat_id, message_id) SELECT team_chat_id, team_message_id FROM handovers "
+        "WHERE user_id = ? AND team_chat_id IS NOT NULL AND team_message_id > 0", [user_id])
     db.execute("DELETE FROM handovers WHERE user_id = ?", [user_id])

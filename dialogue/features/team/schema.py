@@ -64,5 +64,13 @@ def m_team_001_question_log_and_handovers(db: Database) -> None:
     create_team_tables(db)
 
 
+@migrations()
+def m_team_002_advisors_and_deletions(db: Database) -> None:
+    """Who may answer in the team chat, and the team-chat posts to delete after a person's /oublier."""
+    db.table("team_advisors").create({"user_id": int, "name": str, "added_at": str}, pk="user_id", if_not_exists=True)
+    db.table("team_deletions").create({"chat_id": str, "message_id": int}, pk=("chat_id", "message_id"), if_not_exists=True)
+    db.table("handovers").create_index(["created_at"], if_not_exists=True)
+
+
 def ensure_team_tables(db: Database) -> None:
     apply_migrations(db, migrations)
