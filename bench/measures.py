@@ -776,11 +776,13 @@ class _LockHog:
         self._thread.join()
 
 
-async def _paced_run(app, updates, offered_per_s: float, *, measured: set[int] | None = None, hooks: bool = False) -> dict:
+async def _paced_run(app, updates, offered_per_s: float, *, measured: set[int] | None = None, hooks: bool = False,
+                     finish=None) -> dict:
     """Offer ``updates`` at a steady rate; latency = intake → last reply of the update accepted by the API.
 
     ``measured``: the updates whose latency counts (default: all); ``hooks``: run the application's
-    post_init / post_stop (the team chat's relay starts there).
+    post_init / post_stop (the team chat's relay starts there); ``finish(app)``: awaited after the
+    updates are answered, before the end (the team chat's last posts).
     """
     from bot.telegram.app import drain
     from bot.telegram.channel import channel_of
@@ -823,6 +825,9 @@ async def _paced_run(app, updates, offered_per_s: float, *, measured: set[int] |
             put_at[update.update_id] = time.perf_counter()
             app.update_queue.put_nowait(update)
         await drain(app)
+        if finish is not None:
+            await finish(app)
+            await drain(app)
         wall = time.perf_counter() - wall0
         if hooks and app.post_stop is not None:
             await app.post_stop(app)

@@ -65,10 +65,13 @@ def team_flood(kb: KnowledgeBase, order: list[tuple[int, Event]], tmp: Path, off
         api = offline_api()
         app = build_application(engine, TOKEN, request=offline_request(api), get_updates_request=offline_request(api),
                                 rate_limit=True, queue=queue)
-        install_team_chat(app, engine.handovers, TEAM_CHAT_ID)
+        relay = install_team_chat(app, engine.handovers, TEAM_CHAT_ID)
+
+        async def last_posts(_app: Any) -> None:
+            await relay.sync()
         updates = make_updates(app.bot, mixed(order, flood_order(accounts)))
         bystanders = {u.update_id for u in updates if u.effective_user and u.effective_user.id < FIRST_USER_ID + FLOOD_FIRST_USER}
-        result = asyncio.run(paced_run(app, updates, offered_per_s, measured=bystanders, hooks=True))
+        result = asyncio.run(paced_run(app, updates, offered_per_s, measured=bystanders, hooks=True, finish=last_posts))
         result["team_posts"] = sum(1 for chat, _ in api.messages if chat == TEAM_CHAT_ID)
         result["handovers"] = engine.handovers.db.execute("SELECT COUNT(*) FROM handovers").fetchone()[0]
         result["flood_accounts"] = accounts

@@ -128,14 +128,23 @@ class TeamRelay:
         self.chat_id = chat_id
         self._queue = queue
         self._kick = kick
-        self._run = in_worker
+        self._run = self._where_turns_run
         self._state = state
         self._timing = state.timing
         self.advisors = advisors
         self._wake = asyncio.Event()
+        self._in_worker = in_worker
         self._task: asyncio.Task[None] | None = None
         self._admins: dict[int, tuple[bool, float]] = {}
         self._bot: Bot | None = None
+
+    async def _where_turns_run(self, function: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return await self._in_worker(function, *args)
+        except RuntimeError:
+            # The worker was shut down at stop: no turn runs any more, so the shared connection is free
+            # and what Telegram accepted must still be written to the hand-overs.
+            return function(*args)
 
     # ------------------------------------------------------------------ the sync, off the updates' path
 
@@ -271,12 +280,13 @@ class TeamRelay:
         self.nudge()
 
     async def _uncertain_post(self, replied: Message) -> Handover | None:
-        """A post whose send timed out has no known message id: the reply to it names the question."""
+        """A post whose message id is not known (its send timed out, or its outcome is not read yet):
+        the bot's post the advisor replied to names the question."""
         found = POST_REFERENCE.search(replied.text or "")
         if found is None:
             return None
         item = await self._run(self.store.get, int(found.group(1)))
-        if item is None or item.team_message_id != 0:
+        if item is None or item.team_message_id not in (None, 0):
             return None
         await self._run(self.store.mark_posted, item.ref, str(self.chat_id), replied.message_id)
         return await self._run(self.store.get, item.ref)
@@ -363,6 +373,10 @@ class TeamRelay:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=self._timing.team_stop_grace)
             self._task = None
+        try:  # what was sent until the stop is written to the hand-overs now, not at the next start
+            await self._record_outcomes()
+        except Exception as exc:  # noqa: BLE001 - the outcomes stay in the queue file for the next start
+            logger.warning("Groupe de l’équipe : suivi des envois reporté (%s)", type(exc).__name__)
 
 
 def _replies_to_bot(message: Message, bot: Bot) -> bool:
