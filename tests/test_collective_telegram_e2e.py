@@ -106,6 +106,20 @@ async def test_coordinator_and_three_members_across_a_restart(launcher: Launcher
         member_view = text_of(await exchange(api, bot, MEMBERS[0]["id"], lambda: api.send_text(MEMBERS[0], "/collectif")))
         assert "La vue de groupe n’est pas ouverte aux membres" in member_view
         assert "accord" not in member_view and "De filière" not in member_view
+
+        # Differencing (issue 21): a fourth member answers; the coordinator looks again and reads nothing new.
+        late = {"id": 4299, "is_bot": False, "first_name": "Membre 4", "language_code": "fr"}
+        invitation = await exchange(api, bot, late["id"], lambda: api.send_text(late, f"/start {code}"))
+        message, data = with_button(invitation, "Rejoindre")
+        welcome = await exchange(api, bot, late["id"], lambda: api.press(late, message, data))
+        message, data = with_button(welcome, "Commencer l’orientation")
+        question = await exchange(api, bot, late["id"], lambda: api.press(late, message, data))
+        message, data = with_button(question, "De filière")
+        await exchange(api, bot, late["id"], lambda: api.press(late, message, data))
+        again = text_of(await exchange(api, bot, coordinator_chat, lambda: api.send_text(COORDINATOR, "/collectif")))
+        assert "parcours commencé : 4" in again  # who started is no answer…
+        assert "Votre dynamique est plutôt un PTCE… — accord 67 %" in again  # …and the counts did not move
+        assert "De territoire (multithématique) : 2 · De filière : 1" in again
     assert bot.exit_code == 0
     errors = [r for r in caplog.records if r.name.startswith("bot") and r.levelno >= logging.ERROR]
     assert errors == [] and "Erreur pendant le traitement" not in caplog.text, caplog.text
