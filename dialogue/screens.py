@@ -6,7 +6,9 @@ button (« 2 », « valider », « oui »), whichever channel the user types in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from dialogue import payloads as p
 from dialogue.buttons import HELP_BUTTON, MENU_BUTTON, button_key, edit_distance_at_most_one, label, numbered
@@ -17,6 +19,7 @@ from dialogue.flows.runner import FlowRunner
 from dialogue.storage.progress import UserRecord
 from dialogue.turn import Turn
 from dialogue.types import Button, Reply
+from knowledge.text import normalise
 
 #: How many buttons the engine remembers as « on screen » for typed labels.
 MAX_VISIBLE = 40
@@ -164,7 +167,7 @@ class Screens:
         if exact:
             return exact[0]
         words = self.knowledge.talk.words
-        yes, no = words["yes_words"], words["no_words"]
+        yes, no = _with_elisions(words["yes_words"]), _with_elisions(words["no_words"])
         if plain in no and any(payload == p.NOT_THIS for _, payload in names):  # « non » after a hedged answer
             return p.NOT_THIS
         if record.context.pending or state in _CONFIRMATIONS:
@@ -181,3 +184,13 @@ class Screens:
             if len(close) == 1:
                 return close.pop()
         return None
+
+
+_SPELT_APART = re.compile(r"\b(qu|[cdjlmnst]) (?=[a-z])")
+
+
+@lru_cache(maxsize=8)
+def _with_elisions(words: frozenset[str]) -> frozenset[str]:
+    """A word list as typed text reads once normalised: « d accord » is also « accord » (« d’accord »
+    loses its elision in :func:`~knowledge.text.normalise`)."""
+    return words | {normalise(_SPELT_APART.sub(lambda m: m.group(1) + "'", word)) for word in words}

@@ -130,3 +130,11 @@ def test_validate_and_skip_words_with_an_elision_are_understood(chat):
     assert "Étape 3/" in chat.text and chat.engine.store.load("tester").answers["logiques"] == ["accompagnement"]
     chat.send("c’est bon")  # nothing ticked: an empty answer is kept as such
     assert "Étape 4/" in chat.text and chat.engine.store.load("tester").answers["marqueurs"] == []
+
+
+def test_d_accord_answers_a_confirmation(chat):
+    chat.send("/orientation")
+    chat.send("1")
+    chat.send("/recommencer")
+    chat.send("d'accord")
+    assert "C’est reparti depuis le début" in chat.text and "typologie" not in chat.engine.store.load("tester").answers
