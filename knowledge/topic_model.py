@@ -76,7 +76,7 @@ class TopicModel:
     classes: tuple[str, ...]
     vocabulary: dict[str, int]
     idf: array
-    #: Feature-major coefficients: ``coef[f * len(classes) + k]``.
+    #: Feature-major coefficients: ``coef[f * len(classes) + k]`` (single precision: half the cache, same ranking).
     coef: array
     intercept: tuple[float, ...]
     temperature: float
@@ -107,7 +107,7 @@ class TopicModel:
         classes, vocabulary, idf_bytes, coef_bytes, intercept, temperature = values
         if not isinstance(vocabulary, dict) or not isinstance(idf_bytes, bytes) or not isinstance(coef_bytes, bytes):
             raise TypeError("not a topic model")
-        idf, coef = array("d"), array("d")
+        idf, coef = array("f"), array("f")
         idf.frombytes(idf_bytes)
         coef.frombytes(coef_bytes)
         if len(idf) != len(vocabulary) or len(coef) != len(vocabulary) * len(classes) or len(intercept) != len(classes):

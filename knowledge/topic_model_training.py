@@ -76,7 +76,7 @@ def _fit_model(rows: tuple[tuple[str, str], ...]) -> TopicModel:
     classifier = _fit(matrix, labels)
     size = len(classes)
     order = [list(classifier.classes_).index(c) for c in classes]
-    coef = array("d", [0.0]) * (len(vocabulary) * size)
+    coef = array("f", [0.0]) * (len(vocabulary) * size)
     weights = classifier.coef_
     for k, row in enumerate(order):
         column_weights = weights[row]
@@ -95,7 +95,7 @@ def _vocabulary(texts: list[str]) -> tuple[dict[str, int], array]:
     vocabulary = {feature: column for column, feature in enumerate(sorted(frequency))}
     count = len(texts)
     # scikit-learn's smoothed IDF: as if one more text held every feature.
-    idf = array("d", (math.log((1 + count) / (1 + frequency[feature])) + 1.0 for feature in sorted(frequency)))
+    idf = array("f", (math.log((1 + count) / (1 + frequency[feature])) + 1.0 for feature in sorted(frequency)))
     return vocabulary, idf
 
 
