@@ -40,6 +40,9 @@ class Intent:
     replies: tuple[str, ...]
     #: One regex over every ``contains`` phrase, whole words only (built once: cheap per message).
     pattern: re.Pattern | None = None
+    #: Phrases that also occur inside real questions (« un interlocuteur », « pas du tout »): they
+    #: decide the message only when what is left of it names no topic.
+    mentions: re.Pattern | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,7 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
         check.add("liste d’intentions vide ou absente", None, "intents")
     for index, item in enumerate(items):
         entry = str(item.get("id")) if isinstance(item, dict) and item.get("id") else f"intents[{index + 1}]"
-        if not check.fields(item, entry, ("id", "replies"), ("phrases", "contains", "symbols")):
+        if not check.fields(item, entry, ("id", "replies"), ("phrases", "contains", "mentions", "symbols")):
             continue
         if entry not in INTENT_IDS:
             check.add(f"intention inconnue (permises : {', '.join(INTENT_IDS)})", entry, "id")
@@ -127,6 +130,7 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
             symbols=frozenset(check.strings(item, entry, "symbols", optional=True)),
             replies=check.strings(item, entry, "replies", minimum=1),
             pattern=_phrase_pattern(contains),
+            mentions=_phrase_pattern(_normalised(check, check.strings(item, entry, "mentions", optional=True), entry, "mentions")),
         )
     for missing in sorted(set(INTENT_IDS) - set(intents)):
         check.add("intention manquante", missing, "intents")

@@ -190,12 +190,21 @@ class Reader:
             pattern = intents[name].pattern
             if pattern is not None and pattern.search(plain):
                 return name
+        for name in ("human", "identity", "frustration"):
+            mentions = intents[name].mentions
+            if mentions is not None and mentions.search(plain) and not self._names_a_topic(mentions.sub(" ", plain)):
+                return name
         tokens = plain.split()
         if len(tokens) >= 2 and not any(ord(c) > 0x24F and c.isalpha() for c in text):
             english = sum(1 for t in tokens if t in self.talk.words["english_words"])
             if english >= 2 and english * 3 >= len(tokens) * 2:
                 return "english"
         return None
+
+    def _names_a_topic(self, rest: str) -> bool:
+        """Whether what is left around a phrase like « un interlocuteur » is a question of its own."""
+        words = rest.split()
+        return len(words) >= 2 and self.matcher.match(" ".join(words)).tier != "declined"
 
     def term(self, plain: str) -> GlossaryTerm | None:
         """The glossary term a normalised question names, alone or after « c'est quoi », « que veut dire »…"""
