@@ -26,6 +26,7 @@ if not (CHROMIUM and DRIVER):
     pytest.skip("Debian packages chromium and chromium-driver not installed", allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402  (only when Chromium is there)
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -130,8 +131,20 @@ def submit(driver: WebDriver, action: Callable[[], object]) -> None:
     """Do ``action`` (a click, a key) and wait until the page shows the answer (with or without a reload)."""
     old = driver.find_element(By.ID, "contenu")
     action()
-    WebDriverWait(driver, WAIT, poll_frequency=0.02).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, WAIT, poll_frequency=0.02).until(lambda _: gone(old))
     WebDriverWait(driver, WAIT, poll_frequency=0.02).until(lambda d: d.find_elements(By.ID, "contenu"))
+
+
+def gone(element: WebElement) -> bool:
+    """Whether ``element`` left the page (a new page replaced it, or the script replaced it)."""
+    try:
+        return expected_conditions.staleness_of(element)(None)
+    except WebDriverException as error:
+        # Mid-navigation Chromium may answer « Node with given id does not belong to the document »
+        # instead of a stale-element error: the node is gone all the same.
+        if "does not belong to the document" in str(error):
+            return True
+        raise
 
 
 def buttons(driver: WebDriver) -> list[WebElement]:
