@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from dialogue.storage.database import open_private_database
 from dialogue.storage.errors import StorageError, describe, storage_error
-from dialogue.storage.files import create_private
 
 T = TypeVar("T")
 
@@ -144,22 +144,10 @@ class TelegramQueue:
     @classmethod
     def open(cls, path: str | os.PathLike | None) -> TelegramQueue:
         """Open (creating) the queue file; ``None`` keeps it in memory (tests)."""
-        try:
-            if path is None:
-                return cls(Database(memory=True), None)
-            path = Path(path)
-            create_private(path)  # raw updates: texts, names, ids
-            db = Database(sqlite3.connect(str(path), check_same_thread=False))
-            db.execute("PRAGMA busy_timeout = 200")
-            # Deleted rows (payloads erased once processed, /oublier) are overwritten, not just unlinked.
-            db.execute("PRAGMA secure_delete = ON")
-            if db.journal_mode != "wal":
-                db.enable_wal()
-            db.execute("PRAGMA synchronous = NORMAL")
-            create_private(path)
-        except (sqlite3.DatabaseError, OSError) as error:
-            raise StorageError(f"{path} : {describe(error)}") from error
-        return cls(db, path)
+        if path is None:
+            return cls(Database(memory=True), None)
+        # Raw updates (texts, names, ids): owner-only; deleted payloads overwritten.
+        return cls(open_private_database(Path(path), busy_timeout_ms=200), Path(path))
 
     def close(self) -> None:
         self.db.close()

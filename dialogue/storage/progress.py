@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.context import ConversationContext
+from dialogue.storage.database import open_private_database
 from dialogue.storage.errors import DatabaseGone, StorageError, describe, storage_error
 from dialogue.storage.files import create_private
 from dialogue.storage.no_numpy import numpy_hidden
@@ -139,19 +140,9 @@ class ProgressStore:
         try:
             if path.parent and not path.parent.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
-            create_private(path)
-            db = Database(sqlite3.connect(str(path), check_same_thread=False))
-            db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            # What /oublier deletes is overwritten in the file, not only unlinked (whatever the build's default).
-            db.execute("PRAGMA secure_delete = ON")
-            if db.journal_mode != "wal":
-                db.enable_wal()
-            # WAL + NORMAL: a commit survives the process being killed; only a power cut or an OS crash
-            # may roll back the last commits (never corrupting the file). Saves one fsync per event.
-            db.execute("PRAGMA synchronous = NORMAL")
-            create_private(path)
-        except (sqlite3.DatabaseError, OSError) as error:
+        except OSError as error:
             raise StorageError(f"{path} : {describe(error)}") from error
+        db = open_private_database(path, busy_timeout_ms=busy_timeout_ms)
         return cls(db, path)
 
     @classmethod
