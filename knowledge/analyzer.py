@@ -90,14 +90,30 @@ class Analyzer:
 
 
 @lru_cache(maxsize=1)
-def french_words() -> frozenset[str]:
-    """Accent-free French dictionary words (pyspellchecker's frequency list)."""
+def _frequencies() -> dict[str, int]:
     from spellchecker import SpellChecker
 
-    checker = SpellChecker(language="fr", distance=1)
+    return SpellChecker(language="fr", distance=1).word_frequency.dictionary
+
+
+@lru_cache(maxsize=1)
+def french_words() -> frozenset[str]:
+    """Accent-free French dictionary words (pyspellchecker's frequency list)."""
     # Most entries are plain lower-case ASCII already; normalising only the others
     # divides the start-up cost by four.
     return frozenset(
         word if word.isascii() and word.isalpha() and word.islower() else normalise(word)
-        for word in checker.word_frequency.dictionary
+        for word in _frequencies()
     )
+
+
+@lru_cache(maxsize=4)
+def everyday_words(count: int) -> frozenset[str]:
+    """The ``count`` most frequent French words of pyspellchecker's list, normalised.
+
+    « devenir », « faire », « maison », « demain »: words of any conversation, which say
+    nothing about what a question is about even when a topic's text happens to use them.
+    """
+    frequencies = _frequencies()
+    ranked = sorted(frequencies, key=lambda word: -frequencies[word])[:count]
+    return frozenset(normalise(word) for word in ranked)

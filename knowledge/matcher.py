@@ -21,6 +21,7 @@ words specific to the topic rather than generic ones (« PTCE », « projet »,
 from __future__ import annotations
 
 import copy
+import heapq
 import math
 import re
 from collections import Counter, defaultdict
@@ -98,6 +99,9 @@ class Evidence:
     subject: bool = False  # the question names the knowledge base's subject (« PTCE »)
     posterior: float = 0.0  # naive Bayes probability of the best topic
     domain_anchor: float = 0.0  # specificity of the most specific domain word shared with the best topic
+    #: The match rests on a specific domain word, or on several words of which one is specific: neither
+    #: spread over many topics' texts (« collectivité ») nor an everyday word (« devenir »).
+    firm: bool = False
 
 
 def normalise_keeping_punctuation(text: str) -> str:
@@ -133,18 +137,20 @@ class Matcher:
         self._domain_stems = index.domain_stems
         self._subject_stems = index.subject_stems
         self._gram_idf = index.gram_idf
-        self._gram_profiles = index.gram_profiles
-        self._profiles = index.profiles
-        self._examples = index.examples
-        self._factors = index.factors
+        self._gram_postings = index.gram_postings
+        self._profile_postings = index.profile_postings
         self._index = index.postings
+        self._example_topics = index.example_topics
         self._likelihoods = index.likelihoods
         self._vocabulary = index.vocabulary
         self._specificity = index.specificity
+        self._everyday = index.everyday
         self._thresholds = kb.lexicon.confidence
         self.model = TopicModel.from_plain(index.model) if index.model is not None else None
-        # The same text is often matched twice in a turn (the understanding, then a feature).
+        # The same text is often matched twice in a turn (the understanding, then a feature), and
+        # people send the same short questions again and again.
         self.learned = lru_cache(maxsize=256)(self._learned)
+        self._matched = lru_cache(maxsize=1024)(self._match_whole)
         self._opening = _opening_pattern(kb.lexicon.greetings, kb.lexicon.introductions)
 
     def scorer_only(self) -> Matcher:
@@ -152,6 +158,7 @@ class Matcher:
         other = copy.copy(self)
         other.model = None
         other.learned = lru_cache(maxsize=256)(other._learned)
+        other._matched = lru_cache(maxsize=1024)(other._match_whole)
         return other
 
     @classmethod
@@ -166,10 +173,12 @@ class Matcher:
     def _gram_similarity(self, question: str) -> dict[str, float]:
         counts = Counter(g for g in char_grams(self.analyzer, question) if g in self._gram_idf)
         query = normalised({g: (1 + math.log(n)) * self._gram_idf[g] for g, n in counts.items()})
-        return {
-            tid: sum(weight * profile.get(g, 0.0) for g, weight in query.items())
-            for tid, profile in self._gram_profiles.items()
-        }
+        similarity: dict[str, float] = defaultdict(float)
+        postings = self._gram_postings
+        for gram, weight in query.items():
+            for tid, profile_weight in postings[gram]:
+                similarity[tid] += weight * profile_weight
+        return similarity
 
     def _posterior(self, query: Vector) -> dict[str, float]:
         """Probability of each topic given the question's known words (naive Bayes, uniform prior)."""
@@ -186,6 +195,9 @@ class Matcher:
         return {tid: value / total for tid, value in odds.items()}
 
     def match(self, question: str, *, limit: int = 3) -> Match:
+        return self._matched(question, limit)
+
+    def _match_whole(self, question: str, limit: int) -> Match:
         found = self._match(question, limit)
         if found.tier == "confident" or self._opening is None:
             return found
@@ -247,23 +259,27 @@ class Matcher:
         """Topics by decreasing score, and the naive Bayes probability of each."""
         if not query:
             return [], {}
-        best_example: dict[str, float] = defaultdict(float)
-        partial: dict[tuple[str, int], float] = defaultdict(float)
+        partial: dict[int, float] = defaultdict(float)
+        whole: dict[str, float] = defaultdict(float)
         for term, weight in query.items():
-            for tid, position in self._index.get(term, ()):
-                partial[(tid, position)] += weight * self._examples[tid][position][term]
+            for number, example_weight in self._index.get(term, ()):
+                partial[number] += weight * example_weight
+            for tid, profile_weight in self._profile_postings.get(term, ()):
+                whole[tid] += weight * profile_weight
         per_topic: dict[str, list[float]] = defaultdict(list)
-        for (tid, position), example_similarity in partial.items():
-            per_topic[tid].append(example_similarity * self._factors[tid][position])
-        for tid, sims in per_topic.items():
-            # The mean of the closest few examples: one lucky word shared with a single
-            # example weighs less than agreement with several.
-            best_example[tid] = sum(sorted(sims, reverse=True)[:NEIGHBOURS]) / NEIGHBOURS
+        topics = self._example_topics
+        for number, example_similarity in partial.items():
+            per_topic[topics[number]].append(example_similarity)
+        # The mean of the closest few examples: one lucky word shared with a single
+        # example weighs less than agreement with several.
+        best_example = {
+            tid: sum(sims if len(sims) <= NEIGHBOURS else heapq.nlargest(NEIGHBOURS, sims)) / NEIGHBOURS
+            for tid, sims in per_topic.items()
+        }
         similarity: dict[str, float] = {}
         spelled = self._gram_similarity(question) if question else {}
-        for tid, profile in self._profiles.items():
-            whole = sum(weight * profile.get(term, 0.0) for term, weight in query.items())
-            close = EXAMPLE_WEIGHT * best_example.get(tid, 0.0) + (1 - EXAMPLE_WEIGHT) * whole
+        for tid in best_example.keys() | whole.keys():
+            close = EXAMPLE_WEIGHT * best_example.get(tid, 0.0) + (1 - EXAMPLE_WEIGHT) * whole.get(tid, 0.0)
             similarity[tid] = (1 - GRAM_WEIGHT) * close + GRAM_WEIGHT * spelled.get(tid, 0.0) if close > 0 else 0.0
         # The similarity says how close the question is; naive Bayes, which weighs each word by
         # how typical it is of each topic, helps decide between close topics.
@@ -284,6 +300,8 @@ class Matcher:
         words = self._vocabulary.get(topic, frozenset())
         known = coverage = specific = 0.0
         shared = anchors = 0
+        specific_word = False
+        telling = 0  # shared words neither everyday nor spread over most topics
         domain_anchor = 0.0
         for term, weight in query.items():
             share = weight * weight  # the squares of a normalised vector add up to 1
@@ -294,13 +312,17 @@ class Matcher:
                 specificity = self._specificity.get(term, 0.0)
                 specific += share * specificity
                 shared += specificity > 0
+                if term not in self._everyday:
+                    specific_word = specific_word or specificity >= self._thresholds.anchor
+                    telling += specificity >= self._thresholds.hedge_anchor
                 anchors += term in self._domain_stems and specificity >= self._thresholds.anchor
                 if term in self._domain_stems:
                     domain_anchor = max(domain_anchor, specificity)
         domain = bool(set(query) & self._domain_stems)
         subject = bool(set(query) & self._subject_stems)
         return Evidence(
-            known, coverage, specific, domain, anchors > 0 or shared > 1, shared, subject, posterior, domain_anchor
+            known, coverage, specific, domain, anchors > 0 or shared > 1, shared, subject, posterior, domain_anchor,
+            anchors > 0 or telling > 1 or (shared > 1 and specific_word),
         )
 
     def _off_topic(self, best: float, evidence: Evidence) -> bool:
@@ -344,7 +366,7 @@ class Matcher:
             learned.get(top, 0.0) >= limits.learned_confident
             and chosen.coverage >= limits.coverage
             and chosen.specific >= limits.specific
-            and chosen.anchored
+            and chosen.firm
         ):
             return "confident"
         ratio = ranked[1].score / ranked[0].score if len(ranked) > 1 and ranked[0].score else 0.0

@@ -29,6 +29,8 @@ SMOOTHING = 0.3
 GRAM = 3
 #: How much a sentence of an answer counts, compared with an example question.
 PROSE_WEIGHT = 0.85
+#: How many of the most frequent French words count as everyday words (see ``MatcherIndex.everyday``).
+EVERYDAY = 500
 
 Vector = dict[str, float]
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
@@ -47,18 +49,24 @@ class MatcherIndex:
     domain_stems: frozenset[str]
     subject_stems: frozenset[str]
     gram_idf: dict[str, float]
-    gram_profiles: dict[str, Vector]
-    profiles: dict[str, Vector]
-    examples: dict[str, list[Vector]]
-    factors: dict[str, list[float]]
-    #: Term → (topic, example position) of every example vector that holds it.
-    postings: dict[str, list[tuple[str, int]]]
+    #: Character 3-gram → (topic, weight in the topic's normalised gram profile): a question's
+    #: similarity is summed over its own grams only.
+    gram_postings: dict[str, tuple[tuple[str, float], ...]]
+    #: Term → (topic, weight in the topic's normalised profile), the topic as a whole.
+    profile_postings: dict[str, tuple[tuple[str, float], ...]]
+    #: Term → (example number, weight in that example's vector times the example's factor).
+    postings: dict[str, tuple[tuple[int, float], ...]]
+    #: The topic of each example number.
+    example_topics: tuple[str, ...]
     #: Per topic, the log-probability of each word, and of a word the topic never uses.
     likelihoods: dict[str, tuple[dict[str, float], float]]
     vocabulary: dict[str, frozenset[str]]
     specificity: dict[str, float]
     #: The learned topic model (:meth:`knowledge.topic_model.TopicModel.to_plain`), None without one.
     model: tuple[Any, ...] | None = None
+    #: Stems of everyday French words (the most frequent ones) that are not domain words: a match
+    #: resting on them and on words many topics use says little about the subject.
+    everyday: frozenset[str] = frozenset()
 
     def to_plain(self) -> tuple[Any, ...]:
         """The fields as a tuple of plain values (for :mod:`marshal`)."""
@@ -182,15 +190,26 @@ def build_index(kb: KnowledgeBase, analyzer: Analyzer) -> MatcherIndex:
     gram_profiles = {
         tid: normalised({g: (1 + math.log(n)) * gram_idf[g] for g, n in counts.items()}) for tid, counts in grams.items()
     }
+    gram_postings: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for tid, gram_profile in gram_profiles.items():
+        for gram, weight in gram_profile.items():
+            gram_postings[gram].append((tid, weight))
     subject_stems = {stem(word) for term in kb.lexicon.subject_terms for word in term.split()}
     weighed_profiles = {tid: normalised(weigh(p, idf, unknown_idf, sublinear=True)) for tid, p in profiles.items()}
     example_vectors = {tid: [normalised(weigh(tf, idf, unknown_idf)) for tf, _ in pairs] for tid, pairs in examples.items()}
     factors = {tid: [factor for _, factor in pairs] for tid, pairs in examples.items()}
-    postings: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    example_topics: list[str] = []
     for tid, vectors in example_vectors.items():
         for position, vector in enumerate(vectors):
-            for term in vector:
-                postings[term].append((tid, position))
+            number = len(example_topics)
+            example_topics.append(tid)
+            for term, weight in vector.items():
+                postings[term].append((number, weight * factors[tid][position]))
+    profile_postings: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for tid, weighed in weighed_profiles.items():
+        for term, weight in weighed.items():
+            profile_postings[term].append((tid, weight))
     # Every word a topic uses, answers included; a word used by many topics is generic
     # (« créer », « projet », « PTCE »), one used by few is specific to them.
     vocabulary = {tid: frozenset(weighed_profiles[tid]).union(*example_vectors[tid]) for tid in weighed_profiles}
@@ -198,7 +217,10 @@ def build_index(kb: KnowledgeBase, analyzer: Analyzer) -> MatcherIndex:
     for words in vocabulary.values():
         spread.update(words)
     specificity = {term: math.log(count / df) / math.log(count) for term, df in spread.items()} if count > 1 else {}
+    from knowledge.analyzer import everyday_words
     from knowledge.topic_model_training import train
+
+    everyday = {stem(word) for word in everyday_words(EVERYDAY)} - domain_stems
 
     model = train(kb, analyzer.rewrite)
     return MatcherIndex(
@@ -209,13 +231,13 @@ def build_index(kb: KnowledgeBase, analyzer: Analyzer) -> MatcherIndex:
         domain_stems=frozenset(domain_stems),
         subject_stems=frozenset(subject_stems),
         gram_idf=gram_idf,
-        gram_profiles=gram_profiles,
-        profiles=weighed_profiles,
-        examples=example_vectors,
-        factors=factors,
-        postings=dict(postings),
+        gram_postings={gram: tuple(pairs) for gram, pairs in gram_postings.items()},
+        profile_postings={term: tuple(pairs) for term, pairs in profile_postings.items()},
+        postings={term: tuple(entries) for term, entries in postings.items()},
+        example_topics=tuple(example_topics),
         likelihoods=_naive_bayes(word_counts),
         vocabulary=vocabulary,
         specificity=specificity,
         model=model.to_plain() if model is not None else None,
+        everyday=frozenset(everyday),
     )

@@ -30,10 +30,14 @@ BASE_STOPWORDS = frozenset(
 
 
 def strip_accents(text: str) -> str:
+    if text.isascii():
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
+# A turn normalises the same few texts many times (the message, phrases of the word lists).
+@lru_cache(maxsize=8192)
 def normalise(text: str) -> str:
     """Lower-case, accent-free, elisions removed, words separated by single spaces."""
     text = strip_accents(text.casefold()).replace("œ", "oe").replace("æ", "ae")

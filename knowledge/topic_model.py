@@ -2,7 +2,10 @@
 
 Features: character 2–5-grams of each word (padded with a space at each end, so they
 survive typos and SMS spelling) and word 1–2-grams, each block TF-IDF weighted (sublinear
-term frequency) and normalised to unit length. The weights are learnt from the knowledge
+term frequency) and normalised to unit length. The character block is a sum of one vector
+per distinct word (its grams, weighted by the word's own sublinear count), normalised as if
+words shared no gram: a word's contribution to every topic's score is then computed once
+and remembered, and a question costs a few additions per word. The weights are learnt from the knowledge
 base's own texts only — each topic's example questions, title, label and keywords — by
 :mod:`knowledge.topic_model_training` (scikit-learn, imported only there), then kept as plain
 values in the matcher's index cache: answering a question never imports scikit-learn or numpy.
@@ -18,7 +21,7 @@ import math
 from array import array
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Character n-gram lengths, and word n-gram lengths.
@@ -51,6 +54,30 @@ def features(text: str) -> tuple[Counter[str], Counter[str]]:
     return char_features(words), word_features(words)
 
 
+def word_grams(word: str, vocabulary: dict[str, int], idf: array) -> dict[int, float]:
+    """One word's character block before normalisation: sublinear count times IDF of each known gram."""
+    weights = {}
+    for feature, count in char_features((word,)).items():
+        column = vocabulary.get(feature)
+        if column is not None:
+            weights[column] = (1.0 + math.log(count)) * idf[column]
+    return weights
+
+
+def char_vector(words: list[str], vocabulary: dict[str, int], idf: array) -> dict[int, float]:
+    """The character block: each distinct word's grams times its sublinear count, normalised as if no gram were shared."""
+    vector: dict[int, float] = {}
+    squares = 0.0
+    for word, count in Counter(words).items():
+        grams = word_grams(word, vocabulary, idf)
+        scale = 1.0 + math.log(count)
+        squares += scale * scale * sum(w * w for w in grams.values())
+        for column, weight in grams.items():
+            vector[column] = vector.get(column, 0.0) + scale * weight
+    norm = math.sqrt(squares)
+    return {c: w / norm for c, w in vector.items()} if norm else {}
+
+
 def tfidf(block: Counter[str], vocabulary: dict[str, int], idf: array) -> dict[int, float]:
     """Sublinear TF-IDF of one block over the known features, normalised to unit length."""
     weights = {}
@@ -63,10 +90,15 @@ def tfidf(block: Counter[str], vocabulary: dict[str, int], idf: array) -> dict[i
 
 
 def vectorise(text: str, vocabulary: dict[str, int], idf: array) -> dict[int, float]:
-    chars, words = features(text)
-    vector = tfidf(chars, vocabulary, idf)
-    vector.update(tfidf(words, vocabulary, idf))
+    """The model's input for ``text``: the character block and the word block (their columns never overlap)."""
+    words = text.split()
+    vector = char_vector(words, vocabulary, idf)
+    vector.update(tfidf(word_features(words), vocabulary, idf))
     return vector
+
+
+#: Words whose contribution is remembered (a bound on memory; forgotten all at once past it).
+WORD_CACHE = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +112,46 @@ class TopicModel:
     coef: array
     intercept: tuple[float, ...]
     temperature: float
+    #: word → (its character grams' score for each topic, the squared norm of its grams' vector).
+    _words: dict[str, tuple[list[float], float]] = field(default_factory=dict, compare=False, repr=False)
+
+    def _add(self, totals: list[float], vector: dict[int, float], scale: float = 1.0) -> list[float]:
+        size = len(self.classes)
+        coef = self.coef
+        for column, value in vector.items():
+            start = column * size
+            value *= scale
+            totals = [total + value * weight for total, weight in zip(totals, coef[start : start + size])]
+        return totals
+
+    def _word(self, word: str) -> tuple[list[float], float]:
+        known = self._words.get(word)
+        if known is None:
+            grams = word_grams(word, self.vocabulary, self.idf)
+            known = (self._add([0.0] * len(self.classes), grams), sum(w * w for w in grams.values()))
+            if len(self._words) >= WORD_CACHE:
+                self._words.clear()
+            self._words[word] = known
+        return known
+
+    def scores(self, text: str) -> list[float]:
+        """The linear score of each class for ``text`` (normalised and rewritten): exactly ``W·vectorise(text) + b``."""
+        words = text.split()
+        chars = [0.0] * len(self.classes)
+        squares = 0.0
+        for word, count in Counter(words).items():
+            partial, square = self._word(word)
+            scale = 1.0 + math.log(count)
+            squares += scale * scale * square
+            chars = [total + scale * value for total, value in zip(chars, partial)]
+        norm = math.sqrt(squares)
+        totals = [b + c / norm for b, c in zip(self.intercept, chars)] if norm else list(self.intercept)
+        return self._add(totals, tfidf(word_features(words), self.vocabulary, self.idf))
 
     def probabilities(self, text: str, temperature: float = 0.0) -> dict[str, float]:
         """Probability of each topic for ``text`` (normalised and rewritten), calibrated by ``temperature``
         (the model's own when 0)."""
-        size = len(self.classes)
-        totals = list(self.intercept)
-        coef = self.coef
-        for column, value in vectorise(text, self.vocabulary, self.idf).items():
-            start = column * size
-            totals = [total + value * weight for total, weight in zip(totals, coef[start : start + size])]
+        totals = self.scores(text)
         scale = 1.0 / (temperature or self.temperature)
         top = max(totals)
         odds = [math.exp((t - top) * scale) for t in totals]
