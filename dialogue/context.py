@@ -58,6 +58,13 @@ class ConversationContext:
         self.part = part
         self.misses = 0
 
+    def unsettle(self) -> None:
+        """Several topics were offered and none chosen yet: what comes next cannot lean on the old page."""
+        if self.topic:
+            self.previous = self.topic
+        self.topic = None
+        self.part = "short"
+
     def forget_topic(self) -> None:
         """After a long silence follow-ups no longer refer to the old topic."""
         self.topic = self.previous = None

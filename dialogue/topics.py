@@ -143,6 +143,14 @@ class Topics:
             return [self.example(record, topic)]
         if kind == "repeat":
             return [self.next_part(turn, topic)]
+        if kind == "lean":
+            if record.context.part == "short":
+                record.context.set_topic(current, "more")
+                return [self.details(record, topic)]
+            # Everything shown already: the page again, saying which one, rather than a neighbour's.
+            page = self.page(record, topic)
+            lead = f"D’après ce que le document dit de « {topic.title} » (si votre question porte sur autre chose, nommez le sujet) :"
+            return [replace(page, text=f"{lead}\n\n{page.text}")]
         if kind == "details":
             if record.context.part == "more":
                 return [self.next_part(turn, topic)]

@@ -18,7 +18,7 @@ from knowledge.text import normalise
 from knowledge.validation import StrictCollector, read_yaml
 
 INTENT_IDS = ("greeting", "thanks", "goodbye", "agreement", "identity", "confusion", "frustration", "human", "english", "other_language")
-FOLLOWUP_KINDS = ("vigilance", "details", "example", "repeat", "difference")
+FOLLOWUP_KINDS = ("vigilance", "details", "example", "repeat", "difference", "lean")
 _WORD_LISTS = (
     "english_words", "orientation_intents", "skip_words", "back_words", "validate_words",
     "yes_words", "no_words", "menu_words", "help_words", "handover_phrases", "small_talk_words",
@@ -69,6 +69,10 @@ class Conversation:
     tools: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Kind of fact (count, amount, date…) → phrases asking for it; gaps name the kinds they lack.
     fact_kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Kind of fact → phrases that look like it but do not ask for it (« depuis quand » is not a deadline).
+    fact_kinds_not: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Kind of fact → what the whole document never gives (« de montant en euros… »), said about any topic.
+    document_gaps: dict[str, str] = field(default_factory=dict)
 
 
 def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern | None:
@@ -79,6 +83,9 @@ def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern | None:
 
 
 def _normalised(check: StrictCollector, values: tuple[str, ...], entry: str, name: str) -> tuple[str, ...]:
+    """Each phrase normalised, and also as a message typed with its apostrophes reads once normalised
+    (« c est a dire » written in the data, « c'est-à-dire » typed → « est a dire »), unless that
+    leaves a word too short to say anything on its own (« c est » → « est »)."""
     out = []
     for value in values:
         plain = normalise(value)
@@ -86,6 +93,9 @@ def _normalised(check: StrictCollector, values: tuple[str, ...], entry: str, nam
             check.add(f"« {value} » ne contient aucun mot (utilisez « symbols » pour les signes)", entry, name)
             continue
         out.append(plain)
+        typed = normalise(elided(value))
+        if typed and typed != plain and (" " in typed or len(typed) >= 5):
+            out.append(typed)
     return tuple(dict.fromkeys(out))
 
 
@@ -99,12 +109,14 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
         check.fields(raw, None, required)
         raise KnowledgeErrors(check.errors)
     # Go on after a missing or unknown top-level field, so one run reports every problem.
-    extra = ("sms", "tools", "fact_kinds")
+    extra = ("sms", "tools", "fact_kinds", "fact_kinds_not", "document_gaps")
     required = tuple(name for name in required if name not in _OPTIONAL_LISTS)
     check.fields(raw, None, required, ("version", *_OPTIONAL_LISTS, *extra))
     sms = _sms(check, raw.get("sms"))
     tools = _phrase_lists(check, raw.get("tools"), "tools", TOOL_IDS)
     fact_kinds = _phrase_lists(check, raw.get("fact_kinds"), "fact_kinds", None)
+    fact_kinds_not = _phrase_lists(check, raw.get("fact_kinds_not"), "fact_kinds_not", tuple(fact_kinds))
+    document_gaps = _document_gaps(check, raw.get("document_gaps"), tuple(fact_kinds))
     raw = {name: raw.get(name) for name in (*required, *_OPTIONAL_LISTS) if name in raw}
     for name in _OPTIONAL_LISTS:
         raw.setdefault(name, [])
@@ -188,6 +200,8 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
         sms=sms,
         tools=tools,
         fact_kinds=fact_kinds,
+        fact_kinds_not=fact_kinds_not,
+        document_gaps=document_gaps,
     )
 
 
@@ -227,7 +241,24 @@ def _phrase_lists(check: StrictCollector, raw: object, name: str, allowed: tuple
             check.add(f"« {key} » inconnu (permis : {', '.join(allowed)})", name, str(key))
             continue
         phrases = check.strings(raw, name, str(key), minimum=1)
-        found[str(key)] = _normalised(check, (*phrases, *(elided(p) for p in phrases)), name, str(key))
+        found[str(key)] = _normalised(check, phrases, name, str(key))
+    return found
+
+
+def _document_gaps(check: StrictCollector, raw: object, kinds: tuple[str, ...]) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        check.add("dictionnaire « sorte de fait: ce que le document ne précise pas » attendu", "conversation", "document_gaps")
+        return {}
+    found = {}
+    for kind, about in raw.items():
+        if kind not in kinds:
+            check.add(f"« {kind} » inconnu (permis : {', '.join(kinds)})", "document_gaps", str(kind))
+        elif not isinstance(about, str) or not about.strip():
+            check.add("texte attendu (il complète « Le document ne précise pas … »)", "document_gaps", str(kind))
+        else:
+            found[str(kind)] = about.strip()
     return found
 
 

@@ -7,6 +7,11 @@ narrowing it to the topic's own words (« collège », « parts sociales »), an
 A gap fires only when the question is about its topic **and** asks for that kind of fact
 (and, with triggers, uses one of them): « combien de PTCE le document a-t-il étudiés ? » is
 about the 24 dynamics it names, not about how many PTCE exist in France.
+
+Some kinds of fact are missing from the whole document (``document_gaps`` of ``conversation.yaml``:
+it never gives an amount in euros). They are said about the topic the question is about, when
+that topic declares nothing more precise; phrases that only look like a kind of fact
+(``fact_kinds_not``: « depuis quand » is not a deadline) are left out before looking.
 """
 
 from __future__ import annotations
@@ -29,12 +34,18 @@ class Gap:
     cues: tuple[str, ...]  # every cue of its kinds, normalised
     triggers: tuple[str, ...]  # normalised
     examples: tuple[str, ...]
+    unlike: tuple[str, ...] = ()  # phrases that look like its kinds of fact but are not (normalised)
+    #: Triggers enough on their own after the topic's page (« et le capital ? »): those its title does not use.
+    alone: tuple[str, ...] = ()
 
     def fits(self, plain: str, *, loose: bool = False) -> bool:
         """Whether ``plain`` (normalised) asks for this kind of fact (and uses a trigger, when any);
         ``loose``: a trigger is enough."""
         if loose and self.triggers:
-            return has_phrase(plain, self.triggers)
+            # « et émergent ? » after the page on maturity asks about what the page says, not for a missing fact.
+            return has_phrase(plain, self.alone)
+        if self.unlike and has_phrase(plain, self.unlike):
+            plain = _without(plain, self.unlike)
         if self.cues and not has_phrase(plain, self.cues):
             return False
         return not self.triggers or has_phrase(plain, self.triggers)
@@ -51,9 +62,16 @@ class Gaps:
     """The gaps of a knowledge base, by topic."""
 
     def __init__(self, kb: KnowledgeBase, fact_kinds: dict[str, tuple[str, ...]]) -> None:
+        talk = kb.conversation
+        unlike = {kind: tuple(talk.fact_kinds_not.get(kind, ())) for kind in fact_kinds}
         self.by_topic: dict[str, tuple[Gap, ...]] = {}
         for topic in kb.topics.values():
-            self.by_topic[topic.id] = tuple(_gap(topic.id, entry, fact_kinds) for entry in topic.not_covered)
+            page = f" {normalise(' '.join((topic.title, topic.label)))} "
+            self.by_topic[topic.id] = tuple(_gap(topic.id, entry, fact_kinds, unlike, page) for entry in topic.not_covered)
+        #: Kind → (what the document never gives, its cues, its look-alikes).
+        self.document_wide_kinds = {
+            kind: (about, fact_kinds.get(kind, ()), unlike.get(kind, ())) for kind, about in talk.document_gaps.items()
+        }
 
     def find(self, plain: str, about: Iterable[str], *, worded: bool = False, loose: bool = False) -> Gap | None:
         """The gap of the first topic in ``about`` that ``plain`` asks for, if any (``worded``: only
@@ -64,11 +82,28 @@ class Gaps:
                 return max(fitting, key=lambda gap: gap.strength(plain))
         return None
 
+    def document_wide(self, plain: str, topic_id: str) -> Gap | None:
+        """What the whole document never gives (an amount, a template), said about ``topic_id``:
+        tried last, when no topic declares anything more precise."""
+        for kind, (text, cues, unlike) in self.document_wide_kinds.items():
+            gap = Gap(topic_id, text, (kind,), cues, (), (), unlike)
+            if gap.fits(plain):
+                return gap
+        return None
+
     def all(self) -> list[Gap]:
         return [gap for gaps in self.by_topic.values() for gap in gaps]
 
 
-def _gap(topic_id: str, entry: NotCovered, fact_kinds: dict[str, tuple[str, ...]]) -> Gap:
+def _gap(topic_id: str, entry: NotCovered, fact_kinds: dict[str, tuple[str, ...]], unlike: dict[str, tuple[str, ...]], page: str) -> Gap:
     cues = tuple(dict.fromkeys(cue for kind in entry.asks for cue in fact_kinds.get(kind, ())))
     triggers = tuple(dict.fromkeys(normalise(form) for t in entry.triggers for form in (t, elided(t)) if normalise(form)))
-    return Gap(topic_id, entry.about, tuple(entry.asks), cues, triggers, tuple(entry.examples))
+    looks = tuple(dict.fromkeys(phrase for kind in entry.asks for phrase in unlike.get(kind, ())))
+    alone = tuple(t for t in triggers if f" {t} " not in page)
+    return Gap(topic_id, entry.about, tuple(entry.asks), cues, triggers, tuple(entry.examples), looks, alone)
+
+
+def _without(plain: str, phrases: tuple[str, ...]) -> str:
+    for phrase in sorted(phrases, key=len, reverse=True):
+        plain = f" {plain} ".replace(f" {phrase} ", " ").strip()
+    return plain

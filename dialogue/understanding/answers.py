@@ -135,6 +135,7 @@ class Understanding:
             rows = tuple((Button("→ " + self.kb.topics[t].label, p.topic(t)),) for t in options if t)
             turn.pending = True
             record.context.misses = 0
+            record.context.unsettle()
             return [Reply(pick(self.talk.texts["suggest"], turn.count("sug")), rows + menu)]
         assert match.topic is not None
         topic = self.kb.topics[match.topic]

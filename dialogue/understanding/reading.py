@@ -23,6 +23,8 @@ from knowledge.text import normalise
 
 #: Decisions, in the order they are tried.
 DECISIONS = ("small_talk", "tool", "compare", "gap", "followup", "glossary", "topic")
+#: Words of a question asking something of its own.
+_ASKING = ("comment", "pourquoi", "qui", "quoi", "quel", "quelle", "quels", "quelles", "ou", "est ce", "que", "qu")
 #: Tiers at which the matcher's topic is the question's own subject, whatever the context.
 _OWN_TIERS = ("confident", "hedged")
 
@@ -73,6 +75,12 @@ class Reader:
         self.glossary_names = {normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)}
         self.glossary_prefix = re.compile("|".join(re.escape(p) for p in self.talk.glossary_prefixes) or r"(?!)")
         self.main_topics = frozenset(q.topics[0] for q in kb.document.intro_questions)
+        #: One-word phrases of the intents that may be mistyped by a letter (long enough not to collide).
+        self.single_words = {
+            name: tuple(p for p in self.talk.intents[name].phrases if " " not in p and len(p) >= 5)
+            for name in small_talk.PRIORITY
+            if name in self.talk.intents
+        }
         self.subject = tuple(sorted(kb.lexicon.subject_terms | {v for v, c in kb.lexicon.synonyms.items() if c in kb.lexicon.subject_terms}))
         # Compile the phrase lists now rather than inside a user's first message.
         for phrases in (self.talk.orientation_intents, *self.talk.followups.values(), *self.talk.tools.values(), *(f.words for f in self.talk.forms)):
@@ -133,7 +141,9 @@ class Reader:
         # The question's own subject first (the matcher's first topic, even unsure: a gap also
         # needs the missing kind of fact); the topic being read only when it names none.
         about = [*reading.forms, *([match.topic] if match.topic else [])]
-        short = own is None and context.current is not None and len(content.split()) <= 4
+        # « et le capital ? » while reading about the SCIC (no question of its own: « comment trouver
+        # des partenaires » asks what the page says).
+        short = own is None and context.current is not None and len(content.split()) <= 4 and not has_phrase(content, _ASKING)
         if own is None and context.current:
             about.append(context.current)
             reading.step(f"sujet pris dans le contexte : {context.current}")
@@ -143,14 +153,19 @@ class Reader:
         if reading.gap is None and short and context.current is not None:
             # « et le capital ? » while reading about the SCIC: the topic's own words are enough.
             reading.gap = self.gaps.find(content, [context.current], worded=True, loose=True)
-        if reading.gap is None and match.tier != "confident":
-            # Unsure of the subject: a gap worded with its topic's own words (« à l'étranger »,
-            # « combien de PTCE existent ») may still be recognised, closest topics first; any
-            # topic only when the message names the subject itself (PTCE).
-            ranked = [c.topic for c in match.alternatives]
-            if has_phrase(content, self.subject):
+        if reading.gap is None:
+            # A gap worded with its topic's own words (« à l'étranger », « combien de PTCE existent »,
+            # « où se trouve La Californie ») may still be recognised: the closest topics and the
+            # page being read first; any topic when the matcher found no subject of its own, or the
+            # message names the subject itself (PTCE).
+            ranked = [c.topic for c in match.alternatives] if match.tier != "confident" else []
+            if context.current:
+                ranked.append(context.current)
+            if match.tier in ("suggest", "declined") or has_phrase(content, self.subject):
                 ranked += list(self.kb.topics)
             reading.gap = self.gaps.find(content, dict.fromkeys(ranked), worded=True)
+        if reading.gap is None and about:
+            reading.gap = self.gaps.document_wide(content, about[0])
         if reading.gap is not None:
             reading.decision = "gap"
             reading.step(f"décision : le document ne précise pas ({reading.gap.topic_id} ; demande : {', '.join(reading.gap.kinds) or 'mots'})")
@@ -165,6 +180,13 @@ class Reader:
             reading.decision = "glossary"
             reading.step(f"décision : terme du glossaire « {reading.term.term} »")
             return reading
+        courteous = [i for i, _ in split.phrases if i != "filler"]
+        if courteous and (match.tier == "declined" or (match.tier == "suggest" and len(content.split()) <= 3 and "?" not in text)):
+            # « merci pour ces éléments », « ok jvois », « nan je rigole, merci »: courtesy around
+            # words that name nothing the document covers is courtesy, not an unknown question.
+            reading.intent, reading.decision = small_talk.telling(courteous), "small_talk"
+            reading.step(f"décision : échange courant ({reading.intent}), le reste ne nomme aucun sujet")
+            return reading
         reading.decision = "topic"
         reading.step(f"décision : sujet du moteur ({match.tier})")
         return reading
@@ -177,15 +199,21 @@ class Reader:
         letters = [c for c in text if c.isalpha()]
         if letters and sum(1 for c in letters if ord(c) > 0x24F) * 2 > len(letters):
             return "other_language"
+        stripped = "".join(text.split()).casefold()
+        for intent in intents.values():
+            # Signs, and words written with signs (« a+ », « @+ »), before normalising drops the signs.
+            if intent.symbols and stripped and _made_of(stripped, intent.symbols):
+                return str(intent.id)
         if not plain:
-            stripped = "".join(text.split())
-            for intent in intents.values():
-                if intent.symbols and stripped and _made_of(stripped, intent.symbols):
-                    return str(intent.id)
             return "confusion"
         for intent in intents.values():
             if plain in intent.phrases:
                 return str(intent.id)
+        if " " not in plain and len(plain) >= 5:
+            # One word mistyped (« bonjours », « mersi »): a letter off a greeting or a thanks.
+            near = next((i for i, words in self.single_words.items() if any(_one_edit(plain, w) for w in words)), None)
+            if near is not None:
+                return near
         for name in ("human", "identity", "frustration"):
             pattern = intents[name].pattern
             if pattern is not None and pattern.search(plain):
@@ -261,8 +289,13 @@ class Reader:
             return "example"
         if has_phrase(content, followups["repeat"]) and len(tokens) <= 8:
             return "repeat"
-        if stripped in followups["details"] or (len(tokens) <= 4 and has_phrase(content, followups["details"])):
+        # Nothing else named (the matcher is unsure): a few more words may still lean on the page read
+        # (« qui doit le faire ? », « elles sont cumulables ? »).
+        limit = 6 if own is None else 4
+        if stripped in followups["details"] or (len(tokens) <= limit and has_phrase(content, followups["details"])):
             return "details"
+        if own is None and len(tokens) <= 8 and has_phrase(content, followups["lean"]):
+            return "lean"
         return None
 
 
@@ -276,6 +309,17 @@ def _describe(match: Match) -> str:
         return f"moteur : hors sujet (déclinée) ; plus proches : {closest or 'aucun'}"
     others = ", ".join(f"{c.topic} {c.score:.2f}" for c in match.alternatives[:2])
     return f"moteur : {match.topic} {match.score:.2f} ({match.tier}) ; ensuite : {others or 'aucun'}"
+
+
+def _one_edit(typed: str, word: str) -> bool:
+    """Whether ``typed`` is ``word`` with one letter added, missing, changed or two swapped."""
+    if typed == word or abs(len(typed) - len(word)) > 1:
+        return False
+    if len(typed) == len(word):
+        diff = [i for i, (a, b) in enumerate(zip(typed, word, strict=True)) if a != b]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and typed[diff[0]] == word[diff[1]] and typed[diff[1]] == word[diff[0]])
+    short, long = sorted((typed, word), key=len)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def _made_of(text: str, symbols: frozenset[str]) -> bool:

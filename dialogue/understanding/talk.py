@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from knowledge.conversation import Conversation
 
 #: When a message holds several small-talk phrases, the one that says most decides the reply.
-_PRIORITY = ("frustration", "goodbye", "thanks", "agreement", "greeting")
+PRIORITY = ("frustration", "goodbye", "thanks", "agreement", "greeting")
 #: Intents whose phrases may be cut off a question (« quoi », « help » of the confusion would eat questions).
-_CUT = _PRIORITY
+_CUT = PRIORITY
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +56,12 @@ def split(plain: str, phrases: dict[str, str]) -> SmallTalk:
     intents = [intent for intent, _ in cut if intent != "filler"]
     if content or not intents:
         return SmallTalk(None, content or plain, tuple(cut))
-    chosen = min(intents, key=lambda i: _PRIORITY.index(i) if i in _PRIORITY else len(_PRIORITY))
-    return SmallTalk(chosen, "", tuple(cut))
+    return SmallTalk(telling(intents), "", tuple(cut))
+
+
+def telling(intents: list[str]) -> str:
+    """The intent that says most among those of a message's small-talk phrases."""
+    return min(intents, key=lambda i: PRIORITY.index(i) if i in PRIORITY else len(PRIORITY))
 
 
 def phrases(talk: Conversation) -> dict[str, str]:
