@@ -267,6 +267,11 @@ def _compiled(phrases: tuple[str, ...] | frozenset[str]) -> re.Pattern | None:
     return _phrase_pattern(tuple(phrases))
 
 
+def phrase_pattern(phrases: tuple[str, ...] | frozenset[str]) -> re.Pattern | None:
+    """The compiled pattern of a list of normalised phrases (whole words), shared with :func:`has_phrase`."""
+    return _compiled(phrases)
+
+
 def has_phrase(plain: str, phrases: tuple[str, ...] | frozenset[str]) -> bool:
     """Whether one of the normalised phrases occurs in ``plain`` as whole words (one compiled regex per list)."""
     pattern = _compiled(phrases)

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from dialogue.understanding import talk as small_talk
 from dialogue.understanding.spelling import Spelling, correct
-from knowledge.conversation import Conversation, has_phrase
+from knowledge.conversation import Conversation, has_phrase, phrase_pattern
 from knowledge.gaps import Gap, Gaps
 from knowledge.loader import GlossaryTerm, KnowledgeBase
 from knowledge.matcher import Match, Matcher
-from knowledge.text import normalise
+from knowledge.text import BASE_STOPWORDS, normalise
 
 #: Decisions, in the order they are tried.
 DECISIONS = ("small_talk", "tool", "compare", "gap", "followup", "glossary", "topic")
@@ -74,6 +74,7 @@ class Reader:
         self.phrases = small_talk.phrases(self.talk)
         self.glossary_names = {normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)}
         self.glossary_prefix = re.compile("|".join(re.escape(p) for p in self.talk.glossary_prefixes) or r"(?!)")
+        self.stopwords = BASE_STOPWORDS | kb.lexicon.stopwords
         self.main_topics = frozenset(q.topics[0] for q in kb.document.intro_questions)
         #: One-word phrases of the intents that may be mistyped by a letter (long enough not to collide).
         self.single_words = {
@@ -170,7 +171,10 @@ class Reader:
             reading.decision = "gap"
             reading.step(f"décision : le document ne précise pas ({reading.gap.topic_id} ; demande : {', '.join(reading.gap.kinds) or 'mots'})")
             return reading
-        followup = self._followup(content, context, own)
+        # The matcher's closest subject, even unsure, when it is another page than the one read.
+        best = match.alternatives[0] if match.topic is None and match.alternatives else match
+        elsewhere = getattr(best, "topic", None) if best.score >= 0.9 else None
+        followup = self._followup(content, context, own, elsewhere)
         if followup is not None:
             reading.followup, reading.decision = followup, "followup"
             reading.step(f"décision : suite du sujet en cours {context.current} ({followup})")
@@ -181,7 +185,10 @@ class Reader:
             reading.step(f"décision : terme du glossaire « {reading.term.term} »")
             return reading
         courteous = [i for i, _ in split.phrases if i != "filler"]
-        if courteous and (match.tier == "declined" or (match.tier == "suggest" and len(content.split()) <= 3 and "?" not in text)):
+        # Never a question mark: « ça marche comment concrètement ? » asks something, however unclear.
+        unsure = match.tier in ("declined", "suggest") and "?" not in text
+        if courteous and unsure and (match.tier == "declined" or len(content.split()) <= 3 or courteous == ["greeting"]):
+            # « Bonjour ! je travaille dans un centre social » introduces the user: greet and listen.
             # « merci pour ces éléments », « ok jvois », « nan je rigole, merci »: courtesy around
             # words that name nothing the document covers is courtesy, not an unknown question.
             reading.intent, reading.decision = small_talk.telling(courteous), "small_talk"
@@ -234,6 +241,11 @@ class Reader:
         words = rest.split()
         return len(words) >= 2 and self.matcher.match(" ".join(words)).tier != "declined"
 
+    def _rest(self, content: str, phrases: tuple[str, ...]) -> list[str]:
+        """The words of ``content`` that say something, once ``phrases`` are taken out."""
+        pattern = phrase_pattern(phrases)
+        return [w for w in (pattern.sub(" ", content) if pattern else content).split() if w not in self.stopwords]
+
     def term(self, plain: str) -> GlossaryTerm | None:
         """The glossary term a normalised question names, alone or after « c'est quoi », « que veut dire »…"""
         term = self.glossary_names.get(plain)
@@ -270,7 +282,7 @@ class Reader:
         reading.step(f"décision : comparaison {pair[0]} / {pair[1]}")
         return True
 
-    def _followup(self, content: str, context: ReadingContext, own: str | None) -> str | None:
+    def _followup(self, content: str, context: ReadingContext, own: str | None, elsewhere: str | None = None) -> str | None:
         """A short follow-up about the topic being read, when the message names no other subject."""
         current = context.current
         tokens = content.split()
@@ -294,7 +306,14 @@ class Reader:
         limit = 6 if own is None else 4
         if stripped in followups["details"] or (len(tokens) <= limit and has_phrase(content, followups["details"])):
             return "details"
-        if own is None and len(tokens) <= 8 and has_phrase(content, followups["lean"]):
+        if (
+            own is None
+            and elsewhere in (None, current)
+            and len(tokens) <= 8
+            and has_phrase(content, followups["lean"])
+            and len(self._rest(content, followups["lean"])) <= 3
+        ):
+            # Only a few words besides the pronoun: « le territoire ça peut être toute l'île ? » names its own subject.
             return "lean"
         return None
 

@@ -36,11 +36,25 @@ def correct(plain: str, sms: dict[str, tuple[str, str]], analyzer: Analyzer) -> 
     out: list[str] = []
     shown: list[str] = []
     changes: list[tuple[str, str]] = []
+    known = analyzer.known_words
     for word in plain.split():
-        fixed, written = sms.get(word) or (analyzer.correct(word),) * 2
+        glued = _unglued(word, known)
+        fixed, written = sms.get(word) or ((glued, glued) if glued else (analyzer.correct(word),) * 2)
         if fixed != word:
             changes.append((word, written))
         if fixed:
             out.append(fixed)
         shown.append(written)
     return Spelling(plain, " ".join(out), tuple(changes), " ".join(shown))
+
+
+def _unglued(word: str, known: frozenset[str]) -> str | None:
+    """« lanimation », « lassociation », « quil »: an elision typed without its apostrophe, when the
+    rest is a word of the knowledge (the elided letter carries nothing once normalised)."""
+    if word in known or len(word) < 5:
+        return None
+    for size in (2, 1):
+        head, rest = word[:size], word[size:]
+        if (head == "qu" if size == 2 else head in "ldjmnst") and rest in known:
+            return rest
+    return None
