@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path.name}: {summary}")
         for row in rows:
             if row["verdict"] != "good":
-                print(f"  {row['verdict']:<22} {row['persona']}#{row['turn']} [{row['expect']}] {row['text']!r} → {row['decision']} {row['tier']} {row['topic']}")
+                where = f"{row['persona']}#{row['turn']} [{row['expect']}]"
+                print(f"  {row['verdict']:<22} {where} {row['text']!r} → {row['decision']} {row['tier']} {row['topic']}")
     if len(args.files) > 1:
         print(f"total: {rates(everything)}")
     return 0

@@ -139,11 +139,8 @@ class TeamFlow:
         self.log_question(record, text, Match(None, 1.0, (), False), tier="confident", flow=flow, step=step)
 
     def _tier(self, match, plain: str) -> str:
-        """The matcher's tier, or « not_covered » when the question hits a gap the topic declares."""
-        topic = self.kb.topics.get(match.topic) if match.topic else None
-        for gap in getattr(topic, "not_covered", ()) or ():
-            if any(normalise(trigger) in plain for trigger in gap.triggers):
-                return "not_covered"
+        """The matcher's tier. « not_covered » comes from the understanding's reading (the kind of the
+        question asked), which knows a gap by its kind of fact too: a trigger alone (« ptce ») is not one."""
         return match.tier
 
     def feedback_row(self, record: UserRecord) -> tuple[Button, ...]:
