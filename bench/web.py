@@ -2,9 +2,11 @@
 
 The real server (``ptce-bot web``, uvicorn, one process) on a SQLite file; this process
 plays scripted people (the bench's usual workload), each with its own connection and
-cookie, through the forms of the page as its script sends them: POST /envoyer answered
-with the new page (a browser without JavaScript gets a redirect and a GET instead). A
-turn's latency runs from the POST to the last byte of the page that shows the answer.
+cookie, through the forms of the page as its script sends them: POST /envoyer with the
+id of the newest message shown, answered with the turn's new bubbles and the forms' new
+tokens as JSON (or the whole page when the page was out of date; a browser without
+JavaScript gets a redirect and a GET instead). A turn's latency runs from the POST to
+the last byte of that answer.
 The client is a lean keep-alive HTTP/1.1 loop, so that it is not what is measured.
 
 Two runs, both with every session open at once:
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import re
@@ -44,6 +47,25 @@ NAME = "web"
 MAX_P99_MS = 100.0
 MIN_FLOOR_RATIO = 0.5
 _FIELD = re.compile(r'name="(csrf|turn)" value="([^"]*)"')
+_NEWEST = re.compile(r"data-newest='(\d+)'")
+
+
+def _page_state(page: str) -> dict[str, str] | None:
+    """The fields the page's script sends with a form: its tokens and the newest message shown."""
+    fields = dict(_FIELD.findall(page))
+    newest = _NEWEST.search(page)
+    if "id='saisie'" not in page or len(fields) != 2 or newest is None:
+        return None
+    return {**fields, "shown": newest.group(1)}
+
+
+def _news_state(content: bytes) -> dict[str, str] | None:
+    """The same fields from the JSON answer (the turn's bubbles) the script applies to its page."""
+    try:
+        news = json.loads(content)
+        return {"csrf": news["csrf"], "turn": news["turn"], "shown": str(news["newest"])} if news["html"] else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _free_port() -> int:
@@ -143,44 +165,52 @@ class _Connection:
 
 
 async def _session(url: str, script: list[Event], pause: tuple[float, float] | None, rng: random.Random,
-                   latencies: list[float], errors: list[str], fetch: bool) -> None:
+                   latencies: list[float], errors: list[str], fetch: bool, whole_pages: list[int]) -> None:
     host, port = url.removeprefix("http://").split(":")
     connection = _Connection(host, int(port))
     try:
         _, _, content = await connection.request("GET", "/")
-        page = content.decode("utf-8")
+        fields = _page_state(content.decode("utf-8")) or {}
         for event in script:
             if pause is not None:
                 await asyncio.sleep(rng.uniform(*pause))
-            fields = dict(_FIELD.findall(page))
             started = time.perf_counter()
             try:
                 body = urlencode({**fields, **_form(event)}).encode()
-                status, _, content = await connection.request("POST", "/envoyer", body, {"X-PTCE-Fetch": "1"} if fetch else None)
+                status, headers, content = await connection.request("POST", "/envoyer", body, {"X-PTCE-Fetch": "1"} if fetch else None)
                 if status == 303:  # a browser without JavaScript follows the redirect to the page
-                    status, _, content = await connection.request("GET", "/")
+                    status, headers, content = await connection.request("GET", "/")
             except (OSError, asyncio.IncompleteReadError, ValueError) as error:  # counted, never fatal
                 errors.append(f"{type(error).__name__}: {error}")
                 await connection.close()
                 connection = _Connection(host, int(port))
                 continue
             latencies.append(time.perf_counter() - started)
-            page = content.decode("utf-8")
-            if status != 200 or "id='saisie'" not in page:
+            json_answer = headers.get("content-type", "").startswith("application/json")
+            if not json_answer:
+                whole_pages.append(1)
+            state = _news_state(content) if json_answer else _page_state(content.decode("utf-8"))
+            if status != 200 or state is None:
                 errors.append(f"HTTP {status}")
+            else:
+                fields = state
     finally:
         await connection.close()
 
 
 async def _load(
     url: str, scripts: list[list[Event]], pause: tuple[float, float] | None, seed: int, fetch: bool = True
-) -> tuple[list[float], list[str], float]:
+) -> tuple[list[float], list[str], float, int]:
+    """Latencies, errors, wall time, and how many answers were the whole page (the page was out of date)."""
     latencies: list[float] = []
     errors: list[str] = []
+    whole_pages: list[int] = []
     rng = random.Random(seed)
     started = time.perf_counter()
-    await asyncio.gather(*(_session(url, script, pause, random.Random(rng.random()), latencies, errors, fetch) for script in scripts))
-    return latencies, errors, time.perf_counter() - started
+    await asyncio.gather(
+        *(_session(url, script, pause, random.Random(rng.random()), latencies, errors, fetch, whole_pages) for script in scripts)
+    )
+    return latencies, errors, time.perf_counter() - started, len(whole_pages)
 
 
 def _engine_floor(kb: KnowledgeBase, scripts: list[list[Event]], db: Path) -> float:
@@ -210,9 +240,9 @@ def web_load(
         server = _Server(tmp / "web.db")
         try:
             cpu0 = server.cpu_seconds()
-            sat_latencies, sat_errors, sat_wall = asyncio.run(_load(server.url, saturation_scripts, None, seed))
+            sat_latencies, sat_errors, sat_wall, sat_whole = asyncio.run(_load(server.url, saturation_scripts, None, seed))
             cpu1 = server.cpu_seconds()
-            paced_latencies, paced_errors, paced_wall = asyncio.run(_load(server.url, paced_scripts, pause, seed + 1))
+            paced_latencies, paced_errors, paced_wall, paced_whole = asyncio.run(_load(server.url, paced_scripts, pause, seed + 1))
             peak = server.peak_rss_mb()
         finally:
             server.stop()
@@ -227,10 +257,10 @@ def web_load(
         "engine_floor_turns_per_s": floor,
         "saturation": {"turns": len(sat_latencies), "wall_s": sat_wall, "turns_per_s": rate, "server_cpu_s": server_cpu,
                        "p50_ms": percentile(sat_ms, 0.5), "p99_ms": percentile(sat_ms, 0.99), "errors": sat_errors[:5],
-                       "error_count": len(sat_errors)},
+                       "error_count": len(sat_errors), "whole_pages": sat_whole},
         "paced": {"turns": len(paced_latencies), "wall_s": paced_wall, "turns_per_s": paced_rate, "pause_s": list(pause),
                   "p50_ms": percentile(paced_ms, 0.5), "p99_ms": percentile(paced_ms, 0.99), "errors": paced_errors[:5],
-                  "error_count": len(paced_errors)},
+                  "error_count": len(paced_errors), "whole_pages": paced_whole},
         "server_peak_rss_mb": peak,
     }
     section.add("engine-only floor (Engine.handle in a loop)", floor, "turns/s")
@@ -248,7 +278,7 @@ def web_load(
     section.add("server peak memory (VmHWM)", peak, "MB")
     section.notes.append(
         "server: ptce-bot web (uvicorn, one process, engine in one worker thread) on a SQLite file; client: the bench process, "
-        "one keep-alive connection (own cookie) per session over 127.0.0.1; a turn = POST /envoyer answered with the page, as the "
+        "one keep-alive connection (own cookie) per session over 127.0.0.1; a turn = POST /envoyer answered with the turn's new bubbles (JSON), as the "
         "page's script sends it. Client and server share the machine's cores; the floor replays the same scripts through "
         "Engine.handle, warmed the same way, in the same run."
     )

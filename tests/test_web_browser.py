@@ -26,13 +26,12 @@ if not (CHROMIUM and DRIVER):
     pytest.skip("Debian packages chromium and chromium-driver not installed", allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402  (only when Chromium is there)
-from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 WAIT = 20
@@ -128,22 +127,28 @@ def fresh(browser: WebDriver, server: Server) -> WebDriver:
 
 
 def submit(driver: WebDriver, action: Callable[[], object]) -> None:
-    """Do ``action`` (a click, a key) and wait until the page shows the answer (with or without a reload)."""
-    old = driver.find_element(By.ID, "contenu")
+    """Do ``action`` (a click, a key) and wait until the page shows the answer (with or without a reload).
+
+    Every answer gives the forms a new ``turn`` token, whether the page was reloaded or the
+    script added the new replies to it.
+    """
+    old = turn_token(driver)
     action()
-    WebDriverWait(driver, WAIT, poll_frequency=0.02).until(lambda _: gone(old))
+    WebDriverWait(driver, WAIT, poll_frequency=0.02).until(lambda d: turn_token(d) not in (None, old))
     WebDriverWait(driver, WAIT, poll_frequency=0.02).until(lambda d: d.find_elements(By.ID, "contenu"))
 
 
-def gone(element: WebElement) -> bool:
-    """Whether ``element`` left the page (a new page replaced it, or the script replaced it)."""
+def turn_token(driver: WebDriver) -> str | None:
+    """The ``turn`` token of the message box's form; ``None`` while the page is being replaced."""
     try:
-        return expected_conditions.staleness_of(element)(None)
+        return driver.find_element(By.CSS_SELECTOR, "#saisie input[name=turn]").get_attribute("value")
+    except NoSuchElementException:
+        return None
     except WebDriverException as error:
         # Mid-navigation Chromium may answer « Node with given id does not belong to the document »
-        # instead of a stale-element error: the node is gone all the same.
-        if "does not belong to the document" in str(error):
-            return True
+        # instead of a stale-element error: the page is being replaced.
+        if "does not belong to the document" in str(error) or isinstance(error, StaleElementReferenceException):
+            return None
         raise
 
 

@@ -8,15 +8,16 @@ ORM or front-end build to carry. uvicorn serves it.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -25,10 +26,10 @@ from starlette.staticfiles import StaticFiles
 from bot.terminal import parse_input
 from bot.web import texts
 from bot.web.config import WebSettings
-from bot.web.page import PageState, render_page
-from bot.web.security import BodyLimit, RateLimiter, SecurityHeaders, csrf_ok, wait_seconds
+from bot.web.page import PageState, render_messages, render_notices, render_page
+from bot.web.security import BodyLimit, CachedSessions, RateLimiter, SecurityHeaders, csrf_ok, wait_seconds
 from bot.web.store import Message, format_code
-from bot.web.turns import WebTurns
+from bot.web.turns import TurnResult, WebTurns
 from dialogue.storage.errors import StorageError
 from dialogue.types import MAX_PAYLOAD_BYTES, ChannelSettings, Choose, Command, Event
 
@@ -39,9 +40,13 @@ STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "ptce_session"
 #: Header set by the page's script on its requests (answered with the page itself, not a redirect).
 FETCH_HEADER = "x-ptce-fetch"
+#: Form field the page's script adds: the id of the newest message it shows (see ``render_page``).
+SHOWN_FIELD = "shown"
 _COMMAND_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _INVITATION_CODE = re.compile(r"^[A-Za-z0-9-]{4,64}$")
 _TURN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+#: Most fields a form of the page has (a stranger's form with more is refused).
+MAX_FIELDS = 12
 
 
 def client_address(request: Request) -> str:
@@ -88,6 +93,9 @@ class WebChannel:
         self.per_session = RateLimiter(settings.session_burst, settings.session_interval)
         self.per_address = RateLimiter(settings.address_burst, settings.address_interval)
         engine.use_channel(ChannelSettings(invitation_base=settings.invitation_base))
+        # Fixed once the channel is set: not worked out again for every page.
+        self.commands = list(engine.commands)
+        self.help_sections = list(engine.help_sections)
 
     # ------------------------------------------------------------------ helpers
 
@@ -95,8 +103,8 @@ class WebChannel:
         return PageState(
             csrf=csrf,
             turn=secrets.token_urlsafe(12),
-            commands=self.engine.commands,
-            help_sections=self.engine.help_sections,
+            commands=self.commands,
+            help_sections=self.help_sections,
             max_text=self.settings.max_text,
             **extra,
         )
@@ -105,7 +113,9 @@ class WebChannel:
         """The posted form of a valid session, or the response refusing it (CSRF, rate limit)."""
         if "sid" not in request.session:
             return texts.error_page(403, texts.EXPIRED)
-        form = await request.form(max_files=0, max_fields=12, max_part_size=self.settings.max_body)
+        form = await self._form(request)
+        if isinstance(form, Response):
+            return form
         if not csrf_ok(request.session, form.get("csrf")):
             return texts.error_page(403, texts.EXPIRED)
         sid = request.session["sid"]
@@ -115,6 +125,17 @@ class WebChannel:
             return texts.error_page(429, texts.RATE_LIMITED.format(seconds=seconds), {"retry-after": str(seconds)})
         return form, sid
 
+    async def _form(self, request: Request) -> Any:
+        """The posted fields: the page's forms are URL-encoded, read here at once; other encodings go to Starlette's parser."""
+        content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            return await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=self.settings.max_body)
+        body = (await request.body()).decode("utf-8", "replace")
+        try:
+            return dict(parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="replace"))
+        except ValueError:  # more fields than any form of the page has
+            return texts.error_page(400, texts.BAD_FORM)
+
     @staticmethod
     def _back() -> RedirectResponse:
         # 303: the browser shows the page with GET, so a reload never posts the form again.
@@ -122,16 +143,32 @@ class WebChannel:
 
     # ------------------------------------------------------------------ routes
 
-    async def home(self, request: Request, invitation: str | None = None, messages: list[Message] | None = None) -> Response:
+    async def home(
+        self, request: Request, invitation: str | None = None, messages: list[Message] | None = None, newest: int = 0
+    ) -> Response:
         sid, csrf = ensure_session(request)
         if messages is None:
             try:
-                _, messages = await self.turns.call(self.turns.page, sid)
+                newest, messages = await self.turns.call(self.turns.page, sid)
             except StorageError:
                 return texts.error_page(503, texts.UNAVAILABLE)
         notices = request.session.pop("notices", [])
         state = self._state(request, csrf, messages=messages, notices=notices, invitation=invitation)
-        return HTMLResponse(render_page(state), headers={"cache-control": "no-store"})
+        return HTMLResponse(render_page(state, newest), headers={"cache-control": "no-store"})
+
+    def _news(self, request: Request, result: TurnResult) -> Response:
+        """For the page's script, when its page was up to date: the turn's bubbles and the forms' new tokens, as JSON."""
+        _, csrf = ensure_session(request)
+        written = result.written or []
+        state = self._state(request, csrf, messages=written)
+        news = {
+            "csrf": csrf,
+            "turn": state.turn,
+            "newest": result.newest,
+            "html": render_messages(written, state),
+            "notices": render_notices(request.session.pop("notices", [])),
+        }
+        return Response(json.dumps(news, ensure_ascii=False), media_type="application/json", headers={"cache-control": "no-store"})
 
     async def invitation(self, request: Request) -> Response:
         code = request.path_params["code"]
@@ -152,9 +189,11 @@ class WebChannel:
             return self._back()
         if not isinstance(turn, str) or not _TURN.match(turn):
             turn = secrets.token_urlsafe(12)
+        fetch = request.headers.get(FETCH_HEADER) == "1"
+        shown = form.get(SHOWN_FIELD)
+        shown_id = int(shown) if fetch and isinstance(shown, str) and shown.isascii() and shown.isdigit() and len(shown) < 19 else None
         try:
-            fetch = request.headers.get(FETCH_HEADER) == "1"
-            result = await self.turns.call(self.turns.turn, sid, turn, event, fetch)
+            result = await self.turns.call(self.turns.turn, sid, turn, event, fetch, shown_id)
             for pending in result.pending:
                 await self.turns.build(pending)
         except StorageError:
@@ -164,8 +203,11 @@ class WebChannel:
             request.session["sid"] = result.new_sid
             request.session["csrf"] = secrets.token_urlsafe(24)
         if fetch:
-            # The page's script wants the new page at once: one round trip instead of a redirect and a GET.
-            return await self.home(request, messages=result.messages)
+            # The page's script wants the answer at once: one round trip instead of a redirect and a GET;
+            # only the new bubbles when its page was up to date, else the whole page.
+            if result.written is not None:
+                return self._news(request, result)
+            return await self.home(request, messages=result.messages, newest=result.newest)
         return self._back()
 
     async def resume_code(self, request: Request) -> Response:
@@ -253,7 +295,7 @@ def create_app(engine: WebEngine, settings: WebSettings) -> Starlette:
         Middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors, secure=settings.secure_cookies),
         Middleware(BodyLimit, limit=settings.max_body),
         Middleware(
-            SessionMiddleware,
+            CachedSessions,
             secret_key=settings.secret_key,
             session_cookie=SESSION_COOKIE,
             max_age=settings.session_days * 24 * 3600,

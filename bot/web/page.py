@@ -69,34 +69,31 @@ def _files(message: Message) -> str:
 
 
 @functools.lru_cache(maxsize=8192)
-def _settled(role: str, text: str, files: tuple[tuple[str, str, str], ...], failed: str) -> str:
-    """A message without live buttons, as HTML (cached: every page shows the older messages again)."""
+def _content(role: str, text: str, files: tuple[tuple[str, str, str], ...], failed: str) -> str:
+    """A message's name and bubble, as HTML (cached: every page shows the older messages again)."""
     message = Message(0, role, text, files=[FileLink(*link) for link in files], failed=failed)
-    return _render_message(message, None, False)
+    who = texts.YOU if role == "user" else texts.ADVISOR
+    body = f"<p>{escape(text)}</p>" if role == "user" else to_html(text)
+    return f'<span class="who">{escape(who)}</span><div class="bubble">{body}{_files(message)}</div>'
 
 
 def _message(message: Message, state: PageState, first_latest: bool) -> str:
-    if not message.active:
-        return _settled(message.role, message.text, tuple((f.id, f.kind, f.caption) for f in message.files), message.failed)
-    return _render_message(message, state, first_latest)
-
-
-def _render_message(message: Message, state: PageState | None, first_latest: bool) -> str:
-    who = texts.YOU if message.role == "user" else texts.ADVISOR
+    """One bubble; ``data-id`` lets the page's script replace it when a turn edits it."""
     classes = f"msg {message.role}" + (" latest" if message.active else "")
     anchor = ' id="derniere" tabindex="-1"' if first_latest else ""
-    body = escape(message.text) if message.role == "user" else to_html(message.text)
-    if message.role == "user":
-        body = f"<p>{body}</p>"
-    return (
-        f'<li class="{classes}"{anchor}><span class="who">{escape(who)}</span>'
-        f'<div class="bubble">{body}{_files(message)}</div>{_buttons(message, state) if state else ""}</li>'
-    )
+    content = _content(message.role, message.text, tuple((f.id, f.kind, f.caption) for f in message.files), message.failed)
+    return f'<li class="{classes}" data-id="{message.id}"{anchor}>{content}{_buttons(message, state)}</li>'
+
+
+def render_messages(messages: Sequence[Message], state: PageState) -> str:
+    """The bubbles of ``messages``; the first live one is where the page scrolls to."""
+    first_latest = next((m.id for m in messages if m.active), None)
+    return "".join(_message(m, state, m.id == first_latest) for m in messages)
 
 
 def _welcome(state: PageState) -> str:
     return (
-        f'<li class="msg bot latest" id="derniere" tabindex="-1"><span class="who">{escape(texts.ADVISOR)}</span>'
+        f'<li class="msg bot latest welcome" id="derniere" tabindex="-1"><span class="who">{escape(texts.ADVISOR)}</span>'
         f'<div class="bubble"><p>{escape(texts.WELCOME)}</p></div>'
         f'<form method="post" action="/envoyer" class="choices">{_hidden(state)}'
         f'<div class="row"><button type="submit" name="command" value="start">{escape(texts.START_BUTTON)}</button></div></form></li>'
@@ -142,11 +139,14 @@ def _privacy(state: PageState) -> str:
     return f'<details class="panel" id="vos-donnees"><summary>{escape(texts.PRIVACY_TITLE)}</summary>{sections}</details>'
 
 
-def render_page(state: PageState) -> str:
-    latest = [m for m in state.messages if m.active]
-    first_latest = latest[0].id if latest else None
-    items = "".join(_message(m, state, m.id == first_latest) for m in state.messages) or _welcome(state)
-    notices = "".join(f'<div class="notice" role="status"><p>{inline(text)}</p></div>' for text in state.notices)
+def render_notices(notices: Sequence[str]) -> str:
+    return "".join(f'<div class="notice" role="status"><p>{inline(text)}</p></div>' for text in notices)
+
+
+def render_page(state: PageState, newest: int = 0) -> str:
+    """The whole page; ``newest``: id of the person's newest message (the script sends it back to get only what follows)."""
+    items = render_messages(state.messages, state) or _welcome(state)
+    notices = render_notices(state.notices)
     return (
         "<!doctype html>\n<html lang='fr'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -156,7 +156,7 @@ def render_page(state: PageState) -> str:
         f"<a class='skip' href='#texte'>{escape(texts.SKIP_LINK)}</a>"
         f"<header><h1>{escape(texts.TITLE)}</h1><p>{escape(texts.TAGLINE)}</p></header>"
         f"<main id='contenu'>{notices}{_invitation(state)}"
-        f"<section aria-label='{escape(texts.CONVERSATION)}' id='conversation'><ol class='messages'>{items}</ol></section>"
+        f"<section aria-label='{escape(texts.CONVERSATION)}' id='conversation'><ol class='messages' data-newest='{newest}'>{items}</ol></section>"
         f"<form method='post' action='/envoyer' class='composer' id='saisie'>{_hidden(state)}"
         f"<label for='texte'>{escape(texts.INPUT_LABEL)}</label>"
         f"<p class='hint' id='aide-saisie'>{escape(texts.INPUT_HINT)}</p>"

@@ -11,8 +11,10 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+from itsdangerous import TimestampSigner
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.web.texts import TOO_LARGE, error_page
@@ -150,3 +152,51 @@ def csrf_ok(session: dict[str, Any], submitted: object) -> bool:
     """The form carries the token of this session (compared in constant time)."""
     expected = session.get("csrf")
     return isinstance(expected, str) and isinstance(submitted, str) and bool(expected) and hmac.compare_digest(expected, submitted)
+
+
+class RememberingSigner(TimestampSigner):
+    """Checks a cookie's signature once: the same signed value, seen again, is not checked again until it expires."""
+
+    def __init__(self, secret_key: str, *, size: int = 50_000) -> None:
+        super().__init__(secret_key)
+        self.size = size
+        self._checked: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
+
+    def unsign(self, value: Any, max_age: Any = None, return_timestamp: bool = False) -> Any:
+        if return_timestamp:
+            return super().unsign(value, max_age=max_age, return_timestamp=True)
+        key = bytes(value)
+        known = self._checked.get(key)
+        if known is not None and (max_age is None or time.time() - known[1] <= float(max_age)):
+            self._checked.move_to_end(key)
+            return known[0]
+        payload, stamp = super().unsign(value, max_age=max_age, return_timestamp=True)
+        self._checked[key] = (payload, stamp.timestamp())
+        while len(self._checked) > self.size:
+            self._checked.popitem(last=False)
+        return payload
+
+
+class CachedSessions(SessionMiddleware):
+    """Starlette's signed-cookie sessions, each browser's cookie verified once rather than on every request."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        secret_key: str,
+        session_cookie: str = "session",
+        max_age: int | None = None,
+        same_site: Literal["lax", "strict", "none"] = "lax",
+        https_only: bool = False,
+        partitioned: bool = False,
+    ) -> None:
+        super().__init__(
+            app,
+            secret_key,
+            session_cookie=session_cookie,
+            max_age=max_age,
+            same_site=same_site,
+            https_only=https_only,
+            partitioned=partitioned,
+        )
+        self.signer = RememberingSigner(secret_key)

@@ -52,6 +52,7 @@ RATE_LIMITED = "Trop de messages d’un coup. Patientez {seconds} seconde(s), pu
 TOO_LARGE = "Message trop long. Raccourcissez-le (2 000 caractères au plus), puis réessayez."
 UNAVAILABLE = "Le service est momentanément indisponible. Réessayez dans un moment : rien de ce que vous avez fait n’est perdu."
 NOT_FOUND = "Cette page n’existe pas."
+BAD_FORM = "Ce formulaire n’est pas valable. Rechargez la page, puis recommencez."
 FILE_GONE = "Ce document n’est plus disponible. Redemandez-le dans la conversation."
 BACK = "Revenir à la conversation"
 

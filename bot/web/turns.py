@@ -9,9 +9,9 @@ at a time), so that a report does not hold up other people's turns.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import logging
+import queue
 import secrets
 import threading
 from collections.abc import Callable
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot.web.markup import to_plain
-from bot.web.store import Message, WebStore, new_user_id
+from bot.web.store import Message, StaleSession, WebStore, new_user_id
 from dialogue.types import Attachment, Button, Choose, Event, Reply
 
 if TYPE_CHECKING:
@@ -54,6 +54,10 @@ class TurnResult:
     pending: list[PendingFiles] = field(default_factory=list)
     #: The page's messages after the turn (when asked for and no file is still to be built).
     messages: list[Message] | None = None
+    #: Instead of ``messages``, when the page asking is up to date: only what the turn added or changed.
+    written: list[Message] | None = None
+    #: Id of the person's newest message after the turn (the page's « up to date » mark).
+    newest: int = 0
 
 
 def _promise(reply: Reply, user_id: str, pending: list[PendingFiles]) -> dict[str, Any]:
@@ -83,39 +87,117 @@ def decode_replies(text: str) -> list[Reply]:
     return [Reply(item) for item in json.loads(text)]
 
 
+class Worker:
+    """One thread running jobs in order; their results handed back to the event loop.
+
+    Lighter than an executor for one job per turn: a job is a queue entry and an asyncio
+    future, and when the loop is busy, results that finish meanwhile share one wake-up.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._ready: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, function: Callable[[], T]) -> asyncio.Future[T]:
+        if self._closed:
+            raise RuntimeError("the worker has stopped")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((loop, future, function))
+        return future
+
+    def shutdown(self) -> None:
+        """Finish the jobs already queued, then stop."""
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, function = job
+            try:
+                outcome: tuple[Any, BaseException | None] = (function(), None)
+            except BaseException as error:  # handed to the caller, as an executor would
+                outcome = (None, error)
+            with self._lock:
+                self._ready.append((future, *outcome))
+                wake = len(self._ready) == 1  # else a wake-up is already on its way
+            if wake:
+                try:
+                    loop.call_soon_threadsafe(self._settle)
+                except RuntimeError:  # the loop is closed: nobody waits for the result any more
+                    with self._lock:
+                        self._ready.clear()
+
+    def _settle(self) -> None:
+        with self._lock:
+            ready, self._ready = self._ready, []
+        for future, result, error in ready:
+            if future.done():  # cancelled meanwhile
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+
 class WebTurns:
     """The engine and the web tables, used from one worker thread."""
 
     def __init__(self, engine: WebEngine) -> None:
         self.engine = engine
-        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ptce-web-engine")
+        self.worker = Worker("ptce-web-engine")
         self.store = WebStore(engine.store.db)
         engine.store.add_forget_hook(self.store.forget)
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function`` in the worker thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.worker, functools.partial(function, *args))
+        return await self.worker.submit(functools.partial(function, *args))
 
     # ------------------------------------------------------------------ in the worker thread
 
-    def page(self, sid: str | None) -> tuple[str | None, list[Message]]:
+    def page(self, sid: str | None) -> tuple[int, list[Message]]:
+        """The person's newest message id and the conversation the page shows."""
         user = self.store.user_of(sid) if sid else None
-        return user, (self.store.messages(user) if user else [])
+        if user is None:
+            return 0, []
+        return self.store.view(user).newest, self.store.messages(user)
 
-    def turn(self, sid: str, turn: str, event: Event, with_page: bool = False) -> TurnResult:
+    def turn(self, sid: str, turn: str, event: Event, with_page: bool = False, shown: int | None = None) -> TurnResult:
         """One event of the person behind ``sid``: the engine's turn and the page's new messages, in one transaction.
 
-        ``with_page``: also read the page's messages, in the same trip to the worker thread.
+        ``with_page``: also give what the page shows next, in the same trip to the worker
+        thread: only the messages the turn wrote when the page asking shows the person's
+        newest message (``shown``), else the whole conversation.
         """
-        store = self.engine.store
+        try:
+            try:
+                return self._turn(sid, turn, event, with_page, shown)
+            except StaleSession:
+                return self._turn(sid, turn, event, with_page, shown)  # the session read again from the table
+        except BaseException:
+            self.store.drop_caches()  # the turn was rolled back: so were the writes the caches followed
+            raise
+
+    def _turn(self, sid: str, turn: str, event: Event, with_page: bool, shown: int | None) -> TurnResult:
         user = self.store.user_of(sid)
         if user is not None and self.store.seen_turn(user, turn):
             # The same form sent twice: already answered.
-            return TurnResult(messages=self.store.messages(user) if with_page else None)
+            return TurnResult(messages=self.store.messages(user) if with_page else None, newest=self.store.view(user).newest)
         fresh = user is None
         user_id = user or new_user_id()
+        before = self.store.view(user_id).newest if not fresh else 0
         label = self._label(user_id, event) if not fresh else _event_text(event, [])
         result = TurnResult()
+        written: list[Message] = []
 
         def run() -> list[Reply]:
             self.store.forgotten.discard(user_id)
@@ -131,12 +213,18 @@ class WebTurns:
                 owner = new_user_id()
                 self.store.bind(result.new_sid, owner)
             only_edits = all(reply.edit for reply in replies) and bool(replies)
-            self.store.add_user_message(owner, turn, "" if only_edits or owner != user_id else label)
-            self.store.add_replies(owner, turn, replies, [_promise(reply, owner, result.pending) for reply in replies])
+            written.append(self.store.add_user_message(owner, turn, "" if only_edits or owner != user_id else label))
+            promised = [_promise(reply, owner, result.pending) for reply in replies]
+            written.extend(self.store.add_replies(owner, turn, replies, promised))
+            result.newest = self.store.view(owner).newest
             return replies
 
-        store.once(f"web:{user_id}:{turn}", user_id, run, encode_replies, decode_replies)
-        if with_page and not result.pending:
+        self.engine.store.once(f"web:{user_id}:{turn}", user_id, run, encode_replies, decode_replies)
+        if not with_page or result.pending:
+            return result
+        if result.new_sid is None and written and shown == before:
+            result.written = [message for message in written if message.text]
+        else:
             result.messages = self.store.messages(self.store.user_of(result.new_sid or sid) or user_id)
         return result
 
@@ -176,7 +264,7 @@ class WebTurns:
             return build_report(self.engine.kb, attachment)
 
     def shutdown(self) -> None:
-        self.worker.shutdown(wait=True)
+        self.worker.shutdown()
 
 
 def _event_text(event: Event, screen: list[Button]) -> str:

@@ -87,3 +87,56 @@ class Browser:
             else:
                 return
         raise AssertionError("the orientation never ended")
+
+
+_NEWEST = re.compile(r"data-newest='(\d+)'")
+_BUBBLE = re.compile(r'<li class="msg [^"]*" data-id="(\d+)"')
+
+
+def bubbles(html: str) -> dict[str, str]:
+    """The page's (or an answer's) bubbles by message id, their forms' tokens blanked out."""
+    starts = [(match.start(), match.group(1)) for match in _BUBBLE.finditer(html)]
+    ends = [start for start, _ in starts[1:]] + [html.find("</ol>") if "</ol>" in html else len(html)]
+    found = {}
+    for (start, message_id), end in zip(starts, ends):
+        found[message_id] = _FIELD.sub(lambda m: f'name="{m.group(1)}" value=""', html[start:end])
+    return found
+
+
+class ScriptBrowser(Browser):
+    """A browser whose page script sends the forms (as ``static/chat.js`` does): the answer is JSON when the page was up to date."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.tokens: dict[str, str] = {}
+        self.news: dict | None = None
+        super().__init__(client)
+
+    def open(self, path: str = "/") -> str:
+        page = super().open(path)
+        self._from_page()
+        return page
+
+    def _from_page(self) -> None:
+        newest = _NEWEST.search(self.page)
+        self.tokens = {**dict(_FIELD.findall(self.page)), "shown": newest.group(1) if newest else ""}
+
+    @property
+    def csrf(self) -> str:
+        return self.tokens["csrf"]
+
+    @property
+    def turn(self) -> str:
+        return self.tokens["turn"]
+
+    def post(self, path: str = "/envoyer", **fields: str):
+        response = self.client.post(path, data={**self.tokens, **fields}, headers={"X-PTCE-Fetch": "1"})
+        self.status = response.status_code
+        self.news = None
+        if response.headers["content-type"].startswith("application/json"):
+            self.news = response.json()
+            self.tokens = {"csrf": self.news["csrf"], "turn": self.news["turn"], "shown": str(self.news["newest"])}
+            self.page = self.news["html"]  # what the script adds to the page
+        else:
+            self.page = response.text
+            self._from_page()
+        return response

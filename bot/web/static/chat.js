@@ -34,16 +34,56 @@
     announce(text);
   }
 
+  function focusInput() {
+    var input = document.getElementById("texte");
+    if (input) { input.focus({ preventScroll: true }); }
+  }
+
+  function showLatest() {
+    var latest = document.getElementById("derniere");
+    if (latest) { latest.scrollIntoView({ block: "start" }); }
+  }
+
+  // The server's answer when this page was up to date: the turn's bubbles and the forms' new tokens.
+  // The page then looks as a freshly loaded one would: older replies lose their buttons.
+  function applyNews(news) {
+    var list = document.querySelector("#conversation ol.messages");
+    if (!list || typeof news.html !== "string") { return false; }
+    list.querySelectorAll(".msg.welcome").forEach(function (item) { item.remove(); });
+    list.querySelectorAll(".msg.latest").forEach(function (item) {
+      item.classList.remove("latest");
+      item.querySelectorAll("form.choices").forEach(function (form) { form.remove(); });
+    });
+    var anchor = document.getElementById("derniere");
+    if (anchor) { anchor.removeAttribute("id"); anchor.removeAttribute("tabindex"); }
+    var parsed = new DOMParser().parseFromString("<ol>" + news.html + "</ol>", "text/html").querySelector("ol");
+    Array.prototype.slice.call(parsed.children).forEach(function (item) {
+      var edited = list.querySelector('li[data-id="' + item.getAttribute("data-id") + '"]');
+      if (edited) { edited.replaceWith(item); } else { list.appendChild(item); }
+    });
+    list.setAttribute("data-newest", String(news.newest));
+    document.querySelectorAll("input[name=csrf]").forEach(function (field) { field.value = news.csrf; });
+    document.querySelectorAll("input[name=turn]").forEach(function (field) { field.value = news.turn; });
+    document.querySelectorAll("#contenu .notice").forEach(function (notice) { notice.remove(); });
+    var main = document.getElementById("contenu");
+    if (news.notices && main) { main.insertAdjacentHTML("afterbegin", news.notices); }
+    document.querySelectorAll("details.panel[open]").forEach(function (panel) { panel.open = false; });
+    var input = document.getElementById("texte");
+    if (input) { input.value = ""; }
+    showLatest();
+    announce(latestText(list));
+    focusInput();
+    return true;
+  }
+
   function replaceMain(doc, keepFocus) {
     var fresh = doc.getElementById("contenu");
     var current = document.getElementById("contenu");
     if (!fresh || !current) { return false; }
     current.replaceWith(fresh);
-    var latest = document.getElementById("derniere");
-    if (latest) { latest.scrollIntoView({ block: "start" }); }
+    showLatest();
     announce(latestText(fresh));
-    var input = document.getElementById("texte");
-    if (input && keepFocus) { input.focus({ preventScroll: true }); }
+    if (keepFocus) { focusInput(); }
     return true;
   }
 
@@ -54,14 +94,23 @@
     if (busy) { return; }
     busy = true;
     var submitter = event.submitter || null;
-    var data = new FormData(form, submitter);
+    var data = new URLSearchParams(new FormData(form, submitter));
+    var list = document.querySelector("#conversation ol.messages");
+    if (list && list.hasAttribute("data-newest")) { data.set("shown", list.getAttribute("data-newest")); }
     if (submitter) { submitter.setAttribute("aria-busy", "true"); }
     fetch(form.action, {
       method: "POST",
-      body: new URLSearchParams(data),
+      body: data,
       credentials: "same-origin",
-      headers: { "Accept": "text/html", "X-PTCE-Fetch": "1" }
+      headers: { "Accept": "application/json, text/html", "X-PTCE-Fetch": "1" }
     }).then(function (response) {
+      var json = response.ok && (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+      if (json) {
+        return response.json().then(function (news) {
+          if (submitter) { submitter.removeAttribute("aria-busy"); }
+          if (!applyNews(news)) { window.location.assign("/"); }
+        });
+      }
       return response.text().then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         if (!response.ok) {
