@@ -175,6 +175,7 @@ def play_file(path: Path, out_dir: Path) -> list[dict[str, Any]]:
                                 "turn": index,
                                 "text": text,
                                 "expect": expect,
+                                "category": category(expect, text),
                                 "decision": outcome.decision,
                                 "tier": outcome.tier,
                                 "topic": outcome.topic or outcome.detail,
@@ -191,10 +192,35 @@ def play_file(path: Path, out_dir: Path) -> list[dict[str, Any]]:
         reading_module.Reader.read = original  # type: ignore[method-assign]
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{path.stem}.transcript.md").write_text("\n".join(transcript), encoding="utf-8")
-    columns = ["persona", "turn", "expect", "decision", "tier", "topic", "auto", "verdict", "why", "text", "reply"]
+    columns = ["persona", "turn", "expect", "category", "decision", "tier", "topic", "auto", "verdict", "why", "text", "reply"]
     lines = ["\t".join(columns)] + ["\t".join(str(row[c]).replace("\t", " ") for c in columns) for row in rows]
     (out_dir / f"{path.stem}.judged.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return rows
+
+
+def category(expect: str, text: str) -> str:
+    """The kind of turn, for rates by category: what the user did, not what the engine decided."""
+    kind = expect.partition(":")[0]
+    if kind in ("S", "D"):
+        return "small talk / hors sujet"
+    if kind == "G":
+        return "faits absents du document"
+    if kind == "tool":
+        return "outils par leur nom"
+    if kind == "C":
+        return "comparaisons"
+    if len(text.split()) <= 5:
+        return "relances courtes (contexte)"
+    return "questions qui nomment leur sujet"
+
+
+def by_category(rows: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Category → (good, turns)."""
+    found: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        good, total = found.get(row["category"], (0, 0))
+        found[row["category"]] = (good + (row["verdict"] == "good"), total + 1)
+    return found
 
 
 def rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -228,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {row['verdict']:<22} {where} {row['text']!r} → {row['decision']} {row['tier']} {row['topic']}")
     if len(args.files) > 1:
         print(f"total: {rates(everything)}")
+    for name, (good, total) in sorted(by_category(everything).items()):
+        print(f"  {name:<36} {good}/{total} bons ({good / total:.0%})")
     return 0
 
 

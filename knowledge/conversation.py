@@ -22,10 +22,10 @@ FOLLOWUP_KINDS = ("vigilance", "details", "example", "repeat", "difference", "le
 _WORD_LISTS = (
     "english_words", "orientation_intents", "skip_words", "back_words", "validate_words",
     "yes_words", "no_words", "menu_words", "help_words", "handover_phrases", "small_talk_words",
-    "form_choice", "form_choice_us",
+    "form_choice", "form_choice_us", "compare_with",
 )
 #: Word lists a knowledge base may leave out.
-_OPTIONAL_LISTS = ("small_talk_words", "form_choice", "form_choice_us")
+_OPTIONAL_LISTS = ("small_talk_words", "form_choice", "form_choice_us", "compare_with")
 #: Tools a message may ask for by name.
 TOOL_IDS = ("orientation", "formes", "glossaire", "collectif")
 _TEXT_LISTS = ("declined", "declined_again", "hedged", "suggest", "not_understood_in_step", "not_understood_choice")
@@ -73,6 +73,8 @@ class Conversation:
     fact_kinds_not: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Kind of fact → what the whole document never gives (« de montant en euros… »), said about any topic.
     document_gaps: dict[str, str] = field(default_factory=dict)
+    #: Places the document does not speak of (normalised), « @lieux » in a gap's triggers.
+    places: tuple[str, ...] = ()
 
 
 def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern | None:
@@ -109,7 +111,7 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
         check.fields(raw, None, required)
         raise KnowledgeErrors(check.errors)
     # Go on after a missing or unknown top-level field, so one run reports every problem.
-    extra = ("sms", "tools", "fact_kinds", "fact_kinds_not", "document_gaps")
+    extra = ("sms", "tools", "fact_kinds", "fact_kinds_not", "document_gaps", "places")
     required = tuple(name for name in required if name not in _OPTIONAL_LISTS)
     check.fields(raw, None, required, ("version", *_OPTIONAL_LISTS, *extra))
     sms = _sms(check, raw.get("sms"))
@@ -117,6 +119,7 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
     fact_kinds = _phrase_lists(check, raw.get("fact_kinds"), "fact_kinds", None)
     fact_kinds_not = _phrase_lists(check, raw.get("fact_kinds_not"), "fact_kinds_not", tuple(fact_kinds))
     document_gaps = _document_gaps(check, raw.get("document_gaps"), tuple(fact_kinds))
+    places = _normalised(check, check.strings(raw, "conversation", "places", optional=True), "conversation", "places") if "places" in raw else ()
     raw = {name: raw.get(name) for name in (*required, *_OPTIONAL_LISTS) if name in raw}
     for name in _OPTIONAL_LISTS:
         raw.setdefault(name, [])
@@ -202,6 +205,7 @@ def load_conversation(path: Path, topics: set[str] | None = None) -> Conversatio
         fact_kinds=fact_kinds,
         fact_kinds_not=fact_kinds_not,
         document_gaps=document_gaps,
+        places=places,
     )
 
 

@@ -23,6 +23,9 @@ from knowledge.conversation import elided, has_phrase
 from knowledge.model import KnowledgeBase, NotCovered
 from knowledge.text import normalise
 
+#: In a gap's triggers, the places the document does not speak of.
+PLACES = "@lieux"
+
 
 @dataclass(frozen=True, slots=True)
 class Gap:
@@ -67,7 +70,7 @@ class Gaps:
         self.by_topic: dict[str, tuple[Gap, ...]] = {}
         for topic in kb.topics.values():
             page = f" {normalise(' '.join((topic.title, topic.label)))} "
-            self.by_topic[topic.id] = tuple(_gap(topic.id, entry, fact_kinds, unlike, page) for entry in topic.not_covered)
+            self.by_topic[topic.id] = tuple(_gap(topic.id, entry, fact_kinds, unlike, page, talk.places) for entry in topic.not_covered)
         #: Kind → (what the document never gives, its cues, its look-alikes).
         self.document_wide_kinds = {
             kind: (about, fact_kinds.get(kind, ()), unlike.get(kind, ())) for kind, about in talk.document_gaps.items()
@@ -95,9 +98,13 @@ class Gaps:
         return [gap for gaps in self.by_topic.values() for gap in gaps]
 
 
-def _gap(topic_id: str, entry: NotCovered, fact_kinds: dict[str, tuple[str, ...]], unlike: dict[str, tuple[str, ...]], page: str) -> Gap:
+def _gap(
+    topic_id: str, entry: NotCovered, fact_kinds: dict[str, tuple[str, ...]], unlike: dict[str, tuple[str, ...]], page: str, places: tuple[str, ...]
+) -> Gap:
     cues = tuple(dict.fromkeys(cue for kind in entry.asks for cue in fact_kinds.get(kind, ())))
-    triggers = tuple(dict.fromkeys(normalise(form) for t in entry.triggers for form in (t, elided(t)) if normalise(form)))
+    # « @lieux »: every place the document does not speak of (conversation.yaml, places).
+    written = [p for t in entry.triggers for p in (places if t.strip() == PLACES else (t,))]
+    triggers = tuple(dict.fromkeys(normalise(form) for t in written for form in (t, elided(t)) if normalise(form)))
     looks = tuple(dict.fromkeys(phrase for kind in entry.asks for phrase in unlike.get(kind, ())))
     alone = tuple(t for t in triggers if f" {t} " not in page)
     return Gap(topic_id, entry.about, tuple(entry.asks), cues, triggers, tuple(entry.examples), looks, alone)

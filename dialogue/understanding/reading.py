@@ -136,6 +136,10 @@ class Reader:
         reading.forms = tuple(form.topic for form in self.talk.forms if has_phrase(content, form.words))
         if reading.forms:
             reading.step("formes juridiques nommées : " + ", ".join(reading.forms))
+        if match.tier == "declined" and len(reading.forms) == 1:
+            # « quels arguments en faveur de la SCIC ? »: the form named is the subject, said with care.
+            reading.match = match = Match(reading.forms[0], match.score, match.alternatives, False, "hedged")
+            reading.step(f"sujet nommé sans score suffisant : {reading.forms[0]} (réponse prudente)")
         own = match.topic if match.tier in _OWN_TIERS else None
         if self._compare(reading, context, own):
             return reading
@@ -267,6 +271,10 @@ class Reader:
             first = own if own in forms else forms[0]
             pair = (first, next(f for f in forms if f != first))
             reading.step("comparaison : les deux formes nommées")
+        elif own is not None and context.current and own != context.current and has_phrase(content, self.talk.words.get("compare_with", frozenset())):
+            # « quelle différence avec le portage par une structure existante ? »: the page read and the one named.
+            pair = (context.current, own)
+            reading.step("comparaison : le sujet en cours et celui nommé après « avec »")
         elif own is not None and own not in (context.current, context.previous):
             reading.step(f"comparaison : le sujet nommé {own} passe avant le contexte")
             return False  # the topic named answers the comparison (« PTCE de filière ou de territoire »)
