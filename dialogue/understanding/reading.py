@@ -75,6 +75,7 @@ class Reader:
         self.glossary_names = {normalise(name): term for term in kb.glossary for name in (term.term, *term.aliases)}
         self.glossary_prefix = re.compile("|".join(re.escape(p) for p in self.talk.glossary_prefixes) or r"(?!)")
         self.stopwords = BASE_STOPWORDS | kb.lexicon.stopwords
+        self._pages: dict[str, frozenset[str]] | None = None  # built on first use (start-up is benchmarked)
         self.main_topics = frozenset(q.topics[0] for q in kb.document.intro_questions)
         #: One-word phrases of the intents that may be mistyped by a letter (long enough not to collide).
         self.single_words = {
@@ -189,8 +190,9 @@ class Reader:
             reading.step(f"décision : terme du glossaire « {reading.term.term} »")
             return reading
         courteous = [i for i, _ in split.phrases if i != "filler"]
-        # Never a question mark: « ça marche comment concrètement ? » asks something, however unclear.
-        unsure = match.tier in ("declined", "suggest") and "?" not in text
+        # Never a question mark: « ça marche comment concrètement ? » asks something, however unclear;
+        # « merci pour votre réponse » is not a question about where the answers come from.
+        unsure = "?" not in text and (match.tier in ("declined", "suggest") or (match.tier == "hedged" and len(content.split()) <= 3))
         if courteous and unsure and (match.tier == "declined" or len(content.split()) <= 3 or courteous == ["greeting"]):
             # « Bonjour ! je travaille dans un centre social » introduces the user: greet and listen.
             # « merci pour ces éléments », « ok jvois », « nan je rigole, merci »: courtesy around
@@ -244,6 +246,13 @@ class Reader:
         """Whether what is left around a phrase like « un interlocuteur » is a question of its own."""
         words = rest.split()
         return len(words) >= 2 and self.matcher.match(" ".join(words)).tier != "declined"
+
+    def _on_page(self, content: str, topic_id: str) -> bool:
+        """Whether ``content`` uses a word only a few pages use, one of them the page ``topic_id``."""
+        if self._pages is None:
+            self._pages = _distinctive_words(self.kb, self.matcher.analyzer)
+        words = {w for w in self.matcher.analyzer.terms(content, correct=False) if len(w) >= 5}
+        return bool(words & self._pages.get(topic_id, frozenset()))
 
     def _rest(self, content: str, phrases: tuple[str, ...]) -> list[str]:
         """The words of ``content`` that say something, once ``phrases`` are taken out."""
@@ -303,6 +312,9 @@ class Reader:
         other = next((f.topic for f in self.talk.forms if f.topic != current and has_phrase(content, f.words)), None)
         if other and len(tokens) <= 7 and current in _legal_topics(self.talk):
             return "form"
+        if own is None and elsewhere is None and len(tokens) <= 8 and self._on_page(content, current):
+            # « genre une étude de faisabilité ? » while reading the technical functions: words of that page.
+            return "lean"
         if has_phrase(content, followups["vigilance"]) and len(tokens) <= 7:
             return "vigilance"
         if has_phrase(content, followups["example"]) and len(tokens) <= 6:
@@ -324,6 +336,19 @@ class Reader:
             # Only a few words besides the pronoun: « le territoire ça peut être toute l'île ? » names its own subject.
             return "lean"
         return None
+
+
+def _distinctive_words(kb: KnowledgeBase, analyzer) -> dict[str, frozenset[str]]:
+    """Each page's stemmed words (five letters or more) that at most three pages use."""
+    pages = {
+        t.id: {w for w in analyzer.terms(" ".join((t.title, t.short, t.details, *t.vigilance)), correct=False) if len(w) >= 5}
+        for t in kb.topics.values()
+    }
+    spread: dict[str, int] = {}
+    for words in pages.values():
+        for word in words:
+            spread[word] = spread.get(word, 0) + 1
+    return {topic: frozenset(w for w in words if spread[w] <= 3) for topic, words in pages.items()}
 
 
 def _legal_topics(talk: Conversation) -> frozenset[str]:
